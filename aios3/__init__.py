@@ -1,0 +1,68 @@
+"""aios3: an asyncio S3 SDK for moving big objects fast, with flat memory.
+
+    async with aios3.connect(endpoint="http://127.0.0.1:9000", default_bucket="data") as s3:
+        await s3.upload("backups/db.dump", "db.dump")
+        await s3.download("backups/db.dump", "restored.dump")
+
+Everything public is importable from here; modules whose names begin with ``_`` are
+private. ``aios3.testing`` runs real S3 servers on loopback for tests and examples.
+"""
+
+from ._client import S3, connect
+from ._config import Config, GiB, KiB, MiB, TransferConfig
+from ._exceptions import (
+    AccessDenied,
+    ConfigError,
+    Conflict,
+    EndpointError,
+    IntegrityError,
+    InvalidRequest,
+    NoSuchBucket,
+    NoSuchKey,
+    NoSuchUpload,
+    NotFound,
+    PreconditionFailed,
+    S3Error,
+    ServiceError,
+    TransferError,
+)
+from ._info import ObjectInfo, content_disposition
+from ._multipart import MultipartUpload
+from ._names import S3Name
+from ._stream import ObjectStream
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # the client
+    "connect",
+    "S3",
+    "Config",
+    "TransferConfig",
+    # naming and describing objects
+    "S3Name",
+    "ObjectInfo",
+    "content_disposition",
+    # transfers
+    "ObjectStream",
+    "MultipartUpload",
+    # errors
+    "S3Error",
+    "InvalidRequest",
+    "ConfigError",
+    "NotFound",
+    "NoSuchBucket",
+    "NoSuchKey",
+    "NoSuchUpload",
+    "AccessDenied",
+    "PreconditionFailed",
+    "Conflict",
+    "ServiceError",
+    "EndpointError",
+    "TransferError",
+    "IntegrityError",
+    # sizes
+    "KiB",
+    "MiB",
+    "GiB",
+]

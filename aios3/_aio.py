@@ -1,0 +1,88 @@
+"""Two asyncio building blocks the transfers share.
+
+- :func:`shielded` runs cleanup (an abort, a drain) to its end even when the task that
+  awaits it is cancelled meanwhile, then re-raises that cancellation.
+- :class:`Budget` bounds work in flight by count *and* bytes, which is what keeps a
+  transfer's memory flat: ``write()`` waits on it (back-pressure) before cutting more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from typing import TypeVar
+
+__all__ = ["Budget", "shielded"]
+
+T = TypeVar("T")
+
+
+async def shielded(aw: Awaitable[T], *, within: float) -> T:
+    """Await ``aw`` to completion, shielded from cancellation of the caller.
+
+    A cancellation that arrives meanwhile is held until ``aw`` is done, then raised.
+    ``aw`` gets ``within`` seconds; after that it is cancelled (and given a moment to
+    unwind) so a dead endpoint cannot hold a cancelled task forever.
+    """
+    task = asyncio.ensure_future(aw)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    interrupted = timed_out = False
+    while not task.done():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            if timed_out:
+                break  # it ignores its cancellation; leave it rather than hang
+            task.cancel()
+            timed_out = True
+            deadline = loop.time() + 5.0  # time to unwind after the cancel
+            continue
+        try:
+            await asyncio.wait([task], timeout=remaining)
+        except asyncio.CancelledError:
+            interrupted = True
+    if task.done() and not task.cancelled():
+        task.exception()  # mark retrieved; result() below re-raises it if it matters
+    if interrupted:
+        raise asyncio.CancelledError
+    if timed_out:
+        raise TimeoutError(f"cleanup did not finish within {within} s")
+    return task.result()
+
+
+class Budget:
+    """At most ``slots`` holders and ``nbytes`` bytes at once.
+
+    A request larger than the whole byte budget is trimmed to it, so one oversized
+    piece can still go alone rather than wait forever.
+    """
+
+    def __init__(self, slots: int, nbytes: int) -> None:
+        self._slots = slots
+        self._bytes = nbytes
+        self._capacity = nbytes
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def acquire(self, nbytes: int) -> int:
+        """Wait until ``nbytes`` (trimmed to the budget) and a slot are free; take them
+        and return the amount to :meth:`release`. Cancellation takes nothing."""
+        need = min(nbytes, self._capacity)
+        loop = asyncio.get_running_loop()
+        while self._slots < 1 or self._bytes < need:
+            waiter = loop.create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.remove(waiter)
+        self._slots -= 1
+        self._bytes -= need
+        return need
+
+    def release(self, held: int) -> None:
+        """Give back what :meth:`acquire` returned and wake the waiters to re-check."""
+        self._slots += 1
+        self._bytes += held
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)

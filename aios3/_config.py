@@ -1,0 +1,232 @@
+"""Configuration as two small objects.
+
+:class:`Config` says *where and who*: endpoint, credentials, region, default bucket, and
+the settings S3-compatible stores care about. :class:`TransferConfig` says *how bytes
+move*: part size, concurrency, thresholds and retries. Both are frozen dataclasses;
+derive variants with :func:`dataclasses.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from ._exceptions import ConfigError
+from ._names import validate_bucket
+
+__all__ = ["Config", "TransferConfig", "KiB", "MiB", "GiB"]
+
+KiB = 1024
+MiB = 1024 * KiB
+GiB = 1024 * MiB
+
+MIN_PART_SIZE = 5 * MiB
+MAX_PART_SIZE = 5 * GiB
+MAX_PARTS = 10_000
+MAX_OBJECT_SIZE = MAX_PARTS * MAX_PART_SIZE  # 48.8 TiB
+
+ChecksumMode = Literal["when_supported", "when_required"]
+ChecksumAlgorithm = Literal["CRC32", "SHA256", "SHA1", "MD5"]
+AddressingStyle = Literal["auto", "path", "virtual"]
+
+
+@dataclass(frozen=True, slots=True)
+class TransferConfig:
+    """Tuning knobs for moving bytes. The defaults suit multi-gigabyte objects on a
+    small machine: memory per transfer stays near ``part_size * (concurrency + 1)``.
+
+    - ``part_size`` (8 MiB): the first part size of multipart uploads and the range size
+      of parallel downloads. Uploads of known size raise it to fit 10,000 parts; uploads
+      of unknown size grow it as parts accumulate.
+    - ``concurrency`` (8): parts (or ranges) in flight per transfer.
+    - ``multipart_threshold`` (16 MiB): uploads larger than this go multipart.
+    - ``download_threshold`` (16 MiB): downloads larger than this use parallel ranged GETs.
+    - ``chunk_size`` (256 KiB): the largest chunk :meth:`S3.stream` yields.
+    - ``checksum_algorithm`` ("CRC32"): the integrity checksum each request body
+      carries and the server verifies. "MD5" sends Content-MD5 instead (for stores that
+      refuse flexible checksums); ``None`` sends none.
+    - ``full_object_checksum`` (True): with CRC32, multipart objects also record a
+      CRC32 of the whole object (ChecksumType FULL_OBJECT), which downloads verify.
+    - ``part_retries`` (3): extra attempts of a failed part or range, with exponential
+      backoff from ``retry_backoff`` (0.2 s), after botocore's own retries.
+    - ``cleanup_timeout`` (30 s): the longest an abort may take while unwinding.
+    """
+
+    part_size: int = 8 * MiB
+    concurrency: int = 8
+    multipart_threshold: int = 16 * MiB
+    download_threshold: int = 16 * MiB
+    chunk_size: int = 256 * KiB
+    checksum_algorithm: ChecksumAlgorithm | None = "CRC32"
+    full_object_checksum: bool = True
+    part_retries: int = 3
+    retry_backoff: float = 0.2
+    cleanup_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
+            raise ConfigError(f"part_size={self.part_size} is outside S3's range of 5 MiB to 5 GiB")
+        if self.concurrency < 1:
+            raise ConfigError("concurrency must be at least 1")
+        if self.multipart_threshold < 0 or self.download_threshold < 0:
+            raise ConfigError("thresholds must not be negative")
+        if self.chunk_size < 1:
+            raise ConfigError("chunk_size must be at least 1")
+        if self.checksum_algorithm not in (None, "CRC32", "SHA256", "SHA1", "MD5"):
+            raise ConfigError(
+                f"checksum_algorithm={self.checksum_algorithm!r}: "
+                "choose CRC32, SHA256, SHA1, MD5 or None"
+            )
+        if self.part_retries < 0 or self.retry_backoff < 0 or self.cleanup_timeout <= 0:
+            raise ConfigError("part_retries, retry_backoff and cleanup_timeout must be >= 0")
+
+
+_FILE_KEYS = {
+    "access_key_id",
+    "secret_access_key",
+    "session_token",
+    "region",
+    "endpoint",
+    "tls",
+    "default_bucket",
+    "profile",
+    "anonymous",
+    "addressing_style",
+    "checksum",
+    "max_attempts",
+    "connect_timeout",
+    "read_timeout",
+    "max_pool_connections",
+    "ca_bundle",
+    "verify_tls",
+    "sign_payload",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Where to connect and as whom. Every field may be left ``None`` to take the
+    standard AWS environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``,
+    ``AWS_SESSION_TOKEN``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL``,
+    ``AWS_PROFILE``) and profiles, as botocore resolves them.
+
+    - ``endpoint``: URL of an S3-compatible store; a bare ``host:port`` takes its scheme
+      from ``tls`` (True: https, the default; False: http).
+    - ``anonymous``: send unsigned requests (public buckets); no credentials needed.
+    - ``default_bucket``: the bucket of calls that name only a key.
+    - ``addressing_style``: "path", "virtual" or "auto"; ``None`` picks "path" for a
+      custom endpoint (what MinIO, Ceph and SeaweedFS expect) and "auto" for AWS.
+    - ``checksum``: botocore's checksum mode, "when_supported" (default) or
+      "when_required" for stores that reject checksum headers they did not ask for.
+    - ``max_attempts`` (5), ``connect_timeout`` (10 s), ``read_timeout`` (60 s).
+    - ``max_pool_connections``: HTTP connections kept; ``None`` sizes the pool from the
+      transfer concurrency (never botocore's 10, which starves concurrent transfers).
+    - ``ca_bundle``: a PEM file of CA certificates to trust (self-signed stores);
+      ``verify_tls=False`` turns certificate checks off.
+    - ``sign_payload``: ``False`` sends bodies as UNSIGNED-PAYLOAD even over http,
+      sparing a SHA-256 pass over every byte; the per-request checksum (CRC32 by
+      default) still guards the bytes. ``None`` keeps botocore's choice (sign over
+      http; over https skip when a checksum header is present).
+    """
+
+    access_key_id: str | None = None
+    secret_access_key: str | None = field(default=None, repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    region: str | None = None
+    endpoint: str | None = None
+    tls: bool | None = None
+    profile: str | None = None
+    default_bucket: str | None = None
+    anonymous: bool = False
+    addressing_style: AddressingStyle | None = None
+    checksum: ChecksumMode | None = None
+    max_attempts: int = 5
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_pool_connections: int | None = None
+    ca_bundle: str | None = None
+    verify_tls: bool = True
+    sign_payload: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.default_bucket is not None:
+            validate_bucket(self.default_bucket)
+        if self.addressing_style not in (None, "auto", "path", "virtual"):
+            raise ConfigError(
+                f"addressing_style={self.addressing_style!r}: choose path, virtual or auto"
+            )
+        if self.checksum not in (None, "when_supported", "when_required"):
+            raise ConfigError(f"checksum={self.checksum!r}: choose when_supported or when_required")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+        if self.connect_timeout <= 0 or self.read_timeout <= 0:
+            raise ConfigError("timeouts must be positive")
+        if self.max_pool_connections is not None and self.max_pool_connections < 1:
+            raise ConfigError("max_pool_connections must be at least 1")
+        if (self.access_key_id is None) != (self.secret_access_key is None):
+            raise ConfigError("give both access_key_id and secret_access_key, or neither")
+        self.endpoint_url()  # validates endpoint and tls together
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> Config:
+        """Build from a mapping with the keys ``access_key_id``, ``secret_access_key``,
+        ``region``, ``endpoint``, ``tls``, ``default_bucket`` (and any other field)."""
+        unknown = sorted(set(data) - _FILE_KEYS)
+        if unknown:
+            raise ConfigError(f"unknown configuration keys {unknown}; known: {sorted(_FILE_KEYS)}")
+        try:
+            return cls(**dict(data))
+        except TypeError as exc:
+            raise ConfigError(f"bad configuration: {exc}") from exc
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a TOML file whose top-level keys are those of :meth:`from_mapping`."""
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except OSError as exc:
+            raise ConfigError(f"cannot read configuration file {os.fspath(path)!r}: {exc}") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from exc
+        return cls.from_mapping(data)
+
+    def merged(self, **overrides: Any) -> Config:
+        """A copy with the non-``None`` ``overrides`` applied."""
+        changes = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def endpoint_url(self) -> str | None:
+        """The endpoint as a URL, from ``endpoint`` and ``tls`` or the environment."""
+        endpoint = (
+            self.endpoint
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL")
+        )
+        if not endpoint:
+            if self.tls is False:
+                raise ConfigError("tls=False needs an endpoint (AWS itself is https only)")
+            return None
+        if "://" not in endpoint:
+            scheme = "http" if self.tls is False else "https"
+            return f"{scheme}://{endpoint}"
+        parts = urlsplit(endpoint)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ConfigError(f"endpoint {endpoint!r} is not an http(s) URL")
+        if self.tls is not None and (parts.scheme == "https") != self.tls:
+            raise ConfigError(f"endpoint {endpoint!r} contradicts tls={self.tls}")
+        return endpoint
+
+    def region_name(self) -> str | None:
+        """The region from ``region`` or ``AWS_REGION`` / ``AWS_DEFAULT_REGION``."""
+        return (
+            self.region
+            or os.environ.get("AWS_REGION")
+            or os.environ.get("AWS_DEFAULT_REGION")
+            or None
+        )

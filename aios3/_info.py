@@ -1,0 +1,226 @@
+"""What aios3 knows about a stored object, and the headers a write sends."""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+from ._exceptions import InvalidRequest
+
+__all__ = ["ObjectInfo", "write_params"]
+
+CHECKSUM_FIELDS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+_EMPTY: Mapping[str, str] = MappingProxyType({})
+MAX_METADATA_BYTES = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """A stored object's description, as returned by uploads, downloads, streams and
+    ``head()``. Fields the server did not report are ``None``.
+
+    ``etag`` is quoted as S3 sends it; ``metadata`` holds the user metadata
+    (``x-amz-meta-*``) with lowercase keys; ``checksums`` maps an algorithm ("CRC32",
+    "SHA256", ...) to its base64 value, which ends in ``-N`` for composite checksums.
+    ``parts`` is the part count of a multipart object when known.
+    """
+
+    bucket: str
+    key: str
+    size: int | None = None
+    etag: str | None = None
+    last_modified: datetime | None = None
+    content_type: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    content_language: str | None = None
+    cache_control: str | None = None
+    metadata: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    version_id: str | None = None
+    storage_class: str | None = None
+    checksums: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    checksum_type: str | None = None
+    parts: int | None = None
+
+    @classmethod
+    def from_response(
+        cls, bucket: str, key: str, resp: Mapping[str, Any], *, size: int | None = None
+    ) -> ObjectInfo:
+        """Build from a HeadObject / GetObject / PutObject response dict."""
+        if size is None:
+            size = _total_size(resp)
+        checksums = {
+            algo: resp[f"Checksum{algo}"] for algo in CHECKSUM_FIELDS if resp.get(f"Checksum{algo}")
+        }
+        version = resp.get("VersionId")
+        return cls(
+            bucket=bucket,
+            key=key,
+            size=size,
+            etag=resp.get("ETag"),
+            last_modified=resp.get("LastModified"),
+            content_type=resp.get("ContentType"),
+            content_disposition=resp.get("ContentDisposition"),
+            content_encoding=resp.get("ContentEncoding"),
+            content_language=resp.get("ContentLanguage"),
+            cache_control=resp.get("CacheControl"),
+            metadata=MappingProxyType(
+                {k.lower(): v for k, v in (resp.get("Metadata") or {}).items()}
+            ),
+            version_id=None if version in (None, "null") else version,
+            storage_class=resp.get("StorageClass"),
+            checksums=MappingProxyType(checksums),
+            checksum_type=resp.get("ChecksumType"),
+            parts=resp.get("PartsCount"),
+        )
+
+    @classmethod
+    def from_write(
+        cls,
+        bucket: str,
+        key: str,
+        params: Mapping[str, Any],
+        resp: Mapping[str, Any],
+        *,
+        size: int,
+        checksums: Mapping[str, str],
+        checksum_type: str | None,
+        parts: int | None = None,
+    ) -> ObjectInfo:
+        """Describe an object just written with ``params`` (botocore write parameters)."""
+        version = resp.get("VersionId")
+        return cls(
+            bucket=bucket,
+            key=key,
+            size=size,
+            etag=resp.get("ETag"),
+            content_type=params.get("ContentType"),
+            content_disposition=params.get("ContentDisposition"),
+            content_encoding=params.get("ContentEncoding"),
+            content_language=params.get("ContentLanguage"),
+            cache_control=params.get("CacheControl"),
+            metadata=MappingProxyType(dict(params.get("Metadata") or {})),
+            version_id=None if version in (None, "null") else version,
+            storage_class=params.get("StorageClass"),
+            checksums=MappingProxyType(dict(checksums)),
+            checksum_type=checksum_type,
+            parts=parts,
+        )
+
+    @property
+    def full_object_checksum(self) -> tuple[str, str] | None:
+        """``(algorithm, value)`` of a checksum over the whole object, if there is one
+        (composite ``value-N`` checksums of multipart objects are not)."""
+        if self.checksum_type == "COMPOSITE":
+            return None
+        for algo in CHECKSUM_FIELDS:
+            value = self.checksums.get(algo)
+            if value and "-" not in value:
+                return algo, value
+        return None
+
+
+def _total_size(resp: Mapping[str, Any]) -> int | None:
+    content_range = resp.get("ContentRange")
+    if content_range and "/" in content_range:
+        total = content_range.rsplit("/", 1)[1]
+        if total.isdigit():
+            return int(total)
+    length = resp.get("ContentLength")
+    return int(length) if length is not None else None
+
+
+def write_params(
+    key: str,
+    *,
+    content_type: str | None = None,
+    content_disposition: str | None = None,
+    content_encoding: str | None = None,
+    content_language: str | None = None,
+    cache_control: str | None = None,
+    metadata: Mapping[str, str] | None = None,
+    storage_class: str | None = None,
+    extra: Mapping[str, Any] | None = None,
+    guess_from: str | None = None,
+) -> dict[str, Any]:
+    """The botocore parameters that describe a new object, checked before any request.
+
+    With no ``content_type`` it is guessed from ``guess_from`` (a local file name) or the
+    key's extension, as ``aws s3 cp`` does; an unknown extension leaves S3's default.
+    ``extra`` passes further botocore parameters through (SSE, ACL, tagging, ...).
+    """
+    params: dict[str, Any] = {}
+    if content_type is None:
+        content_type = mimetypes.guess_type(guess_from or key, strict=False)[0]
+    for name, value in (
+        ("ContentType", content_type),
+        ("ContentDisposition", content_disposition),
+        ("ContentEncoding", content_encoding),
+        ("ContentLanguage", content_language),
+        ("CacheControl", cache_control),
+        ("StorageClass", storage_class),
+    ):
+        if value is not None:
+            _check_header(name, value)
+            params[name] = value
+    if metadata:
+        params["Metadata"] = check_metadata(metadata)
+    if extra:
+        clash = sorted(set(extra) & set(params))
+        if clash:
+            raise InvalidRequest(f"extra repeats parameters given by keyword: {clash}")
+        params.update(extra)
+    return params
+
+
+def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
+    """Check user metadata: str keys and values, ASCII, 2 KiB in all (S3's limit)."""
+    checked: dict[str, str] = {}
+    total = 0
+    for k, v in metadata.items():
+        if not isinstance(k, str) or not isinstance(v, str):
+            raise InvalidRequest(f"metadata keys and values must be str: {k!r}: {v!r}")
+        if not k or not k.isascii() or not k.replace("-", "").replace("_", "").isalnum():
+            raise InvalidRequest(f"metadata key {k!r}: use ASCII letters, digits, '-' and '_' only")
+        _check_header(f"metadata {k!r}", v)
+        total += len(k) + len(v)
+        checked[k.lower()] = v
+    if total > MAX_METADATA_BYTES:
+        raise InvalidRequest(f"user metadata is {total} bytes; S3 allows {MAX_METADATA_BYTES}")
+    return checked
+
+
+def _check_header(name: str, value: str) -> None:
+    if not isinstance(value, str):
+        raise InvalidRequest(f"{name} must be a str, not {type(value).__name__}")
+    if not value.isascii() or any(c in value for c in "\r\n\0"):
+        raise InvalidRequest(
+            f"{name} {value!r} must be printable ASCII; encode non-ASCII text first "
+            "(aios3.content_disposition() does it for file names)"
+        )
+
+
+def content_disposition(disposition: str = "attachment", *, filename: str) -> str:
+    """A Content-Disposition value for ``filename``, safe for any Unicode name.
+
+    ``content_disposition(filename="résumé.pdf")`` gives
+    ``attachment; filename="resume.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf``
+    (RFC 6266: an ASCII fallback plus the exact UTF-8 name that browsers prefer).
+    """
+    import unicodedata
+    from urllib.parse import quote
+
+    if disposition not in ("attachment", "inline"):
+        raise InvalidRequest('disposition must be "attachment" or "inline"')
+    if not filename or "/" in filename or "\\" in filename:
+        raise InvalidRequest(f"filename {filename!r} must be a bare, non-empty file name")
+    folded = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in folded)
+    value = f'{disposition}; filename="{fallback or "download"}"'
+    if fallback != filename:
+        value += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return value

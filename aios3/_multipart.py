@@ -1,0 +1,482 @@
+"""Multipart uploads: the part-size plan and the :class:`MultipartUpload` state machine.
+
+Data path: ``write()`` fills a part buffer -> a full part waits for room in the
+:class:`~aios3._aio.Budget` (back-pressure) -> a task checksums it off the event loop
+and sends UploadPart, retrying transient failures -> ``__aexit__`` sends the last part,
+waits for all, and completes. Any failure, exception or cancellation on the way
+cancels the part tasks and aborts the upload instead (shielded from cancellation).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._aio import Budget, shielded
+from ._body import Body
+from ._checksum import PartChecksum, crc32_b64, crc32_combine, part_checksum
+from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
+from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError
+from ._info import ObjectInfo
+from ._retry import with_retries
+
+if TYPE_CHECKING:
+    from ._client import S3
+
+__all__ = ["MultipartUpload", "PartPlan"]
+
+log = logging.getLogger("aios3")
+
+GROWTH_EVERY = 100
+"""Parts per step of an unknown-length upload; each step doubles the part size (up to
+5 GiB). From 8 MiB this holds 7.8 GiB in the first 1,000 parts of <= 16 MiB... and
+reaches about 44.7 TiB in 10,000 parts."""
+
+_SMALL_FOR_THREAD = 1 * MiB  # bodies below this are checksummed on the loop itself
+
+
+def as_bytes_view(data: Any, *, what: str = "write()") -> memoryview:
+    """A flat byte view of ``data``, or one clear error for what is not bytes-like."""
+    if isinstance(data, str):
+        raise InvalidRequest(f"{what} takes bytes, not str; encode text first (.encode())")
+    try:
+        view = memoryview(data)
+    except TypeError:
+        raise InvalidRequest(
+            f"{what} takes a bytes-like object, not {type(data).__name__}"
+        ) from None
+    return view.cast("B") if view.format != "B" or view.ndim != 1 else view
+
+
+class PartPlan:
+    """Decides each part's size, and refuses up front what cannot fit S3's limits."""
+
+    def __init__(self, *, part_size: int | None, default: int, size: int | None) -> None:
+        if size is not None and (not isinstance(size, int) or size < 0):
+            raise InvalidRequest(f"size={size!r} must be a non-negative int")
+        if size is not None and size > MAX_OBJECT_SIZE:
+            raise InvalidRequest(
+                f"size={size} exceeds S3's largest object, {MAX_OBJECT_SIZE} bytes (48.8 TiB)"
+            )
+        self.explicit = part_size is not None
+        if part_size is not None:
+            if not MIN_PART_SIZE <= part_size <= MAX_PART_SIZE:
+                raise InvalidRequest(
+                    f"part_size={part_size} is outside S3's range of 5 MiB to 5 GiB"
+                )
+            if size is not None and math.ceil(size / part_size) > MAX_PARTS:
+                raise InvalidRequest(
+                    f"{size} bytes in parts of {part_size} need "
+                    f"{math.ceil(size / part_size)} parts; S3 allows {MAX_PARTS}. "
+                    f"Use part_size >= {math.ceil(size / MAX_PARTS)} or leave it unset"
+                )
+            self._fixed: int | None = part_size
+        elif size is not None:
+            fit = math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB
+            self._fixed = min(MAX_PART_SIZE, max(default, fit))
+        else:
+            self._fixed = None
+        self._base = default
+
+    def size_of(self, number: int) -> int:
+        """The size of part ``number`` (the last part may be shorter)."""
+        if number > MAX_PARTS:
+            raise InvalidRequest(
+                f"part {number} would exceed S3's {MAX_PARTS}-part limit; "
+                "use a larger part_size (or leave it unset so it grows)"
+            )
+        if self._fixed is not None:
+            return self._fixed
+        return min(MAX_PART_SIZE, self._base << ((number - 1) // GROWTH_EVERY))
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    number: int
+    etag: str
+    size: int
+    checksum: PartChecksum | None
+
+
+class MultipartUpload:
+    """One multipart upload, driven as an async context manager (see
+    :meth:`S3.multipart_upload`).
+
+    After a normal exit ``result`` holds the stored object's :class:`ObjectInfo`
+    (key, etag, version id, size, part count). ``upload_id`` is set once created.
+    """
+
+    def __init__(
+        self,
+        s3: S3,
+        bucket: str,
+        key: str,
+        *,
+        params: dict[str, Any],
+        part_size: int | None,
+        concurrency: int | None,
+        size: int | None,
+        if_none_match: str | None,
+        if_match: str | None,
+        transfer: TransferConfig,
+    ) -> None:
+        if concurrency is not None and concurrency < 1:
+            raise InvalidRequest("concurrency must be at least 1")
+        if if_none_match not in (None, "*"):
+            raise InvalidRequest('if_none_match takes only "*" (write only if the key is new)')
+        self.bucket, self.key = bucket, key
+        self.upload_id: str | None = None
+        self.result: ObjectInfo | None = None
+        self._s3 = s3
+        self._params = params
+        self._transfer = transfer
+        self._plan = PartPlan(part_size=part_size, default=transfer.part_size, size=size)
+        self._size = size
+        self._conditions = {
+            k: v for k, v in (("IfNoneMatch", if_none_match), ("IfMatch", if_match)) if v
+        }
+        slots = concurrency or transfer.concurrency
+        self._budget = Budget(slots, self._plan.size_of(1) * slots)
+        self._algorithm = transfer.checksum_algorithm
+        self._full_crc = self._algorithm == "CRC32" and transfer.full_object_checksum
+        self._buffer: Body | None = None
+        self._filled = 0
+        self._next_number = 1
+        self._mode: str | None = None  # "write" or "parts"
+        self._parts: dict[int, _Part] = {}
+        self._claimed: set[int] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+        self._state = "new"
+        self._accepted = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"<MultipartUpload s3://{self.bucket}/{self.key} {self._state} "
+            f"upload_id={self.upload_id} parts={len(self._parts)}>"
+        )
+
+    @property
+    def bytes_accepted(self) -> int:
+        """Bytes taken by ``write()`` / ``upload_part()`` so far."""
+        return self._accepted
+
+    # -- create ----------------------------------------------------------------------
+
+    async def __aenter__(self) -> MultipartUpload:
+        if self._state != "new":
+            raise RuntimeError("a MultipartUpload can be entered only once")
+        params = dict(self._params)
+        if self._algorithm and self._algorithm != "MD5":
+            params["ChecksumAlgorithm"] = self._algorithm
+            if self._full_crc:
+                params["ChecksumType"] = "FULL_OBJECT"
+        create = asyncio.ensure_future(
+            self._s3.call(
+                "create_multipart_upload",
+                action="create multipart upload",
+                bucket=self.bucket,
+                key=self.key,
+                **params,
+            )
+        )
+        try:
+            resp = await asyncio.shield(create)
+        except asyncio.CancelledError:
+            # The request may still create an upload server-side: wait, then abort it.
+            await shielded(self._abort_if_created(create), within=self._transfer.cleanup_timeout)
+            raise
+        self.upload_id = resp["UploadId"]
+        self._state = "open"
+        return self
+
+    async def _abort_if_created(self, create: asyncio.Future[Any]) -> None:
+        try:
+            resp = await create
+        except Exception:
+            return
+        self.upload_id = resp["UploadId"]
+        await self._abort()
+
+    # -- parts -----------------------------------------------------------------------
+
+    async def write(self, data: Any) -> None:
+        """Append ``data`` (any bytes-like, any length) to the object.
+
+        Full parts are sent as they fill; this waits while ``concurrency`` parts are in
+        flight, so memory stays bounded. Raises the upload's failure, if a part failed.
+        """
+        self._check_open("write")
+        view = as_bytes_view(data)
+        if not view.nbytes:
+            return
+        if self._mode == "parts":
+            raise InvalidRequest("write() cannot be mixed with upload_part() in one upload")
+        self._mode = "write"
+        if self._size is not None and self._accepted + view.nbytes > self._size:
+            raise InvalidRequest(
+                f"write() goes past the declared size of {self._size} bytes",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        self._accepted += view.nbytes
+        while view.nbytes:
+            target = self._plan.size_of(self._next_number)
+            if not self._filled and isinstance(data, Body) and view.nbytes == target:
+                piece = data  # a reader's own buffer, exactly one part: sent without a copy
+                view = view[target:]
+            else:
+                if self._buffer is None:
+                    self._buffer = Body(target)  # filled in place: no regrowth, no copies
+                take = min(target - self._filled, view.nbytes)
+                self._buffer[self._filled : self._filled + take] = view[:take]
+                self._filled += take
+                view = view[take:]
+                if self._filled < target:
+                    break
+                piece, self._buffer, self._filled = self._buffer, None, 0
+            number = self._next_number
+            self._next_number += 1
+            await self._submit(number, piece)
+
+    async def upload_part(self, number: int, data: Any) -> None:
+        """Send part ``number`` (1 to 10,000) yourself; for callers that cut their own
+        parts. Every part but the highest-numbered must be at least 5 MiB."""
+        self._check_open("upload_part")
+        if self._mode == "write":
+            raise InvalidRequest("upload_part() cannot be mixed with write() in one upload")
+        if not isinstance(number, int) or not 1 <= number <= MAX_PARTS:
+            raise InvalidRequest(f"part number {number!r} must be an int from 1 to {MAX_PARTS}")
+        if number in self._claimed:
+            raise InvalidRequest(f"part {number} was already uploaded")
+        view = as_bytes_view(data, what="upload_part()")
+        if view.nbytes > MAX_PART_SIZE:
+            raise InvalidRequest(f"part {number} is {view.nbytes} bytes; S3 allows 5 GiB")
+        if self._size is not None and self._accepted + view.nbytes > self._size:
+            raise InvalidRequest(f"part {number} goes past the declared size of {self._size}")
+        self._mode = "parts"
+        self._claimed.add(number)
+        self._accepted += view.nbytes
+        await self._submit(number, Body(view))
+
+    def _wanted(self) -> int:
+        """Bytes that would complete the part being filled (a good read size)."""
+        return self._plan.size_of(self._next_number) - self._filled
+
+    def _check_open(self, what: str) -> None:
+        if self._state != "open":
+            raise RuntimeError(
+                f"{what}() needs an open upload: use 'async with s3.multipart_upload(...)' "
+                f"(this one is {self._state})"
+            )
+        if self._failure is not None:
+            raise self._failure
+
+    async def _submit(self, number: int, data: Body) -> None:
+        held = await self._budget.acquire(len(data))
+        if self._failure is not None:
+            self._budget.release(held)
+            raise self._failure
+        task = asyncio.create_task(self._send_part(number, data, held))
+        self._tasks.add(task)
+        task.add_done_callback(self._part_done)
+
+    def _part_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None and self._failure is None:
+            self._failure = exc
+            for other in self._tasks:
+                other.cancel()
+
+    async def _send_part(self, number: int, data: Body, held: int) -> None:
+        try:
+            if len(data) >= _SMALL_FOR_THREAD:
+                checksum = await asyncio.to_thread(part_checksum, self._algorithm, data)
+            else:
+                checksum = part_checksum(self._algorithm, data)
+            extra = checksum.as_params() if checksum else {}
+
+            async def attempt() -> Any:
+                return await self._s3.call(
+                    "upload_part",
+                    action=f"upload part {number}",
+                    bucket=self.bucket,
+                    key=self.key,
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    Body=data,
+                    ContentLength=len(data),
+                    **extra,
+                )
+
+            try:
+                resp, _ = await with_retries(
+                    attempt, transfer=self._transfer, what=f"part {number} of {self.key}"
+                )
+            except S3Error as err:
+                raise TransferError(
+                    f"{err.message} (upload id {self.upload_id})",
+                    bucket=self.bucket,
+                    key=self.key,
+                    upload_id=self.upload_id,
+                    part_number=number,
+                    code=err.code,
+                    status=err.status,
+                ) from err
+            self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
+        finally:
+            self._budget.release(held)
+
+    # -- complete or abort -------------------------------------------------------------
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._state != "open":
+            return
+        if exc is None:
+            try:
+                await self._finish()
+            except BaseException as error:
+                await self._cleanup(error)
+                raise
+            return
+        await self._cleanup(exc)
+
+    async def _finish(self) -> None:
+        self._state = "completing"
+        if self._mode != "parts" and (self._filled or (not self._parts and not self._tasks)):
+            number = self._next_number
+            self._plan.size_of(number)  # still within 10,000 parts
+            piece = self._buffer if self._buffer is not None else Body()
+            del piece[self._filled :]
+            self._buffer, self._filled = None, 0
+            self._next_number += 1
+            await self._submit(number, piece)
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+        if self._failure is not None:
+            raise self._failure
+        if self._size is not None and self._accepted != self._size:
+            raise InvalidRequest(
+                f"the upload ended after {self._accepted} bytes, not the declared {self._size}",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        numbers = sorted(self._parts)
+        if not numbers:
+            raise InvalidRequest("no part was uploaded", bucket=self.bucket, key=self.key)
+        small = [n for n in numbers[:-1] if self._parts[n].size < MIN_PART_SIZE]
+        if small:
+            raise InvalidRequest(
+                f"parts {small[:5]} are under 5 MiB; only the last part may be smaller",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        await self._complete(numbers)
+
+    async def _complete(self, numbers: list[int]) -> None:
+        parts = []
+        for n in numbers:
+            part = self._parts[n]
+            entry: dict[str, Any] = {"PartNumber": n, "ETag": part.etag}
+            if part.checksum:
+                entry.update(part.checksum.for_complete())
+            parts.append(entry)
+        params: dict[str, Any] = dict(self._conditions)
+        checksums: dict[str, str] = {}
+        if self._full_crc:
+            crc = 0
+            for n in numbers:
+                part = self._parts[n]
+                assert part.checksum is not None and part.checksum.crc is not None
+                crc = crc32_combine(crc, part.checksum.crc, part.size)
+            checksums["CRC32"] = params["ChecksumCRC32"] = crc32_b64(crc)
+            params["ChecksumType"] = "FULL_OBJECT"
+        resp = await self._s3.call(
+            "complete_multipart_upload",
+            action="complete multipart upload",
+            bucket=self.bucket,
+            key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": parts},
+            **params,
+        )
+        self.result = ObjectInfo.from_write(
+            self.bucket,
+            self.key,
+            self._params,
+            resp,
+            size=sum(self._parts[n].size for n in numbers),
+            checksums=checksums,
+            checksum_type="FULL_OBJECT" if self._full_crc else None,
+            parts=len(numbers),
+        )
+        self._state = "done"
+
+    async def _cleanup(self, error: BaseException) -> None:
+        """Cancel the parts in flight, wait for them, and abort the upload."""
+        self._state = "aborting"
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+
+        async def drain_and_abort() -> None:
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._abort()
+
+        try:
+            await shielded(drain_and_abort(), within=self._transfer.cleanup_timeout)
+        except Exception as abort_error:
+            log.warning(
+                "could not abort upload %s of %s: %s", self.upload_id, self.key, abort_error
+            )
+            error.add_note(
+                f"aios3: aborting upload {self.upload_id} failed too ({abort_error}); "
+                "s3.abort_multipart_uploads() can remove it later"
+            )
+        finally:
+            self._state = "aborted"
+
+    async def _abort(self) -> None:
+        """Abort, and again while the upload is still listed (a part in flight at the
+        moment of the abort can recreate it on some stores)."""
+        for _ in range(3):
+            try:
+                await self._s3.call(
+                    "abort_multipart_upload",
+                    action="abort multipart upload",
+                    bucket=self.bucket,
+                    key=self.key,
+                    UploadId=self.upload_id,
+                )
+                await self._s3.call(
+                    "list_parts",
+                    action="check aborted upload",
+                    bucket=self.bucket,
+                    key=self.key,
+                    UploadId=self.upload_id,
+                    MaxParts=1,
+                )
+            except NoSuchUpload:
+                return
+            except S3Error as err:
+                if err.status == 404:
+                    return
+                raise
+        raise TransferError(
+            f"upload {self.upload_id} is still listed after 3 aborts",
+            bucket=self.bucket,
+            key=self.key,
+            upload_id=self.upload_id,
+        )

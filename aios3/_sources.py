@@ -1,0 +1,211 @@
+"""Sources of upload bytes, one small adapter each, all read the same way.
+
+Every adapter has ``size`` (``None`` when unknown), ``name`` (a local file name, for
+guessing the content type) and ``async read(n)``, which returns up to about ``n``
+bytes and ``b""`` at the end. Checks that can fail (missing file, text mode, wrong
+chunk types) raise :class:`~aios3.InvalidRequest`, the earlier the better.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import io
+import os
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from types import TracebackType
+from typing import IO, Any, Protocol, TypeAlias, runtime_checkable
+
+from ._body import Body
+from ._exceptions import InvalidRequest
+
+__all__ = ["Reader", "Source", "open_source"]
+
+
+@runtime_checkable
+class AsyncReadable(Protocol):
+    """Anything with ``async read(n) -> bytes``: aiofiles files, asyncio.StreamReader."""
+
+    async def read(self, n: int = -1, /) -> bytes: ...
+
+
+Source: TypeAlias = (
+    "bytes | bytearray | memoryview | str | os.PathLike[str] | IO[bytes] | AsyncReadable"
+    " | AsyncIterable[bytes] | Iterable[bytes]"
+)
+"""What :meth:`S3.upload` takes: bytes-like, a path, a binary file (plain or aiofiles),
+an object with ``async read(n)``, or an (async) iterable of bytes."""
+
+
+class Reader:
+    """Base adapter: unknown size, no name, nothing to open or close."""
+
+    size: int | None = None
+    name: str | None = None
+
+    async def open(self) -> None:
+        return None
+
+    async def read(self, n: int) -> Any:
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        return None
+
+    async def __aenter__(self) -> Reader:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def _checked(self, chunk: Any, what: str) -> Any:
+        if isinstance(chunk, bytes | bytearray):
+            return chunk
+        if isinstance(chunk, memoryview):
+            return chunk.cast("B") if chunk.format != "B" else chunk
+        shown = "str (encode text first)" if isinstance(chunk, str) else type(chunk).__name__
+        raise InvalidRequest(f"{what} gave {shown}; upload sources must give bytes")
+
+
+class BytesReader(Reader):
+    def __init__(self, data: bytes | bytearray | memoryview) -> None:
+        self.data = data
+        self._view = memoryview(data).cast("B")
+        self.size = self._view.nbytes
+        self._pos = 0
+
+    async def read(self, n: int) -> Body:
+        piece = self._view[self._pos : self._pos + n]
+        self._pos += piece.nbytes
+        return Body(piece)
+
+
+class PathReader(Reader):
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.name = os.fspath(path)
+        try:
+            st = os.stat(self.name)
+        except FileNotFoundError:
+            raise InvalidRequest(f"no such file to upload: {self.name!r}") from None
+        except OSError as exc:
+            raise InvalidRequest(f"cannot read {self.name!r}: {exc.strerror}") from exc
+        if os.path.isdir(self.name):
+            raise InvalidRequest(f"{self.name!r} is a directory; upload takes a file")
+        if not os.access(self.name, os.R_OK):
+            raise InvalidRequest(f"{self.name!r} is not readable (permission denied)")
+        self.size = st.st_size if os.path.isfile(self.name) else None  # FIFOs: unknown
+        self._file: Any = None
+
+    async def open(self) -> None:
+        import aiofiles
+
+        try:
+            self._file = await aiofiles.open(self.name, "rb")
+        except OSError as exc:
+            raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
+
+    async def read(self, n: int) -> Body:
+        buf = Body(n)
+        got: int = await self._file.readinto(buf)
+        if got < n:
+            del buf[got:]
+        return buf
+
+    async def aclose(self) -> None:
+        if self._file is not None:
+            await self._file.close()
+
+
+class FileReader(Reader):
+    """A plain (blocking) binary file object, read in a worker thread."""
+
+    def __init__(self, f: IO[bytes]) -> None:
+        if isinstance(f, io.TextIOBase) or "b" not in getattr(f, "mode", "b"):
+            raise InvalidRequest("the file is open in text mode; open it with 'rb'")
+        self._f = f
+        self.name = getattr(f, "name", None) if isinstance(getattr(f, "name", None), str) else None
+        try:
+            if f.seekable():
+                here = f.tell()
+                self.size = f.seek(0, io.SEEK_END) - here
+                f.seek(here)
+        except (OSError, ValueError):
+            self.size = None
+
+    async def read(self, n: int) -> Any:
+        return self._checked(await asyncio.to_thread(self._f.read, n), "the file's read()")
+
+
+class AsyncReadReader(Reader):
+    """An object with ``async read(n)``: aiofiles files, asyncio / aiohttp stream readers."""
+
+    def __init__(self, r: AsyncReadable) -> None:
+        self._r = r
+        name = getattr(r, "name", None)
+        self.name = name if isinstance(name, str) else None
+
+    async def read(self, n: int) -> Any:
+        return self._checked(await self._r.read(n), "the source's read()")
+
+
+class AsyncIterReader(Reader):
+    """An async iterable of bytes chunks (a generator, a response body, ...)."""
+
+    def __init__(self, it: AsyncIterable[Any]) -> None:
+        self._source = it
+        self._it: AsyncIterator[Any] = aiter(it)
+
+    async def read(self, n: int) -> Any:
+        while True:
+            try:
+                chunk = await anext(self._it)
+            except StopAsyncIteration:
+                return b""
+            chunk = self._checked(chunk, "the async iterable")
+            if len(chunk):
+                return chunk
+
+    async def aclose(self) -> None:
+        close = getattr(self._it, "aclose", None)
+        if close is not None:
+            await close()
+
+
+class IterReader(Reader):
+    """A plain iterable of bytes chunks (a generator, a list)."""
+
+    def __init__(self, it: Iterable[Any]) -> None:
+        self._it: Iterator[Any] = iter(it)
+
+    async def read(self, n: int) -> Any:
+        for chunk in self._it:
+            chunk = self._checked(chunk, "the iterable")
+            if len(chunk):
+                return chunk
+        return b""
+
+
+def open_source(source: Any) -> Reader:
+    """Pick the adapter for ``source``; raise :class:`InvalidRequest` for what fits none."""
+    if isinstance(source, bytes | bytearray | memoryview):
+        return BytesReader(source)
+    if isinstance(source, str | os.PathLike):
+        return PathReader(source)
+    if source is None:
+        raise InvalidRequest("nothing to upload: source is None")
+    read = getattr(source, "read", None)
+    if read is not None and inspect.iscoroutinefunction(read):
+        return AsyncReadReader(source)
+    if read is not None:
+        return FileReader(source)
+    if isinstance(source, AsyncIterable):
+        return AsyncIterReader(source)
+    if isinstance(source, Iterable):
+        return IterReader(source)
+    raise InvalidRequest(
+        f"cannot upload a {type(source).__name__}: give bytes, a path, a binary file, "
+        "an object with async read(n), or an (async) iterable of bytes"
+    )

@@ -1,0 +1,211 @@
+"""Reading an object as a stream of chunks: :class:`ObjectStream`."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from ._exceptions import IntegrityError, InvalidRequest, S3Error, TransferError, translate
+from ._info import ObjectInfo
+
+if TYPE_CHECKING:
+    from ._client import S3
+
+__all__ = ["ObjectStream", "check_range", "is_cut_short", "range_header"]
+
+
+def check_range(start: int | None, end: int | None) -> None:
+    """Refuse negative, inverted or non-integer ranges before any request."""
+    for name, value in (("start", start), ("end", end)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise InvalidRequest(f"{name} must be an int, not {type(value).__name__}")
+        if value is not None and value < 0:
+            raise InvalidRequest(f"{name}={value} is negative; ranges count from 0")
+    if start is not None and end is not None and end < start:
+        raise InvalidRequest(f"end={end} is before start={start}; end is exclusive")
+
+
+def range_header(start: int, end: int | None) -> str:
+    """HTTP Range for ``object[start:end]`` (``end`` exclusive, ``None``: to the end)."""
+    return f"bytes={start}-" if end is None else f"bytes={start}-{end - 1}"
+
+
+def is_cut_short(exc: BaseException) -> bool:
+    """Whether a body read failed because the connection broke or stalled (retryable)."""
+    import aiohttp
+    from botocore import exceptions as bex
+
+    return isinstance(
+        exc,
+        aiohttp.ClientPayloadError
+        | aiohttp.ClientConnectionError
+        | bex.ResponseStreamingError
+        | bex.IncompleteReadError
+        | bex.ReadTimeoutError
+        | TimeoutError
+        | ConnectionError,
+    )
+
+
+def checksum_failure(exc: BaseException) -> bool:
+    from botocore.exceptions import FlexibleChecksumError
+
+    return isinstance(exc, FlexibleChecksumError)
+
+
+class ObjectStream:
+    """An object's bytes as an async iterator of chunks (at most ``chunk_size`` each).
+
+    Use it as ``async with s3.stream(key) as body: async for chunk in body: ...``.
+    ``info`` describes the object once the stream is open (after entering, or the first
+    chunk). A connection that breaks mid-body is resumed with a ranged GET pinned to the
+    ETag (If-Match), up to ``part_retries`` times; a body that fails its checksum raises
+    :class:`~aios3.IntegrityError`.
+    """
+
+    def __init__(
+        self,
+        s3: S3,
+        bucket: str,
+        key: str,
+        *,
+        chunk_size: int,
+        start: int | None,
+        end: int | None,
+        version_id: str | None,
+        if_match: str | None,
+    ) -> None:
+        check_range(start, end)
+        if chunk_size < 1:
+            raise InvalidRequest("chunk_size must be at least 1")
+        self.bucket, self.key = bucket, key
+        self._s3 = s3
+        self._chunk_size = chunk_size
+        self._pos = start or 0
+        self._end = end
+        self._version_id = version_id
+        self._etag = if_match
+        self._body: Any = None
+        self._done = False
+        self._info: ObjectInfo | None = None
+        self._retries = s3.transfer.part_retries
+        self._backoff = s3.transfer.retry_backoff
+
+    @property
+    def info(self) -> ObjectInfo:
+        """The object's info; available once the stream is open."""
+        if self._info is None:
+            raise RuntimeError("the stream is not open yet: enter it or read a chunk first")
+        return self._info
+
+    async def open(self) -> ObjectInfo:
+        """Send the GET (``async with`` and the first ``__anext__`` do this)."""
+        if self._info is None:
+            await self._request()
+        return self.info
+
+    async def _request(self) -> None:
+        params: dict[str, Any] = {}
+        if self._version_id:
+            params["VersionId"] = self._version_id
+        if self._etag:
+            params["IfMatch"] = self._etag
+        if self._end is not None and self._end <= self._pos:
+            # An empty range: S3 cannot express it, so describe the object with HEAD.
+            resp = await self._s3.call(
+                "head_object", action="head", bucket=self.bucket, key=self.key, **params
+            )
+            self._info = ObjectInfo.from_response(self.bucket, self.key, resp)
+            self._done = True
+            return
+        if self._pos or self._end is not None:
+            params["Range"] = range_header(self._pos, self._end)
+        resp = await self._s3.call(
+            "get_object", action="get", bucket=self.bucket, key=self.key, **params
+        )
+        self._body = resp["Body"]
+        if self._info is None:
+            self._info = ObjectInfo.from_response(self.bucket, self.key, resp)
+        self._etag = self._etag or resp.get("ETag")
+
+    def __aiter__(self) -> ObjectStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._done:
+            raise StopAsyncIteration
+        if self._info is None:
+            await self._request()
+            if self._done:
+                raise StopAsyncIteration
+        for attempt in range(self._retries + 1):
+            try:
+                chunk: bytes = await self._body.read(self._chunk_size)
+                break
+            except asyncio.CancelledError:
+                self.close()
+                raise
+            except Exception as exc:
+                self.close()
+                if checksum_failure(exc):
+                    raise IntegrityError(
+                        f"get s3://{self.bucket}/{self.key}: {exc}",
+                        bucket=self.bucket,
+                        key=self.key,
+                    ) from exc
+                if not is_cut_short(exc) or attempt == self._retries:
+                    if isinstance(exc, S3Error):
+                        raise
+                    raise TransferError(
+                        f"get s3://{self.bucket}/{self.key} broke off at byte {self._pos} "
+                        f"after {attempt + 1} tries: {type(exc).__name__}: {exc}",
+                        bucket=self.bucket,
+                        key=self.key,
+                    ) from exc
+                await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
+                try:
+                    await self._request()
+                except Exception as again:
+                    raise translate(
+                        again, action="resume get", bucket=self.bucket, key=self.key
+                    ) from again
+        if not chunk:
+            self._done = True
+            self.close()
+            raise StopAsyncIteration
+        self._pos += len(chunk)
+        return chunk
+
+    async def read(self) -> bytes:
+        """Read everything that is left into memory."""
+        return b"".join([chunk async for chunk in self])
+
+    def close(self) -> None:
+        """Release the HTTP connection now. Safe to call more than once."""
+        body, self._body = self._body, None
+        if body is not None:
+            body.close()
+
+    async def aclose(self) -> None:
+        """Release the HTTP connection now."""
+        self.close()
+
+    async def __aenter__(self) -> ObjectStream:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # A bare ``async for`` that breaks early drops the last reference here.
+        body = getattr(self, "_body", None)
+        if body is not None:
+            body.close()

@@ -1,0 +1,145 @@
+"""``S3.upload``: one pipeline for every source.
+
+source -> :func:`~aios3._sources.open_source` adapter -> small and of known size? one
+PutObject : a :class:`~aios3._multipart.MultipartUpload` fed part-sized reads.
+A stream of unknown length is read up to the threshold first, so short streams still
+go in one request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from ._body import Body
+from ._checksum import part_checksum
+from ._config import TransferConfig
+from ._exceptions import InvalidRequest
+from ._info import ObjectInfo, write_params
+from ._multipart import _SMALL_FOR_THREAD, MultipartUpload
+from ._retry import with_retries
+from ._sources import Reader, open_source
+
+if TYPE_CHECKING:
+    from ._client import S3
+
+__all__ = ["upload", "put_object"]
+
+
+async def upload(
+    s3: S3,
+    bucket: str,
+    key: str,
+    source: Any,
+    *,
+    size: int | None,
+    headers: Mapping[str, Any],
+    if_none_match: str | None,
+    if_match: str | None,
+    transfer: TransferConfig,
+) -> ObjectInfo:
+    if if_none_match not in (None, "*"):
+        raise InvalidRequest('if_none_match takes only "*" (write only if the key is new)')
+    if size is not None and (not isinstance(size, int) or size < 0):
+        raise InvalidRequest(f"size={size!r} must be a non-negative int")
+    reader = open_source(source)
+    if size is not None and reader.size is not None and size != reader.size:
+        raise InvalidRequest(f"size={size} contradicts the source's {reader.size} bytes")
+    known = reader.size if reader.size is not None else size
+    params = write_params(key, guess_from=reader.name, **headers)
+    conditions = {k: v for k, v in (("IfNoneMatch", if_none_match), ("IfMatch", if_match)) if v}
+    async with reader:
+        if known is not None and known <= transfer.multipart_threshold:
+            data = await _read_all(reader, known)
+            return await put_object(s3, bucket, key, data, params, conditions, transfer)
+        head = bytearray()
+        if known is None:  # read ahead: a short stream still goes in one request
+            while len(head) <= transfer.multipart_threshold:
+                chunk = await reader.read(transfer.multipart_threshold + 1 - len(head))
+                if not len(chunk):
+                    return await put_object(
+                        s3, bucket, key, Body(head), params, conditions, transfer
+                    )
+                head += chunk
+        up = MultipartUpload(
+            s3,
+            bucket,
+            key,
+            params=params,
+            part_size=None,
+            concurrency=None,
+            size=known,
+            if_none_match=if_none_match,
+            if_match=if_match,
+            transfer=transfer,
+        )
+        async with up:
+            if head:
+                await up.write(head)
+                del head[:]
+            while chunk := await reader.read(up._wanted()):
+                await up.write(chunk)
+        assert up.result is not None
+        return up.result
+
+
+async def _read_all(reader: Reader, size: int) -> Body:
+    """Read exactly ``size`` bytes and check that the source ends there."""
+    buf = Body()
+    while len(buf) < size:
+        chunk = await reader.read(size - len(buf))
+        if not len(chunk):
+            raise InvalidRequest(f"the source ended after {len(buf)} bytes, not {size}")
+        if not buf and isinstance(chunk, Body):
+            buf = chunk
+        else:
+            buf += chunk
+    if len(buf) > size or len(await reader.read(1)):
+        raise InvalidRequest(f"the source holds more than the {size} bytes declared")
+    return buf
+
+
+async def put_object(
+    s3: S3,
+    bucket: str,
+    key: str,
+    data: Body,
+    params: Mapping[str, Any],
+    conditions: Mapping[str, str],
+    transfer: TransferConfig,
+) -> ObjectInfo:
+    """One PutObject carrying ``data`` and its checksum, retried on transient failures."""
+    algorithm = transfer.checksum_algorithm
+    if len(data) >= _SMALL_FOR_THREAD:
+        checksum = await asyncio.to_thread(part_checksum, algorithm, data)
+    else:
+        checksum = part_checksum(algorithm, data)
+    extra = checksum.as_params() if checksum else {}
+
+    async def attempt() -> Any:
+        return await s3.call(
+            "put_object",
+            action="upload",
+            bucket=bucket,
+            key=key,
+            Body=data,
+            ContentLength=len(data),
+            **params,
+            **extra,
+            **conditions,
+        )
+
+    resp, _ = await with_retries(attempt, transfer=transfer, what=f"upload of {key}")
+    checksums: dict[str, str] = {}
+    if checksum and algorithm and algorithm != "MD5":
+        checksums[algorithm] = checksum.value
+    return ObjectInfo.from_write(
+        bucket,
+        key,
+        params,
+        resp,
+        size=len(data),
+        checksums=checksums,
+        checksum_type="FULL_OBJECT" if checksums else None,
+    )

@@ -1,0 +1,117 @@
+"""Fixtures: one real S3 server per session on 127.0.0.1, a fresh bucket per test, and
+guards that turn leaked tasks and event-loop errors into failures.
+
+Choose the server with ``--server moto|seaweedfs`` or ``AIOS3_TEST_SERVER`` (moto by
+default). Tests that need something a server lacks are marked ``needs(...)`` and
+skipped there with the reason named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+
+import aios3
+from aios3.testing import Server
+
+SERVERS = ("moto", "seaweedfs")
+
+# What each server can't do, by feature name used in @pytest.mark.needs(...).
+LACKS: dict[str, dict[str, str]] = {
+    "moto": {
+        "checksum_verification": "moto does not verify checksums or Content-MD5",
+        "auth": "moto accepts any credentials",
+    },
+    "seaweedfs": {},
+}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--server",
+        default=os.environ.get("AIOS3_TEST_SERVER", "moto"),
+        choices=SERVERS,
+        help="the S3 server the suite runs against (default: moto)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "needs(feature): skip where the server lacks it")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kind = config.getoption("--server")
+    for item in items:
+        for mark in item.iter_markers("needs"):
+            for feature in mark.args:
+                reason = LACKS[kind].get(feature)
+                if reason:
+                    item.add_marker(pytest.mark.skip(reason=f"{kind}: {reason}"))
+
+
+@pytest.fixture(scope="session")
+def server_kind(pytestconfig: pytest.Config) -> str:
+    return str(pytestconfig.getoption("--server"))
+
+
+@pytest.fixture(scope="session")
+def server(server_kind: str) -> Iterator[Server]:
+    if server_kind == "seaweedfs":
+        from aios3.testing import seaweedfs_server
+
+        with seaweedfs_server() as srv:
+            yield srv
+    else:
+        from aios3.testing import moto_server
+
+        with moto_server() as srv:
+            yield srv
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaks() -> AsyncIterator[None]:
+    """Fail a test whose loop logged an error (an exception never retrieved, a task
+    destroyed while pending) or that left tasks running behind it."""
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, Any]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    before = asyncio.all_tasks()
+    yield
+    for _ in range(3):
+        await asyncio.sleep(0)
+    gc.collect()
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leaked = [t for t in asyncio.all_tasks() - before if t is not current and not t.done()]
+    loop.set_exception_handler(None)
+    assert not leaked, f"tasks left running: {leaked}"
+    assert not errors, f"event loop errors: {[e.get('message') for e in errors]}"
+
+
+def new_bucket_name() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def bucket_name() -> str:
+    return new_bucket_name()
+
+
+@pytest.fixture
+async def s3(server: Server, bucket_name: str) -> AsyncIterator[aios3.S3]:
+    """A client whose default bucket is new and empty."""
+    async with aios3.connect(server.config(default_bucket=bucket_name)) as client:
+        await client.client.create_bucket(Bucket=bucket_name)
+        yield client
+
+
+async def open_uploads(s3: aios3.S3, bucket: str, prefix: str = "") -> list[dict[str, Any]]:
+    """The multipart uploads the server still lists under ``prefix``."""
+    resp = await s3.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
+    return list(resp.get("Uploads", []))

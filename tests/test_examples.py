@@ -1,0 +1,21 @@
+"""The examples run as they are, each starting its own embedded server."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_example_runs_and_verifies(script: str) -> None:
+    args = [sys.executable, str(EXAMPLES / script)]
+    if script == "quickstart.py":
+        args += ["--size-mib", "24"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=EXAMPLES.parent)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "verified" in done.stdout
