@@ -26,7 +26,16 @@ from ._exceptions import (
     ServiceError,
     TransferError,
 )
-from ._info import ObjectInfo, content_disposition
+from ._info import (
+    BucketInfo,
+    DeleteFailure,
+    DeleteResult,
+    ObjectInfo,
+    Prefix,
+    UploadInfo,
+    VersionInfo,
+    content_disposition,
+)
 from ._multipart import MultipartUpload
 from ._names import S3Name
 from ._stream import ObjectStream
@@ -42,6 +51,12 @@ __all__ = [
     # naming and describing objects
     "S3Name",
     "ObjectInfo",
+    "Prefix",
+    "VersionInfo",
+    "UploadInfo",
+    "BucketInfo",
+    "DeleteResult",
+    "DeleteFailure",
     "content_disposition",
     # transfers
     "ObjectStream",

@@ -52,6 +52,9 @@ class TransferConfig:
       refuse flexible checksums); ``None`` sends none.
     - ``full_object_checksum`` (True): with CRC32, multipart objects also record a
       CRC32 of the whole object (ChecksumType FULL_OBJECT), which downloads verify.
+    - ``copy_threshold`` (512 MiB): copies larger than this (and every copy above 5 GiB,
+      CopyObject's limit) run as concurrent server-side UploadPartCopy parts of
+      ``copy_part_size`` (128 MiB, raised to fit 10,000 parts).
     - ``part_retries`` (3): extra attempts of a failed part or range, with exponential
       backoff from ``retry_backoff`` (0.2 s), after botocore's own retries.
     - ``cleanup_timeout`` (30 s): the longest an abort may take while unwinding.
@@ -64,6 +67,8 @@ class TransferConfig:
     chunk_size: int = 256 * KiB
     checksum_algorithm: ChecksumAlgorithm | None = "CRC32"
     full_object_checksum: bool = True
+    copy_threshold: int = 512 * MiB
+    copy_part_size: int = 128 * MiB
     part_retries: int = 3
     retry_backoff: float = 0.2
     cleanup_timeout: float = 30.0
@@ -75,6 +80,10 @@ class TransferConfig:
             raise ConfigError("concurrency must be at least 1")
         if self.multipart_threshold < 0 or self.download_threshold < 0:
             raise ConfigError("thresholds must not be negative")
+        if not 0 <= self.copy_threshold <= MAX_PART_SIZE:
+            raise ConfigError("copy_threshold must be between 0 and 5 GiB (CopyObject's limit)")
+        if not MIN_PART_SIZE <= self.copy_part_size <= MAX_PART_SIZE:
+            raise ConfigError("copy_part_size is outside S3's range of 5 MiB to 5 GiB")
         if self.chunk_size < 1:
             raise ConfigError("chunk_size must be at least 1")
         if self.checksum_algorithm not in (None, "CRC32", "SHA256", "SHA1", "MD5"):

@@ -224,3 +224,77 @@ def content_disposition(disposition: str = "attachment", *, filename: str) -> st
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+@dataclass(frozen=True, slots=True)
+class Prefix:
+    """A common prefix (a "folder") that :meth:`S3.list` yields when given a delimiter."""
+
+    bucket: str
+    prefix: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    """One version of a key, or a delete marker, in a versioned bucket."""
+
+    bucket: str
+    key: str
+    version_id: str
+    is_latest: bool
+    is_delete_marker: bool
+    size: int | None = None
+    etag: str | None = None
+    last_modified: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UploadInfo:
+    """A multipart upload in progress (not yet completed or aborted)."""
+
+    bucket: str
+    key: str
+    upload_id: str
+    initiated: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BucketInfo:
+    """A bucket, as :meth:`S3.list_buckets` reports it."""
+
+    name: str
+    created: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteFailure:
+    """A key that a delete did not remove, with the server's reason."""
+
+    bucket: str
+    key: str
+    code: str
+    message: str
+    version_id: str | None = None
+
+
+@dataclass(slots=True)
+class DeleteResult:
+    """What :meth:`S3.delete_many` and :meth:`S3.delete_prefix` did: the count of keys
+    deleted, and each key that was not, with why. Nothing is dropped silently."""
+
+    deleted: int = 0
+    failed: list[DeleteFailure] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every key was deleted."""
+        return not self.failed
+
+    def raise_for_failures(self) -> None:
+        """Raise :class:`~aios3.S3Error` naming the first failures, if there were any."""
+        if self.failed:
+            from ._exceptions import S3Error
+
+            shown = ", ".join(f"{f.key} ({f.code})" for f in self.failed[:5])
+            more = f" and {len(self.failed) - 5} more" if len(self.failed) > 5 else ""
+            raise S3Error(f"{len(self.failed)} keys were not deleted: {shown}{more}")

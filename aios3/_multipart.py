@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -276,14 +277,88 @@ class MultipartUpload:
         if self._failure is not None:
             raise self._failure
 
+    async def copy_part(
+        self,
+        number: int,
+        source: tuple[str, str],
+        start: int,
+        end: int,
+        *,
+        if_match: str | None = None,
+        version_id: str | None = None,
+    ) -> None:
+        """Fill part ``number`` with bytes ``[start, end)`` of the object ``source``
+        (``(bucket, key)``), copied server-side by UploadPartCopy: no bytes pass
+        through this process. ``if_match`` pins the source's ETag."""
+        self._check_open("copy_part")
+        if self._mode == "write":
+            raise InvalidRequest("copy_part() cannot be mixed with write() in one upload")
+        if not isinstance(number, int) or not 1 <= number <= MAX_PARTS:
+            raise InvalidRequest(f"part number {number!r} must be an int from 1 to {MAX_PARTS}")
+        if number in self._claimed:
+            raise InvalidRequest(f"part {number} was already uploaded")
+        if not 0 <= start < end or end - start > MAX_PART_SIZE:
+            raise InvalidRequest(f"copy range {start}-{end} must be non-empty and at most 5 GiB")
+        self._mode = "parts"
+        self._claimed.add(number)
+        self._accepted += end - start
+        copy_source: dict[str, str] = {"Bucket": source[0], "Key": source[1]}
+        if version_id:
+            copy_source["VersionId"] = version_id
+        extra: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
+
+        async def copy(held: int) -> None:
+            async def attempt() -> Any:
+                return await self._s3.call(
+                    "upload_part_copy",
+                    action=f"copy part {number}",
+                    bucket=self.bucket,
+                    key=self.key,
+                    UploadId=self.upload_id,
+                    PartNumber=number,
+                    CopySource=copy_source,
+                    CopySourceRange=f"bytes={start}-{end - 1}",
+                    **extra,
+                )
+
+            try:
+                resp = await self._with_part_retries(number, attempt)
+                etag = resp["CopyPartResult"]["ETag"]
+                self._parts[number] = _Part(number, etag, end - start, None)
+            finally:
+                self._budget.release(held)
+
+        await self._spawn(0, copy)
+
     async def _submit(self, number: int, data: Body) -> None:
-        held = await self._budget.acquire(len(data))
+        await self._spawn(len(data), lambda held: self._send_part(number, data, held))
+
+    async def _spawn(self, nbytes: int, work: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+        """Start ``work`` as a part task once the budget has room for ``nbytes``."""
+        held = await self._budget.acquire(nbytes)
         if self._failure is not None:
             self._budget.release(held)
             raise self._failure
-        task = asyncio.create_task(self._send_part(number, data, held))
+        task = asyncio.create_task(work(held))
         self._tasks.add(task)
         task.add_done_callback(self._part_done)
+
+    async def _with_part_retries(self, number: int, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            resp, _ = await with_retries(
+                attempt, transfer=self._transfer, what=f"part {number} of {self.key}"
+            )
+        except S3Error as err:
+            raise TransferError(
+                f"{err.message} (upload id {self.upload_id})",
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=self.upload_id,
+                part_number=number,
+                code=err.code,
+                status=err.status,
+            ) from err
+        return resp
 
     def _part_done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -316,20 +391,7 @@ class MultipartUpload:
                     **extra,
                 )
 
-            try:
-                resp, _ = await with_retries(
-                    attempt, transfer=self._transfer, what=f"part {number} of {self.key}"
-                )
-            except S3Error as err:
-                raise TransferError(
-                    f"{err.message} (upload id {self.upload_id})",
-                    bucket=self.bucket,
-                    key=self.key,
-                    upload_id=self.upload_id,
-                    part_number=number,
-                    code=err.code,
-                    status=err.status,
-                ) from err
+            resp = await self._with_part_retries(number, attempt)
             self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
         finally:
             self._budget.release(held)

@@ -27,6 +27,8 @@ LACKS: dict[str, dict[str, str]] = {
     "moto": {
         "checksum_verification": "moto does not verify checksums or Content-MD5",
         "auth": "moto accepts any credentials",
+        "upload_initiated": "moto reports a fixed Initiated date (2010-11-10) for every upload",
+        "conditional_complete": "moto ignores If-Match on CompleteMultipartUpload",
     },
     "seaweedfs": {},
 }

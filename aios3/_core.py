@@ -1,0 +1,132 @@
+"""The client's core: the aiobotocore session and client it owns, name resolution, and
+the one call path that turns botocore's errors into aios3's."""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any
+
+from ._config import Config, TransferConfig
+from ._exceptions import translate
+from ._names import Name, resolve
+
+__all__ = ["ClientCore"]
+
+
+class ClientCore:
+    """Lifecycle and plumbing shared by every group of operations."""
+
+    def __init__(self, config: Config, transfer: TransferConfig | None = None) -> None:
+        self.config = config
+        self.transfer = transfer or TransferConfig()
+        self._stack: AsyncExitStack | None = None
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        state = "open" if self._client is not None else "closed"
+        return f"<aios3.S3 {state} endpoint={self.config.endpoint_url() or 'aws'}>"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    async def __aenter__(self) -> Any:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Create the aiobotocore session and client (``async with`` does this)."""
+        if self._client is not None:
+            return
+        from aiobotocore.session import AioSession
+
+        cfg = self.config
+        stack = AsyncExitStack()
+        try:
+            session = AioSession(profile=cfg.profile)
+            kwargs: dict[str, Any] = {
+                "region_name": cfg.region_name()
+                or session.get_config_variable("region")
+                or "us-east-1",
+                "endpoint_url": cfg.endpoint_url(),
+                "config": self._botocore_config(),
+            }
+            if cfg.access_key_id is not None:
+                kwargs["aws_access_key_id"] = cfg.access_key_id
+                kwargs["aws_secret_access_key"] = cfg.secret_access_key
+                kwargs["aws_session_token"] = cfg.session_token
+            if cfg.ca_bundle is not None:
+                kwargs["verify"] = cfg.ca_bundle
+            elif not cfg.verify_tls:
+                kwargs["verify"] = False
+            client = await stack.enter_async_context(session.create_client("s3", **kwargs))
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack, self._client = stack, client
+
+    async def close(self) -> None:
+        """Close the client and its connections. Transfers still running fail."""
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+
+    def _botocore_config(self) -> Any:
+        from aiobotocore.config import AioConfig
+        from botocore import UNSIGNED
+
+        cfg = self.config
+        style = cfg.addressing_style or ("path" if cfg.endpoint_url() else "auto")
+        s3: dict[str, Any] = {"addressing_style": style}
+        if cfg.sign_payload is not None:
+            s3["payload_signing_enabled"] = cfg.sign_payload
+        options: dict[str, Any] = {
+            "s3": s3,
+            "retries": {"max_attempts": cfg.max_attempts, "mode": "standard"},
+            "connect_timeout": cfg.connect_timeout,
+            "read_timeout": cfg.read_timeout,
+            "max_pool_connections": cfg.max_pool_connections
+            or max(64, 4 * self.transfer.concurrency),
+        }
+        if cfg.checksum is not None:
+            options["request_checksum_calculation"] = cfg.checksum
+            options["response_checksum_validation"] = cfg.checksum
+        if cfg.anonymous:
+            options["signature_version"] = UNSIGNED
+        return AioConfig(**options)
+
+    @property
+    def client(self) -> Any:
+        """The underlying aiobotocore S3 client, for operations aios3 does not wrap."""
+        if self._client is None:
+            raise RuntimeError("the S3 client is closed; use 'async with aios3.connect(...)'")
+        return self._client
+
+    # -- plumbing shared by the operation modules ------------------------------------
+
+    def name(
+        self, name: Name, *, bucket: str | None = None, allow_empty_key: bool = False
+    ) -> tuple[str, str]:
+        """Resolve ``name`` (key, ``s3://`` URL or :class:`S3Name`) to ``(bucket, key)``."""
+        return resolve(
+            name, self.config.default_bucket, bucket=bucket, allow_empty_key=allow_empty_key
+        )
+
+    async def call(
+        self, operation: str, *, action: str, bucket: str, key: str | None = None, **params: Any
+    ) -> Any:
+        """Call a botocore operation, turning its errors into aios3's."""
+        client = self.client
+        if key is not None:
+            params["Key"] = key
+        try:
+            return await getattr(client, operation)(Bucket=bucket, **params)
+        except Exception as exc:
+            raise translate(exc, action=action, bucket=bucket, key=key) from exc

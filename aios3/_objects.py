@@ -1,0 +1,473 @@
+"""Operations on objects besides moving bytes: describe, copy, update, delete, list,
+folders and presigned URLs. Mixed into :class:`~aios3.S3`."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import math
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from datetime import timedelta
+from typing import Any, Literal
+
+from ._aio import Budget
+from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
+from ._core import ClientCore
+from ._exceptions import InvalidRequest, NoSuchBucket, NoSuchKey, NotFound, S3Error
+from ._info import (
+    DeleteFailure,
+    DeleteResult,
+    ObjectInfo,
+    Prefix,
+    check_metadata,
+    write_params,
+)
+from ._multipart import MultipartUpload
+from ._names import Name, S3Name
+
+__all__ = ["ObjectOps"]
+
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+DELETE_BATCH = 1000
+
+_HEADER_FIELDS = (
+    ("content_type", "ContentType"),
+    ("content_disposition", "ContentDisposition"),
+    ("content_encoding", "ContentEncoding"),
+    ("content_language", "ContentLanguage"),
+    ("cache_control", "CacheControl"),
+)
+
+
+def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
+    algorithms = item.get("ChecksumAlgorithm") or []
+    return ObjectInfo(
+        bucket=bucket,
+        key=item["Key"],
+        size=item.get("Size"),
+        etag=item.get("ETag"),
+        last_modified=item.get("LastModified"),
+        storage_class=item.get("StorageClass"),
+        checksum_type=item.get("ChecksumType") if algorithms else None,
+    )
+
+
+class ObjectOps(ClientCore):
+    """Object operations; see :class:`~aios3.S3`."""
+
+    # -- describe ------------------------------------------------------------------
+
+    async def head(
+        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+    ) -> ObjectInfo:
+        """The object's info (size, etag, last modified, headers, user metadata, version,
+        storage class, checksums) without its bytes. Raises :class:`~aios3.NoSuchKey`,
+        or :class:`~aios3.NoSuchBucket` when the bucket itself is missing."""
+        b, k = self.name(name, bucket=bucket)
+        params: dict[str, Any] = {"ChecksumMode": "ENABLED"}
+        if version_id:
+            params["VersionId"] = version_id
+        try:
+            resp = await self.call("head_object", action="head", bucket=b, key=k, **params)
+        except NotFound as err:
+            # HEAD answers a bare 404 for both; tell them apart for the caller.
+            if not await self.bucket_exists(b):
+                raise NoSuchBucket(
+                    f"head s3://{b}/{k} failed: the bucket {b!r} does not exist",
+                    code="NoSuchBucket",
+                    status=404,
+                    bucket=b,
+                    key=k,
+                ) from err
+            raise NoSuchKey(
+                f"head s3://{b}/{k} failed: no such key",
+                code="NoSuchKey",
+                status=404,
+                bucket=b,
+                key=k,
+            ) from err
+        return ObjectInfo.from_response(b, k, resp)
+
+    async def stat(
+        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+    ) -> ObjectInfo | None:
+        """Existence and metadata in one request: the object's info, or ``None`` if the
+        key does not exist (a missing bucket still raises)."""
+        try:
+            return await self.head(name, bucket=bucket, version_id=version_id)
+        except NoSuchKey:
+            return None
+
+    async def exists(self, name: Name, *, bucket: str | None = None) -> bool:
+        """Whether the object exists."""
+        return await self.stat(name, bucket=bucket) is not None
+
+    async def bucket_exists(self, name: str) -> bool:
+        """Whether the bucket exists (and is visible to these credentials)."""
+        b, _ = self.name("", bucket=name, allow_empty_key=True)
+        try:
+            await self.call("head_bucket", action="head bucket", bucket=b)
+        except NotFound:
+            return False
+        return True
+
+    # -- copy and update -----------------------------------------------------------
+
+    async def copy(
+        self,
+        source: Name,
+        destination: Name,
+        *,
+        source_version_id: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        cache_control: str | None = None,
+        storage_class: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> ObjectInfo:
+        """Copy an object server-side, within or across buckets.
+
+        With nothing else given the destination keeps the source's user metadata and
+        headers. ``metadata`` replaces the user metadata (MetadataDirective REPLACE), and
+        each header given replaces that header while the others are kept. The source is
+        pinned to its ETag, so a concurrent overwrite fails the copy instead of mixing.
+        Objects above ``copy_threshold`` (and all above 5 GiB) copy as concurrent
+        UploadPartCopy parts, aborted on any error or cancellation.
+        """
+        sb, sk = self.name(source)
+        db, dk = self.name(destination)
+        headers = {
+            "content_type": content_type,
+            "content_disposition": content_disposition,
+            "content_encoding": content_encoding,
+            "content_language": content_language,
+            "cache_control": cache_control,
+        }
+        src = await self.head(S3Name(sk, sb), version_id=source_version_id)
+        replace = metadata is not None or any(v is not None for v in headers.values())
+        params = _merged_params(src, dk, metadata, headers, storage_class, extra)
+        return await self._copy(
+            src,
+            db,
+            dk,
+            params,
+            replace=replace,
+            version_id=source_version_id,
+            transfer=transfer or self.transfer,
+        )
+
+    async def update_metadata(
+        self,
+        name: Name,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        bucket: str | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        cache_control: str | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> ObjectInfo:
+        """Change user metadata and the named headers in place, keeping everything not
+        named. ``metadata`` replaces the user metadata as a whole (``{}`` clears it);
+        a header given as ``""`` is removed. Works for objects above 5 GiB too (by a
+        multipart copy onto itself). In a versioned bucket this makes a new version."""
+        b, k = self.name(name, bucket=bucket)
+        headers = {
+            "content_type": content_type,
+            "content_disposition": content_disposition,
+            "content_encoding": content_encoding,
+            "content_language": content_language,
+            "cache_control": cache_control,
+        }
+        src = await self.head(S3Name(k, b))
+        params = _merged_params(src, k, metadata, headers, None, None)
+        return await self._copy(
+            src, b, k, params, replace=True, version_id=None, transfer=transfer or self.transfer
+        )
+
+    async def _copy(
+        self,
+        src: ObjectInfo,
+        bucket: str,
+        key: str,
+        params: dict[str, Any],
+        *,
+        replace: bool,
+        version_id: str | None,
+        transfer: TransferConfig,
+    ) -> ObjectInfo:
+        size = src.size or 0
+        if size <= transfer.copy_threshold:
+            copy_source: dict[str, str] = {"Bucket": src.bucket, "Key": src.key}
+            if version_id:
+                copy_source["VersionId"] = version_id
+            call_params: dict[str, Any] = {"CopySource": copy_source}
+            if src.etag:
+                call_params["CopySourceIfMatch"] = src.etag
+            if replace:
+                call_params["MetadataDirective"] = "REPLACE"
+                call_params.update(params)
+            elif "StorageClass" in params:
+                call_params["StorageClass"] = params["StorageClass"]
+            resp = await self.call(
+                "copy_object", action="copy", bucket=bucket, key=key, **call_params
+            )
+            result = resp.get("CopyObjectResult") or {}
+            info = ObjectInfo.from_write(
+                bucket,
+                key,
+                params,
+                {**resp, "ETag": result.get("ETag")},
+                size=size,
+                checksums={},
+                checksum_type=None,
+            )
+            return dataclasses.replace(info, last_modified=result.get("LastModified"))
+        part = max(transfer.copy_part_size, math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB)
+        part = min(part, MAX_PART_SIZE)
+        up = MultipartUpload(
+            self,  # type: ignore[arg-type]
+            bucket,
+            key,
+            params=params,
+            part_size=part,
+            concurrency=None,
+            size=size,
+            if_none_match=None,
+            if_match=None,
+            transfer=dataclasses.replace(transfer, checksum_algorithm=None),
+        )
+        async with up:
+            for number, start in enumerate(range(0, size, part), 1):
+                await up.copy_part(
+                    number,
+                    (src.bucket, src.key),
+                    start,
+                    min(start + part, size),
+                    if_match=src.etag,
+                    version_id=version_id,
+                )
+        assert up.result is not None
+        return up.result
+
+    # -- delete ----------------------------------------------------------------------
+
+    async def delete(
+        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+    ) -> None:
+        """Delete an object (or one version of it). Deleting a missing key succeeds, as
+        in S3; in a versioned bucket, without ``version_id`` it adds a delete marker."""
+        b, k = self.name(name, bucket=bucket)
+        params = {"VersionId": version_id} if version_id else {}
+        await self.call("delete_object", action="delete", bucket=b, key=k, **params)
+
+    async def delete_many(
+        self,
+        names: Iterable[Name | tuple[Name, str]] | AsyncIterable[Name | tuple[Name, str]],
+        *,
+        bucket: str | None = None,
+        concurrency: int | None = None,
+    ) -> DeleteResult:
+        """Delete many objects: names (or ``(name, version_id)`` pairs) from a list or an
+        async iterable, sent as DeleteObjects batches of 1,000, ``concurrency`` batches
+        at once. Returns the count deleted and every key that failed, with why."""
+        result = DeleteResult()
+        slots = Budget(concurrency or self.transfer.concurrency, 0)
+        pending: dict[str, list[dict[str, str]]] = {}
+
+        async def send(b: str, batch: list[dict[str, str]]) -> None:
+            try:
+                await self._delete_batch(b, batch, result)
+            finally:
+                slots.release(0)
+
+        async with asyncio.TaskGroup() as group:
+
+            async def add(item: Name | tuple[Name, str]) -> None:
+                if isinstance(item, tuple):
+                    item_name, version = item
+                else:
+                    item_name, version = item, None
+                b, k = self.name(item_name, bucket=bucket)
+                entry = {"Key": k, **({"VersionId": version} if version else {})}
+                batch = pending.setdefault(b, [])
+                batch.append(entry)
+                if len(batch) == DELETE_BATCH:
+                    del pending[b]
+                    await slots.acquire(0)  # back-pressure: never queue unbounded batches
+                    group.create_task(send(b, batch))
+
+            if isinstance(names, AsyncIterable):
+                async for item in names:
+                    await add(item)
+            else:
+                for item in names:
+                    await add(item)
+            for b, batch in pending.items():
+                await slots.acquire(0)
+                group.create_task(send(b, batch))
+        return result
+
+    async def _delete_batch(
+        self, bucket: str, batch: list[dict[str, str]], result: DeleteResult
+    ) -> None:
+        try:
+            resp = await self.call(
+                "delete_objects",
+                action="delete batch",
+                bucket=bucket,
+                Delete={"Objects": batch, "Quiet": True},
+            )
+        except S3Error as err:
+            for entry in batch:  # the whole request failed: every key in it failed
+                result.failed.append(
+                    DeleteFailure(
+                        bucket,
+                        entry["Key"],
+                        err.code or "Error",
+                        err.message,
+                        entry.get("VersionId"),
+                    )
+                )
+            return
+        errors = resp.get("Errors") or []
+        for e in errors:
+            result.failed.append(
+                DeleteFailure(
+                    bucket,
+                    e.get("Key", ""),
+                    e.get("Code", "Error"),
+                    e.get("Message", ""),
+                    e.get("VersionId"),
+                )
+            )
+        result.deleted += len(batch) - len(errors)
+
+    async def delete_prefix(self, prefix: Name, *, bucket: str | None = None) -> DeleteResult:
+        """Delete every object whose key starts with ``prefix`` (``aws s3 rm --recursive``).
+        An empty prefix empties the bucket. Listing and deleting overlap."""
+        b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
+
+        async def keys() -> AsyncIterator[Name]:
+            async for item in self.list(p, bucket=b):
+                if isinstance(item, ObjectInfo):
+                    yield S3Name(item.key, b)
+
+        return await self.delete_many(keys())
+
+    # -- list ------------------------------------------------------------------------
+
+    async def list(
+        self,
+        prefix: Name = "",
+        *,
+        bucket: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        page_size: int = 1000,
+    ) -> AsyncIterator[ObjectInfo | Prefix]:
+        """Objects under ``prefix``, in key order, fetched page by page as you iterate.
+
+        With a ``delimiter`` (usually "/") keys below the next delimiter are rolled up
+        into :class:`~aios3.Prefix` items ("folders"), yielded after each page's objects.
+        Listed objects carry key, size, etag, last modified and storage class.
+        """
+        b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
+        if not 1 <= page_size <= 1000:
+            raise InvalidRequest("page_size must be from 1 to 1000")
+        params: dict[str, Any] = {"Prefix": p, "MaxKeys": page_size}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        if start_after:
+            params["StartAfter"] = start_after
+        while True:
+            page = await self.call("list_objects_v2", action="list", bucket=b, **params)
+            for item in page.get("Contents") or []:
+                yield _listed(b, item)
+            for common in page.get("CommonPrefixes") or []:
+                yield Prefix(b, common["Prefix"])
+            token = page.get("NextContinuationToken")
+            if not page.get("IsTruncated") or not token:
+                return
+            params["ContinuationToken"] = token
+
+    async def create_folder(self, name: Name, *, bucket: str | None = None) -> ObjectInfo:
+        """Create a folder marker: a zero-byte object whose key ends in "/", as S3
+        consoles do. A missing trailing "/" is added."""
+        b, k = self.name(name, bucket=bucket)
+        key = k if k.endswith("/") else k + "/"
+        resp = await self.call("put_object", action="create folder", bucket=b, key=key, Body=b"")
+        return ObjectInfo.from_write(b, key, {}, resp, size=0, checksums={}, checksum_type=None)
+
+    # -- presign -----------------------------------------------------------------------
+
+    async def presign(
+        self,
+        name: Name,
+        method: Literal["GET", "PUT", "HEAD", "DELETE"] = "GET",
+        *,
+        bucket: str | None = None,
+        expires: int | timedelta = 3600,
+        content_type: str | None = None,
+        version_id: str | None = None,
+    ) -> str:
+        """A URL that lets a plain HTTP client ``method`` the object until it expires
+        (at most 7 days). For PUT, ``content_type`` binds the Content-Type the uploader
+        must send."""
+        b, k = self.name(name, bucket=bucket)
+        seconds = expires.total_seconds() if isinstance(expires, timedelta) else expires
+        if not 0 < seconds <= MAX_PRESIGN_SECONDS:
+            raise InvalidRequest(
+                f"expires={seconds:g} s: presigned URLs last from 1 s to 7 days (604800 s)"
+            )
+        operations = {
+            "GET": "get_object",
+            "PUT": "put_object",
+            "HEAD": "head_object",
+            "DELETE": "delete_object",
+        }
+        if method not in operations:
+            raise InvalidRequest(f"method must be one of {sorted(operations)}")
+        params: dict[str, Any] = {"Bucket": b, "Key": k}
+        if content_type and method == "PUT":
+            params["ContentType"] = content_type
+        if version_id:
+            params["VersionId"] = version_id
+        url: str = await self.client.generate_presigned_url(
+            operations[method], Params=params, ExpiresIn=int(seconds)
+        )
+        return url
+
+
+def _merged_params(
+    src: ObjectInfo,
+    key: str,
+    metadata: Mapping[str, str] | None,
+    headers: Mapping[str, str | None],
+    storage_class: str | None,
+    extra: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """The destination's write parameters: the source's headers and metadata, with the
+    given ones replacing them ("" removes a header)."""
+    merged: dict[str, Any] = {}
+    for field_name, _ in _HEADER_FIELDS:
+        given = headers.get(field_name)
+        value = getattr(src, field_name) if given is None else given
+        if value:
+            merged[field_name] = value
+    params = write_params(
+        key,
+        metadata=check_metadata(metadata) if metadata is not None else dict(src.metadata),
+        storage_class=storage_class,
+        extra=extra,
+        **merged,
+    )
+    if "content_type" not in merged:
+        params.pop("ContentType", None)  # keep "no content type" rather than guessing one
+    return params

@@ -1,0 +1,262 @@
+"""Object operations: head/exists, copy, update_metadata, deletes, list, folders,
+presigned URLs, anonymous reads and conditional writes."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from conftest import new_bucket_name, open_uploads
+from test_roundtrip import blob
+
+import aios3
+from aios3 import MiB, TransferConfig
+from aios3.testing import Server
+
+SMALL_COPY = TransferConfig(part_size=5 * MiB, copy_threshold=5 * MiB, copy_part_size=5 * MiB)
+
+
+async def put_many(s3: aios3.S3, keys: list[str], body: bytes = b"x") -> None:
+    slots = asyncio.Semaphore(32)
+
+    async def put(key: str) -> None:
+        async with slots:
+            await s3.upload(key, body)
+
+    await asyncio.gather(*(put(k) for k in keys))
+
+
+async def test_head_exists_stat(s3: aios3.S3) -> None:
+    await s3.upload(
+        "h/obj.txt",
+        b"hello",
+        cache_control="no-cache",
+        metadata={"a": "1"},
+        content_disposition='attachment; filename="obj.txt"',
+    )
+    info = await s3.head("h/obj.txt")
+    assert (info.size, info.content_type, info.cache_control) == (5, "text/plain", "no-cache")
+    assert info.content_disposition == 'attachment; filename="obj.txt"'
+    assert dict(info.metadata) == {"a": "1"} and info.etag and info.last_modified
+    assert await s3.exists("h/obj.txt") and not await s3.exists("h/missing")
+    assert await s3.stat("h/missing") is None
+    assert (await s3.stat("h/obj.txt")) == info
+    with pytest.raises(aios3.NoSuchKey):
+        await s3.head("h/missing")
+    with pytest.raises(aios3.NoSuchBucket):
+        await s3.head("s3://no-such-bucket-xyz/k")
+    assert await s3.bucket_exists(s3.config.default_bucket or "")
+    assert not await s3.bucket_exists("no-such-bucket-xyz")
+
+
+async def test_copy_keeps_or_replaces_metadata(s3: aios3.S3) -> None:
+    await s3.upload(
+        "c/src.bin",
+        b"payload",
+        content_type="application/x-src",
+        metadata={"m": "1"},
+        cache_control="max-age=5",
+    )
+    kept = await s3.copy("c/src.bin", "c/kept.bin")
+    got = await s3.head("c/kept.bin")
+    assert (got.content_type, dict(got.metadata), got.cache_control) == (
+        "application/x-src",
+        {"m": "1"},
+        "max-age=5",
+    )
+    assert kept.etag == got.etag
+    await s3.copy("c/src.bin", "c/replaced.bin", metadata={"n": "2"})
+    got = await s3.head("c/replaced.bin")
+    assert dict(got.metadata) == {"n": "2"}
+    assert (got.content_type, got.cache_control) == ("application/x-src", "max-age=5")
+    await s3.copy("c/src.bin", "c/retyped.bin", content_type="text/plain")
+    got = await s3.head("c/retyped.bin")
+    assert got.content_type == "text/plain" and dict(got.metadata) == {"m": "1"}
+    assert await s3.get_bytes("c/retyped.bin") == b"payload"
+
+
+async def test_copy_across_buckets(s3: aios3.S3) -> None:
+    other = new_bucket_name()
+    await s3.create_bucket(other)
+    await s3.upload("x/one", b"1", metadata={"k": "v"})
+    await s3.copy("x/one", f"s3://{other}/y/one")
+    assert await s3.get_bytes(f"s3://{other}/y/one") == b"1"
+    assert dict((await s3.head("y/one", bucket=other)).metadata) == {"k": "v"}
+    with pytest.raises(aios3.NoSuchKey):
+        await s3.copy("x/missing", "x/dest")
+
+
+async def test_multipart_copy_matches_bytes_and_metadata(s3: aios3.S3) -> None:
+    data = blob(17 * MiB + 3, seed=21)
+    await s3.upload(
+        "big/src",
+        data,
+        content_type="video/mp4",
+        metadata={"camera": "A"},
+        content_disposition="inline",
+        transfer=SMALL_COPY,
+    )
+    info = await s3.copy("big/src", "big/dst", transfer=SMALL_COPY)
+    assert info.parts == 4 and info.size == len(data)
+    assert await s3.get_bytes("big/dst") == data
+    got = await s3.head("big/dst")
+    assert (got.content_type, dict(got.metadata), got.content_disposition) == (
+        "video/mp4",
+        {"camera": "A"},
+        "inline",
+    )
+    info = await s3.copy("big/src", "big/dst2", metadata={"camera": "B"}, transfer=SMALL_COPY)
+    assert dict((await s3.head("big/dst2")).metadata) == {"camera": "B"}
+    assert not await open_uploads(s3, s3.config.default_bucket or "")
+
+
+async def test_multipart_copy_aborts_when_cancelled(s3: aios3.S3) -> None:
+    await s3.upload("big/slow", blob(30 * MiB, seed=5), transfer=SMALL_COPY)
+    slow = TransferConfig(copy_threshold=5 * MiB, copy_part_size=5 * MiB, concurrency=1)
+    task = asyncio.create_task(s3.copy("big/slow", "big/slow-copy", transfer=slow))
+    for _ in range(500):
+        if await open_uploads(s3, s3.config.default_bucket or "", "big/slow-copy"):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not await open_uploads(s3, s3.config.default_bucket or "", "big/slow-copy")
+    assert not await s3.exists("big/slow-copy")
+
+
+async def test_update_metadata_keeps_what_is_not_named(s3: aios3.S3) -> None:
+    await s3.upload("u/doc.pdf", b"%PDF", metadata={"v": "1"}, cache_control="max-age=9")
+    info = await s3.update_metadata("u/doc.pdf", {"v": "2", "reviewed": "yes"})
+    got = await s3.head("u/doc.pdf")
+    assert got.content_type == "application/pdf"  # kept
+    assert got.cache_control == "max-age=9"  # kept
+    assert dict(got.metadata) == {"v": "2", "reviewed": "yes"}
+    assert info.etag == got.etag
+    await s3.update_metadata("u/doc.pdf", content_disposition="attachment", cache_control="")
+    got = await s3.head("u/doc.pdf")
+    assert got.content_disposition == "attachment" and got.cache_control is None
+    assert dict(got.metadata) == {"v": "2", "reviewed": "yes"}
+    assert await s3.get_bytes("u/doc.pdf") == b"%PDF"
+
+
+async def test_update_metadata_of_a_multipart_sized_object(s3: aios3.S3) -> None:
+    data = blob(11 * MiB, seed=9)
+    await s3.upload("u/big", data, content_type="image/tiff", transfer=SMALL_COPY)
+    await s3.update_metadata("u/big", {"tag": "x"}, transfer=SMALL_COPY)
+    got = await s3.head("u/big")
+    assert got.content_type == "image/tiff" and dict(got.metadata) == {"tag": "x"}
+    assert await s3.get_bytes("u/big") == data
+
+
+async def test_delete_many_and_list_beyond_1000_keys(s3: aios3.S3) -> None:
+    keys = [f"many/{i:05d}" for i in range(1100)]
+    await put_many(s3, keys)
+    listed = [o.key async for o in s3.list("many/") if isinstance(o, aios3.ObjectInfo)]
+    assert listed == keys
+    paged = [o.key async for o in s3.list("many/", page_size=100, start_after="many/00999")]
+    assert paged == keys[1000:]
+    result = await s3.delete_many(keys[:1050])
+    assert result.ok and result.deleted == 1050
+
+    async def rest() -> AsyncIterator[str]:
+        for key in keys[1050:]:
+            yield key
+
+    result = await s3.delete_many(rest())
+    assert result.deleted == 50
+    assert [o async for o in s3.list("many/")] == []
+
+
+async def test_delete_many_reports_failures(s3: aios3.S3) -> None:
+    await s3.upload("keep/a", b"a")
+    result = await s3.delete_many(
+        ["keep/a", "s3://no-such-bucket-xyz/b", "s3://no-such-bucket-xyz/c"]
+    )
+    assert result.deleted == 1
+    assert sorted(f.key for f in result.failed) == ["b", "c"]
+    assert {f.code for f in result.failed} == {"NoSuchBucket"}
+    with pytest.raises(aios3.S3Error, match="2 keys were not deleted"):
+        result.raise_for_failures()
+
+
+async def test_delete_and_delete_prefix(s3: aios3.S3) -> None:
+    await put_many(s3, [f"tree/a/{i}" for i in range(30)] + ["tree/b/1", "other/1"])
+    await s3.delete("tree/b/1")
+    await s3.delete("tree/b/1")  # deleting a missing key succeeds, as in S3
+    result = await s3.delete_prefix("tree/")
+    assert result.deleted == 30
+    assert [o.key async for o in s3.list() if isinstance(o, aios3.ObjectInfo)] == ["other/1"]
+
+
+async def test_list_with_delimiter_yields_folders(s3: aios3.S3) -> None:
+    await put_many(s3, ["photos/2025/a.jpg", "photos/2026/b.jpg", "photos/readme.txt"])
+    await s3.create_folder("photos/empty")
+    items = [o async for o in s3.list("photos/", delimiter="/")]
+    files = [o.key for o in items if isinstance(o, aios3.ObjectInfo)]
+    folders = [o.prefix for o in items if isinstance(o, aios3.Prefix)]
+    assert files == ["photos/readme.txt"]
+    assert folders == ["photos/2025/", "photos/2026/", "photos/empty/"]
+    assert (await s3.head("photos/empty/")).size == 0
+
+
+async def test_presigned_get_and_put_work_with_plain_http(s3: aios3.S3) -> None:
+    await s3.upload("p/file.txt", b"presigned!")
+    get_url = await s3.presign("p/file.txt")
+    put_url = await s3.presign("p/upload.bin", "PUT", expires=600, content_type="image/png")
+    async with aiohttp.ClientSession() as http:
+        async with http.get(get_url) as resp:
+            assert resp.status == 200 and await resp.read() == b"presigned!"
+        async with http.put(
+            put_url, data=b"\x89PNG", headers={"Content-Type": "image/png"}
+        ) as resp:
+            assert resp.status == 200, await resp.text()
+    got = await s3.head("p/upload.bin")
+    assert got.size == 4 and got.content_type == "image/png"
+    assert await s3.get_bytes("p/upload.bin") == b"\x89PNG"
+    with pytest.raises(aios3.InvalidRequest, match="7 days"):
+        await s3.presign("p/file.txt", expires=8 * 24 * 3600)
+
+
+async def test_anonymous_client_reads_public_objects(server: Server, s3: aios3.S3) -> None:
+    bucket = s3.config.default_bucket
+    await s3.upload("public/hello.txt", b"hi all", extra={"ACL": "public-read"})
+    async with aios3.connect(
+        endpoint=server.endpoint, anonymous=True, default_bucket=bucket, region=server.region
+    ) as anon:
+        assert await anon.get_bytes("public/hello.txt") == b"hi all"
+
+
+async def test_conditional_writes(s3: aios3.S3) -> None:
+    first = await s3.upload("cond/k", b"v1", if_none_match="*")
+    with pytest.raises(aios3.PreconditionFailed):
+        await s3.upload("cond/k", b"v2", if_none_match="*")
+    with pytest.raises(aios3.PreconditionFailed):
+        await s3.upload("cond/k", b"v2", if_match='"0123456789abcdef0123456789abcdef"')
+    await s3.upload("cond/k", b"v3", if_match=first.etag)
+    assert await s3.get_bytes("cond/k") == b"v3"
+    small = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB)
+    with pytest.raises(aios3.PreconditionFailed):
+        await s3.upload("cond/k", blob(6 * MiB), if_none_match="*", transfer=small)
+    assert await s3.get_bytes("cond/k") == b"v3"
+    assert not await open_uploads(s3, s3.config.default_bucket or "", "cond/")
+    with pytest.raises(aios3.InvalidRequest):
+        await s3.upload("cond/k", b"x", if_none_match="etag")
+
+
+async def test_user_files_example_shape(s3: aios3.S3, tmp_path: Path) -> None:
+    """Web-app style storage: users/{id}/avatar with Content-Type and a download name."""
+    avatar = tmp_path / "me.png"
+    avatar.write_bytes(b"\x89PNG\r\n")
+    await s3.upload(
+        "users/7/avatar",
+        avatar,
+        content_type="image/png",
+        content_disposition=aios3.content_disposition("inline", filename="Zoë.png"),
+    )
+    info = await s3.head("users/7/avatar")
+    assert info.content_type == "image/png"
+    assert info.content_disposition == "inline; filename=\"Zoe.png\"; filename*=UTF-8''Zo%C3%AB.png"
