@@ -276,3 +276,26 @@ class S3(BucketOps):
             if_match=if_match,
             transfer=transfer or self.transfer,
         )
+
+    async def resume_upload(
+        self,
+        name: Name,
+        upload_id: str,
+        source: Any,
+        *,
+        bucket: str | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> ObjectInfo:
+        """Finish a multipart upload that an interrupted process left behind.
+
+        Lists the parts the server holds (all pages), checks each against the same range
+        of ``source`` (a path, bytes, or a seekable binary file), sends only the parts
+        that are missing or differ, then completes. Find upload ids with
+        :meth:`list_multipart_uploads`. On failure the upload is aborted, as always.
+        """
+        from ._resume import resume_upload
+
+        b, k = self.name(name, bucket=bucket)
+        return await resume_upload(
+            self, b, k, upload_id, source, transfer=transfer or self.transfer
+        )

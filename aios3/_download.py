@@ -22,6 +22,7 @@ from ._checksum import Checksummer
 from ._config import MiB, TransferConfig
 from ._exceptions import IntegrityError, InvalidRequest, S3Error, TransferError, translate
 from ._info import ObjectInfo
+from ._names import S3Name
 from ._retry import with_retries
 from ._stream import is_cut_short, range_header
 
@@ -53,10 +54,7 @@ async def download(
 ) -> ObjectInfo:
     _check_target(path)
     pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
-    head = await s3.call(
-        "head_object", action="download", bucket=bucket, key=key, ChecksumMode="ENABLED", **pinned
-    )
-    info = ObjectInfo.from_response(bucket, key, head)
+    info = await s3.head(S3Name(key, bucket), version_id=version_id)
     if info.etag:
         pinned["IfMatch"] = info.etag
     size = info.size or 0

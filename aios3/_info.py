@@ -61,7 +61,7 @@ class ObjectInfo:
             bucket=bucket,
             key=key,
             size=size,
-            etag=resp.get("ETag"),
+            etag=quote_etag(resp.get("ETag")),
             last_modified=resp.get("LastModified"),
             content_type=resp.get("ContentType"),
             content_disposition=resp.get("ContentDisposition"),
@@ -97,7 +97,7 @@ class ObjectInfo:
             bucket=bucket,
             key=key,
             size=size,
-            etag=resp.get("ETag"),
+            etag=quote_etag(resp.get("ETag")),
             content_type=params.get("ContentType"),
             content_disposition=params.get("ContentDisposition"),
             content_encoding=params.get("ContentEncoding"),
@@ -122,6 +122,13 @@ class ObjectInfo:
             if value and "-" not in value:
                 return algo, value
         return None
+
+
+def quote_etag(etag: str | None) -> str | None:
+    """ETags in S3's quoted form (some stores answer some operations unquoted)."""
+    if not etag or etag.startswith(('"', 'W/"')):
+        return etag
+    return f'"{etag}"'
 
 
 def _total_size(resp: Mapping[str, Any]) -> int | None:

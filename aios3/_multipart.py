@@ -171,6 +171,9 @@ class MultipartUpload:
     async def __aenter__(self) -> MultipartUpload:
         if self._state != "new":
             raise RuntimeError("a MultipartUpload can be entered only once")
+        if self.upload_id is not None:  # resuming an upload that exists already
+            self._state = "open"
+            return self
         params = dict(self._params)
         if self._algorithm and self._algorithm != "MD5":
             params["ChecksumAlgorithm"] = self._algorithm
@@ -267,6 +270,13 @@ class MultipartUpload:
     def _wanted(self) -> int:
         """Bytes that would complete the part being filled (a good read size)."""
         return self._plan.size_of(self._next_number) - self._filled
+
+    def _adopt(self, part: _Part) -> None:
+        """Count a part the server already holds (when resuming) as sent."""
+        self._mode = "parts"
+        self._claimed.add(part.number)
+        self._accepted += part.size
+        self._parts[part.number] = part
 
     def _check_open(self, what: str) -> None:
         if self._state != "open":

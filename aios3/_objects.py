@@ -20,6 +20,7 @@ from ._info import (
     ObjectInfo,
     Prefix,
     check_metadata,
+    quote_etag,
     write_params,
 )
 from ._multipart import MultipartUpload
@@ -45,7 +46,7 @@ def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
         bucket=bucket,
         key=item["Key"],
         size=item.get("Size"),
-        etag=item.get("ETag"),
+        etag=quote_etag(item.get("ETag")),
         last_modified=item.get("LastModified"),
         storage_class=item.get("StorageClass"),
         checksum_type=item.get("ChecksumType") if algorithms else None,
@@ -290,7 +291,7 @@ class ObjectOps(ClientCore):
         async with asyncio.TaskGroup() as group:
 
             async def add(item: Name | tuple[Name, str]) -> None:
-                if isinstance(item, tuple):
+                if isinstance(item, tuple) and not isinstance(item, S3Name):
                     item_name, version = item
                 else:
                     item_name, version = item, None

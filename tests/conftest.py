@@ -29,8 +29,11 @@ LACKS: dict[str, dict[str, str]] = {
         "auth": "moto accepts any credentials",
         "upload_initiated": "moto reports a fixed Initiated date (2010-11-10) for every upload",
         "conditional_complete": "moto ignores If-Match on CompleteMultipartUpload",
+        "bucket_not_empty": "",
     },
-    "seaweedfs": {},
+    "seaweedfs": {
+        "bucket_location": "SeaweedFS does not report a bucket's LocationConstraint back",
+    },
 }
 
 

@@ -29,6 +29,7 @@ async def test_create_exists_list_delete(server: Server) -> None:
             await s3.delete_bucket(name)
 
 
+@pytest.mark.needs("bucket_location")
 async def test_create_bucket_outside_us_east_1_sends_location(server: Server) -> None:
     name = new_bucket_name()
     async with aios3.connect(server.config(region="eu-west-3")) as s3:
@@ -42,6 +43,7 @@ async def test_create_bucket_outside_us_east_1_sends_location(server: Server) ->
         await s3.delete_bucket(name)
 
 
+@pytest.mark.needs("bucket_not_empty")
 async def test_delete_non_empty_bucket_needs_force(s3: aios3.S3) -> None:
     bucket = s3.config.default_bucket or ""
     await s3.upload("k", b"v")

@@ -4,6 +4,7 @@ cannot fit, and keep memory bounded."""
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 from conftest import open_uploads
@@ -12,6 +13,7 @@ import aios3
 from aios3 import GiB, MiB, TransferConfig
 from aios3._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS
 from aios3._multipart import PartPlan
+from aios3.testing import Server
 
 
 class Boom(Exception):
@@ -177,7 +179,7 @@ import asyncio, json, resource, sys, tracemalloc
 import aios3
 
 async def main(endpoint, bucket):
-    cfg = aios3.Config(endpoint=endpoint, access_key_id="testing", secret_access_key="testing")
+    cfg = aios3.Config(endpoint=endpoint)  # credentials from the AWS_* environment
     async with aios3.connect(cfg, default_bucket=bucket) as s3:
         chunk = b"m" * (1 << 20)
         tracemalloc.start()
@@ -193,7 +195,7 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 """
 
 
-async def test_memory_stays_bounded_by_parts_in_flight(s3: aios3.S3) -> None:
+async def test_memory_stays_bounded_by_parts_in_flight(s3: aios3.S3, server: Server) -> None:
     """64 MiB through write() in 1 MiB chunks holds about part_size x (concurrency + 1):
     measured in a separate client process, apart from the server's own memory."""
     import json
@@ -206,6 +208,11 @@ async def test_memory_stays_bounded_by_parts_in_flight(s3: aios3.S3) -> None:
         s3.config.endpoint_url() or "",
         s3.config.default_bucket or "",
         stdout=asyncio.subprocess.PIPE,
+        env={
+            **os.environ,
+            "AWS_ACCESS_KEY_ID": server.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": server.secret_access_key,
+        },
     )
     out, _ = await asyncio.wait_for(proc.communicate(), 120)
     assert proc.returncode == 0

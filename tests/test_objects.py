@@ -222,12 +222,19 @@ async def test_presigned_get_and_put_work_with_plain_http(s3: aios3.S3) -> None:
 
 
 async def test_anonymous_client_reads_public_objects(server: Server, s3: aios3.S3) -> None:
+    """An object the server serves to anonymous readers: a public-read ACL on moto; the
+    bucket the SeaweedFS fixture opens to unsigned reads (and only reads) on SeaweedFS."""
     bucket = s3.config.default_bucket
-    await s3.upload("public/hello.txt", b"hi all", extra={"ACL": "public-read"})
+    if server.name == "seaweedfs":
+        from aios3.testing import SEAWEEDFS_PUBLIC_BUCKET as bucket
+    await s3.upload(f"s3://{bucket}/public/hello.txt", b"hi all", extra={"ACL": "public-read"})
     async with aios3.connect(
         endpoint=server.endpoint, anonymous=True, default_bucket=bucket, region=server.region
     ) as anon:
         assert await anon.get_bytes("public/hello.txt") == b"hi all"
+        if server.name == "seaweedfs":
+            with pytest.raises(aios3.AccessDenied):
+                await anon.upload("public/intruder.txt", b"no")
 
 
 async def test_conditional_writes(s3: aios3.S3) -> None:
@@ -260,3 +267,30 @@ async def test_user_files_example_shape(s3: aios3.S3, tmp_path: Path) -> None:
     info = await s3.head("users/7/avatar")
     assert info.content_type == "image/png"
     assert info.content_disposition == "inline; filename=\"Zoe.png\"; filename*=UTF-8''Zo%C3%AB.png"
+
+
+@pytest.mark.needs("conditional_complete")
+async def test_multipart_if_match(s3: aios3.S3) -> None:
+    first = await s3.upload("cond/m", b"v1")
+    small = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB)
+    with pytest.raises(aios3.PreconditionFailed):
+        await s3.upload(
+            "cond/m", blob(6 * MiB), if_match='"ffffffffffffffffffffffffffffffff"', transfer=small
+        )
+    assert await s3.get_bytes("cond/m") == b"v1"
+    info = await s3.upload("cond/m", blob(6 * MiB), if_match=first.etag, transfer=small)
+    assert info.parts == 2 and await s3.get_bytes("cond/m") == blob(6 * MiB)
+    assert not await open_uploads(s3, s3.config.default_bucket or "", "cond/")
+
+
+async def test_delete_many_takes_s3names_and_versioned_pairs(server: Server, s3: aios3.S3) -> None:
+    """S3Name is a tuple too: it must not be taken for a (name, version_id) pair."""
+    bucket = s3.config.default_bucket or ""
+    await s3.upload("n/a", b"a")
+    await s3.upload("n/b", b"b")
+    async with aios3.connect(server.config()) as no_default:  # no default bucket at all
+        result = await no_default.delete_many([aios3.S3Name("n/a", bucket), f"s3://{bucket}/n/b"])
+        assert result.ok and result.deleted == 2
+        await s3.upload("n/c", b"c")
+        assert (await no_default.delete_prefix(f"s3://{bucket}/n/")).deleted == 1
+    assert [o async for o in s3.list("n/")] == []

@@ -1,0 +1,7 @@
+"""``python -m aios3``: the command line (see ``aios3 --help``)."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
