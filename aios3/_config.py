@@ -132,7 +132,9 @@ class Config:
       custom endpoint (what MinIO, Ceph and SeaweedFS expect) and "auto" for AWS.
     - ``checksum``: botocore's checksum mode, "when_supported" (default) or
       "when_required" for stores that reject checksum headers they did not ask for.
-    - ``max_attempts`` (5), ``connect_timeout`` (10 s), ``read_timeout`` (60 s).
+    - ``max_attempts`` (5): tries per request, the first included (botocore standard
+      retry mode: connection errors, 5xx, throttling); ``connect_timeout`` (10 s),
+      ``read_timeout`` (60 s).
     - ``max_pool_connections``: HTTP connections kept; ``None`` sizes the pool from the
       transfer concurrency (never botocore's 10, which starves concurrent transfers).
     - ``ca_bundle``: a PEM file of CA certificates to trust (self-signed stores);

@@ -22,6 +22,7 @@ class ClientCore:
         self.transfer = transfer or TransferConfig()
         self._stack: AsyncExitStack | None = None
         self._client: Any = None
+        self._live: set[Any] = set()  # multipart uploads in progress, aborted by close()
 
     def __repr__(self) -> str:
         state = "open" if self._client is not None else "closed"
@@ -73,7 +74,25 @@ class ClientCore:
         self._stack, self._client = stack, client
 
     async def close(self) -> None:
-        """Close the client and its connections. Transfers still running fail."""
+        """Close the client and its connections.
+
+        Multipart uploads still in progress (in other tasks) are aborted first, while
+        the connection is still there to do it, so closing never orphans an upload;
+        the tasks driving them get a :class:`~aios3.TransferError`.
+        """
+        from ._exceptions import TransferError
+
+        live, self._live = list(self._live), set()
+        for upload in live:
+            await upload._abort_for_close(
+                TransferError(
+                    "the S3 client was closed while this upload was in progress; "
+                    "the upload was aborted",
+                    bucket=upload.bucket,
+                    key=upload.key,
+                    upload_id=upload.upload_id,
+                )
+            )
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
@@ -89,7 +108,7 @@ class ClientCore:
             s3["payload_signing_enabled"] = cfg.sign_payload
         options: dict[str, Any] = {
             "s3": s3,
-            "retries": {"max_attempts": cfg.max_attempts, "mode": "standard"},
+            "retries": {"total_max_attempts": cfg.max_attempts, "mode": "standard"},
             "connect_timeout": cfg.connect_timeout,
             "read_timeout": cfg.read_timeout,
             "max_pool_connections": cfg.max_pool_connections

@@ -65,10 +65,14 @@ async def download(
     def error(message: str) -> IntegrityError:
         return IntegrityError(f"download s3://{bucket}/{key}: {message}", bucket=bucket, key=key)
 
-    import aiofiles
+    from aiofiles.threadpool import wrap
 
     try:
-        async with aiofiles.open(tmp, "wb") as f:
+        # Opened here, synchronously: an open in a worker thread that a cancellation
+        # interrupts would leave a file object nobody closes.
+        raw = open(tmp, "wb")  # noqa: SIM115, ASYNC230 - closed in the finally below
+        try:
+            f = wrap(raw)
 
             async def sink(data: Any) -> None:
                 if checker is not None:
@@ -79,6 +83,8 @@ async def download(
                 written = await _single(s3, bucket, key, pinned, sink)
             else:
                 written = await _ranged(s3, bucket, key, size, pinned, sink, transfer)
+        finally:
+            raw.close()  # waits for a write still running in its thread (buffer lock)
         if written != size:
             raise error(f"received {written} bytes, the object has {size}")
         if checker is not None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -154,6 +154,8 @@ class MultipartUpload:
         self._failure: BaseException | None = None
         self._state = "new"
         self._accepted = 0
+        self._cleanup_task: asyncio.Future[None] | None = None
+        self._closed_by: TransferError | None = None
 
     def __repr__(self) -> str:
         return (
@@ -173,6 +175,7 @@ class MultipartUpload:
             raise RuntimeError("a MultipartUpload can be entered only once")
         if self.upload_id is not None:  # resuming an upload that exists already
             self._state = "open"
+            self._s3._live.add(self)
             return self
         params = dict(self._params)
         if self._algorithm and self._algorithm != "MD5":
@@ -196,6 +199,7 @@ class MultipartUpload:
             raise
         self.upload_id = resp["UploadId"]
         self._state = "open"
+        self._s3._live.add(self)
         return self
 
     async def _abort_if_created(self, create: asyncio.Future[Any]) -> None:
@@ -279,6 +283,8 @@ class MultipartUpload:
         self._parts[part.number] = part
 
     def _check_open(self, what: str) -> None:
+        if self._closed_by is not None:
+            raise self._closed_by
         if self._state != "open":
             raise RuntimeError(
                 f"{what}() needs an open upload: use 'async with s3.multipart_upload(...)' "
@@ -317,43 +323,53 @@ class MultipartUpload:
             copy_source["VersionId"] = version_id
         extra: dict[str, Any] = {"CopySourceIfMatch": if_match} if if_match else {}
 
-        async def copy(held: int) -> None:
-            async def attempt() -> Any:
-                return await self._s3.call(
-                    "upload_part_copy",
-                    action=f"copy part {number}",
-                    bucket=self.bucket,
-                    key=self.key,
-                    UploadId=self.upload_id,
-                    PartNumber=number,
-                    CopySource=copy_source,
-                    CopySourceRange=f"bytes={start}-{end - 1}",
-                    **extra,
-                )
-
-            try:
-                resp = await self._with_part_retries(number, attempt)
-                etag = resp["CopyPartResult"]["ETag"]
-                self._parts[number] = _Part(number, etag, end - start, None)
-            finally:
-                self._budget.release(held)
+        async def copy() -> None:
+            resp = await self._part_request(
+                "upload_part_copy",
+                number,
+                CopySource=copy_source,
+                CopySourceRange=f"bytes={start}-{end - 1}",
+                **extra,
+            )
+            etag = resp["CopyPartResult"]["ETag"]
+            self._parts[number] = _Part(number, etag, end - start, None)
 
         await self._spawn(0, copy)
 
     async def _submit(self, number: int, data: Body) -> None:
-        await self._spawn(len(data), lambda held: self._send_part(number, data, held))
+        await self._spawn(len(data), lambda: self._send_part(number, data))
 
-    async def _spawn(self, nbytes: int, work: Callable[[int], Coroutine[Any, Any, None]]) -> None:
+    async def _spawn(self, nbytes: int, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
         """Start ``work`` as a part task once the budget has room for ``nbytes``."""
         held = await self._budget.acquire(nbytes)
-        if self._failure is not None:
+        stop = self._closed_by or self._failure
+        if stop is None and self._state not in ("open", "completing"):
+            stop = RuntimeError(f"the upload is {self._state}; no more parts")
+        if stop is not None:
             self._budget.release(held)
-            raise self._failure
-        task = asyncio.create_task(work(held))
+            raise stop
+        task = asyncio.create_task(work())
         self._tasks.add(task)
+        # Released by the callback, not inside the task: a task cancelled before its
+        # first step never runs its body, and its share would leak (and stall write()).
+        task.add_done_callback(lambda _: self._budget.release(held))
         task.add_done_callback(self._part_done)
 
-    async def _with_part_retries(self, number: int, attempt: Callable[[], Awaitable[Any]]) -> Any:
+    async def _part_request(self, operation: str, number: int, **params: Any) -> Any:
+        """Send one part request (UploadPart or UploadPartCopy) with the part retries;
+        a final failure becomes a TransferError naming the upload and the part."""
+
+        async def attempt() -> Any:
+            return await self._s3.call(
+                operation,
+                action=f"{operation.replace('_', ' ')} {number}",
+                bucket=self.bucket,
+                key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                **params,
+            )
+
         try:
             resp, _ = await with_retries(
                 attempt, transfer=self._transfer, what=f"part {number} of {self.key}"
@@ -380,31 +396,17 @@ class MultipartUpload:
             for other in self._tasks:
                 other.cancel()
 
-    async def _send_part(self, number: int, data: Body, held: int) -> None:
-        try:
-            if len(data) >= _SMALL_FOR_THREAD:
-                checksum = await asyncio.to_thread(part_checksum, self._algorithm, data)
-            else:
-                checksum = part_checksum(self._algorithm, data)
-            extra = checksum.as_params() if checksum else {}
+    async def _send_part(self, number: int, data: Body) -> None:
+        if len(data) >= _SMALL_FOR_THREAD:
+            checksum = await asyncio.to_thread(part_checksum, self._algorithm, data)
+        else:
+            checksum = part_checksum(self._algorithm, data)
+        extra = checksum.as_params() if checksum else {}
 
-            async def attempt() -> Any:
-                return await self._s3.call(
-                    "upload_part",
-                    action=f"upload part {number}",
-                    bucket=self.bucket,
-                    key=self.key,
-                    UploadId=self.upload_id,
-                    PartNumber=number,
-                    Body=data,
-                    ContentLength=len(data),
-                    **extra,
-                )
-
-            resp = await self._with_part_retries(number, attempt)
-            self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
-        finally:
-            self._budget.release(held)
+        resp = await self._part_request(
+            "upload_part", number, Body=data, ContentLength=len(data), **extra
+        )
+        self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
 
     # -- complete or abort -------------------------------------------------------------
 
@@ -414,16 +416,23 @@ class MultipartUpload:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._state != "open":
-            return
-        if exc is None:
-            try:
-                await self._finish()
-            except BaseException as error:
-                await self._cleanup(error)
-                raise
-            return
-        await self._cleanup(exc)
+        try:
+            if self._closed_by is not None:
+                if exc is None:
+                    raise self._closed_by  # the client was closed under this upload
+                return
+            if self._state != "open":
+                return
+            if exc is None:
+                try:
+                    await self._finish()
+                except BaseException as error:
+                    await self._cleanup(error)
+                    raise
+                return
+            await self._cleanup(exc)
+        finally:
+            self._s3._live.discard(self)
 
     async def _finish(self) -> None:
         self._state = "completing"
@@ -496,19 +505,31 @@ class MultipartUpload:
         )
         self._state = "done"
 
+    async def _abort_for_close(self, error: TransferError) -> None:
+        """The client is closing: abort now; the task driving this upload gets ``error``."""
+        if self._state in ("open", "completing"):
+            self._closed_by = error
+        await self._cleanup(error)
+
     async def _cleanup(self, error: BaseException) -> None:
-        """Cancel the parts in flight, wait for them, and abort the upload."""
-        self._state = "aborting"
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
+        """Cancel the parts in flight, wait for them, and abort the upload. Runs once,
+        whoever asks first (the block's exit, or the client closing); later callers
+        wait for the same cleanup."""
+        if self._cleanup_task is None:
+            self._state = "aborting"
+            tasks = list(self._tasks)
+            for task in tasks:
+                task.cancel()
 
-        async def drain_and_abort() -> None:
-            await asyncio.gather(*tasks, return_exceptions=True)
-            await self._abort()
+            async def drain_and_abort() -> None:
+                await asyncio.gather(*tasks, return_exceptions=True)
+                await self._abort()
 
+            self._cleanup_task = asyncio.ensure_future(drain_and_abort())
         try:
-            await shielded(drain_and_abort(), within=self._transfer.cleanup_timeout)
+            await shielded(
+                asyncio.shield(self._cleanup_task), within=self._transfer.cleanup_timeout
+            )
         except Exception as abort_error:
             log.warning(
                 "could not abort upload %s of %s: %s", self.upload_id, self.key, abort_error

@@ -85,7 +85,8 @@ class BytesReader(Reader):
 
 class PathReader(Reader):
     def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.name = os.fspath(path)
+        self.path = os.fspath(path)
+        self.name = self.path
         try:
             st = os.stat(self.name)
         except FileNotFoundError:
@@ -97,15 +98,19 @@ class PathReader(Reader):
         if not os.access(self.name, os.R_OK):
             raise InvalidRequest(f"{self.name!r} is not readable (permission denied)")
         self.size = st.st_size if os.path.isfile(self.name) else None  # FIFOs: unknown
+        self._raw: Any = None
         self._file: Any = None
 
     async def open(self) -> None:
-        import aiofiles
+        from aiofiles.threadpool import wrap
 
         try:
-            self._file = await aiofiles.open(self.name, "rb")
+            # Opened synchronously: an open in a worker thread that a cancellation
+            # interrupts would leave a file object nobody closes.
+            self._raw = open(self.path, "rb")  # noqa: SIM115, ASYNC230 - closed by aclose()
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
+        self._file = wrap(self._raw)
 
     async def read(self, n: int) -> Body:
         buf = Body(n)
@@ -115,8 +120,8 @@ class PathReader(Reader):
         return buf
 
     async def aclose(self) -> None:
-        if self._file is not None:
-            await self._file.close()
+        if self._raw is not None:
+            self._raw.close()  # synchronous: runs even while a cancellation unwinds
 
 
 class FileReader(Reader):

@@ -289,6 +289,7 @@ def seaweedfs_server(
             "-s3.port.iceberg=0",
             "-s3.port.lance=0",
             "-s3.iam=false",
+            "-s3.allowDeleteBucketNotEmpty=false",  # refuse, as S3 does (409)
             "-master.telemetry=false",
             f"-s3.config={s3_config}",
             f"-bucket={SEAWEEDFS_PUBLIC_BUCKET}",

@@ -1,8 +1,8 @@
 """Fixtures: one real S3 server per session on 127.0.0.1, a fresh bucket per test, and
 guards that turn leaked tasks and event-loop errors into failures.
 
-Choose the server with ``--server moto|seaweedfs`` or ``AIOS3_TEST_SERVER`` (moto by
-default). Tests that need something a server lacks are marked ``needs(...)`` and
+Every test that talks to a server runs against each of moto and SeaweedFS; narrow it
+with ``--server moto|seaweedfs`` or ``AIOS3_TEST_SERVER``. Tests that need something a server lacks are marked ``needs(...)`` and
 skipped there with the reason named.
 """
 
@@ -40,9 +40,9 @@ LACKS: dict[str, dict[str, str]] = {
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--server",
-        default=os.environ.get("AIOS3_TEST_SERVER", "moto"),
-        choices=SERVERS,
-        help="the S3 server the suite runs against (default: moto)",
+        default=os.environ.get("AIOS3_TEST_SERVER", "all"),
+        choices=(*SERVERS, "all"),
+        help="the S3 server(s) the suite runs against (default: all: moto and SeaweedFS)",
     )
 
 
@@ -50,9 +50,19 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "needs(feature): skip where the server lacks it")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "server_kind" in metafunc.fixturenames:
+        chosen = metafunc.config.getoption("--server")
+        kinds = SERVERS if chosen == "all" else (chosen,)
+        metafunc.parametrize("server_kind", kinds, indirect=True, scope="session")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    kind = config.getoption("--server")
     for item in items:
+        callspec = getattr(item, "callspec", None)
+        kind = callspec.params.get("server_kind") if callspec else None
+        if kind is None:
+            continue
         for mark in item.iter_markers("needs"):
             for feature in mark.args:
                 reason = LACKS[kind].get(feature)
@@ -61,8 +71,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def server_kind(pytestconfig: pytest.Config) -> str:
-    return str(pytestconfig.getoption("--server"))
+def server_kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture(scope="session")

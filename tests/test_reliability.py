@@ -1,0 +1,242 @@
+"""Reliability without a fault proxy: shutdown with transfers in flight, bad input
+(one typed error, nothing left behind), credentials that never leak, and load through
+a pool smaller than the demand."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from conftest import open_uploads
+from test_roundtrip import blob
+
+import aios3
+from aios3 import MiB, TransferConfig
+from aios3.testing import Server
+
+SMALL = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB, download_threshold=5 * MiB)
+
+
+async def test_leaving_the_client_with_transfers_in_flight(
+    server: Server, s3: aios3.S3, tmp_path: Path
+) -> None:
+    bucket = s3.config.default_bucket or ""
+    await s3.upload("src/big", blob(20 * MiB, seed=8), transfer=SMALL)
+    started = asyncio.Event()
+
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"e" * MiB
+            started.set()
+            await asyncio.sleep(0.01)
+
+    async with aios3.connect(server.config(default_bucket=bucket), transfer=SMALL) as client:
+        up_task = asyncio.create_task(client.upload("inflight/stream", endless()))
+
+        async def writer() -> None:
+            async with client.multipart_upload("inflight/mp", part_size=5 * MiB) as up:
+                while True:
+                    await up.write(b"w" * MiB)
+
+        mp_task = asyncio.create_task(writer())
+        dl_task = asyncio.create_task(
+            client.download(
+                "src/big",
+                tmp_path / "big",
+                transfer=TransferConfig(
+                    part_size=5 * MiB, concurrency=1, download_threshold=5 * MiB
+                ),
+            )
+        )
+        await asyncio.wait_for(started.wait(), 30)
+        for _ in range(500):
+            if len(await open_uploads(s3, bucket, "inflight/")) == 2:
+                break
+            await asyncio.sleep(0.01)
+    # The client is closed: each transfer either finished whole or failed, and nothing
+    # is left behind: no multipart upload, no partial file.
+    outcomes = await asyncio.gather(up_task, mp_task, dl_task, return_exceptions=True)
+    for outcome in outcomes[:2]:  # the endless ones cannot have finished
+        assert isinstance(outcome, aios3.S3Error | RuntimeError), outcome
+    assert not await open_uploads(s3, bucket, "inflight/")
+    assert not await s3.exists("inflight/stream") and not await s3.exists("inflight/mp")
+    assert not [p for p in tmp_path.iterdir() if "aios3-partial" in p.name]
+    if isinstance(outcomes[2], aios3.ObjectInfo):
+        assert (tmp_path / "big").read_bytes() == blob(20 * MiB, seed=8)
+    else:
+        assert not (tmp_path / "big").exists()
+
+
+# -- bad input: one clear, typed error before any bytes move ----------------------------
+
+
+async def test_bad_local_paths(s3: aios3.S3, tmp_path: Path) -> None:
+    with pytest.raises(aios3.InvalidRequest, match="no such file"):
+        await s3.upload("k", tmp_path / "missing.bin")
+    with pytest.raises(aios3.InvalidRequest, match="directory"):
+        await s3.upload("k", tmp_path)
+    sock_path = tmp_path / "socket"
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(sock_path))  # a path no one, not even root, can read as a file
+        with pytest.raises(aios3.InvalidRequest, match="cannot open"):
+            await s3.upload("k", sock_path)
+    with pytest.raises(aios3.InvalidRequest, match="cannot upload a int"):
+        await s3.upload("k", 12345)
+    with (
+        pytest.raises(aios3.InvalidRequest, match="text mode"),
+        open(tmp_path / "t.txt", "w") as text,
+    ):
+        await s3.upload("k", text)  # type: ignore[arg-type]
+    assert not await s3.exists("k")
+    assert not await open_uploads(s3, s3.config.default_bucket or "")
+
+
+async def test_bad_arguments_are_refused_before_any_request(s3: aios3.S3) -> None:
+    cases = [
+        lambda: s3.stream("k", start=-1),
+        lambda: s3.stream("k", start=5, end=2),
+        lambda: s3.multipart_upload("k", part_size=MiB),
+        lambda: s3.multipart_upload("k", part_size=6 * 1024 * MiB),
+        lambda: s3.multipart_upload("k", part_size=5 * MiB, size=10_001 * 5 * MiB),
+        lambda: s3.name("k", bucket="Bad_Name"),
+        lambda: s3.name("k" * 1025),
+        lambda: s3.name(""),
+    ]
+    for make in cases:
+        with pytest.raises(aios3.InvalidRequest):
+            make()
+    with pytest.raises(aios3.InvalidRequest):
+        await s3.presign("k", expires=604801)
+    with pytest.raises(aios3.InvalidRequest):
+        await s3.upload("k", b"x", metadata={"bad key!": "v"})
+    with pytest.raises(aios3.InvalidRequest):
+        await s3.upload("k", b"x", content_type="text/plain\r\nX-Injected: 1")
+    assert [o async for o in s3.list()] == []
+
+
+@pytest.mark.needs("auth")
+async def test_wrong_credentials_never_leak(
+    server: Server, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "wr0ng-s3cret-DO-NOT-LEAK"
+    caplog.set_level(logging.DEBUG)
+    async with aios3.connect(
+        server.config(access_key_id="AKWRONG", secret_access_key=secret, max_attempts=1)
+    ) as bad:
+        with pytest.raises(aios3.AccessDenied) as caught:
+            await bad.upload("s3://any-bucket/k", b"x")
+        text = str(caught.value) + repr(caught.value) + repr(bad) + repr(bad.config)
+        assert secret not in text
+        assert "credentials" in str(caught.value)
+    assert secret not in caplog.text
+
+
+async def test_unreachable_endpoint_fails_in_bounded_time() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        started = time.monotonic()
+        async with aios3.connect(
+            endpoint=f"http://127.0.0.1:{port}",
+            access_key_id="a",
+            secret_access_key="b",
+            connect_timeout=2,
+            max_attempts=2,
+            transfer=TransferConfig(part_retries=1, retry_backoff=0.05),
+        ) as s3:
+            with pytest.raises(aios3.EndpointError):
+                await s3.upload("s3://some-bucket/k", b"x")
+            with pytest.raises(aios3.EndpointError):
+                await s3.get_bytes("s3://some-bucket/k")
+        assert time.monotonic() - started < 30
+
+
+# -- load --------------------------------------------------------------------------------
+
+LOAD_PROBE = """
+import asyncio, hashlib, json, os, sys, time
+import aios3
+
+def peak_rss_mib():
+    # VmHWM: the peak of this program alone (ru_maxrss also counts the forked parent)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+BLOCK = os.urandom(1 << 20)
+
+async def stream(n_mib, digest):
+    for i in range(n_mib):
+        piece = BLOCK[i:] + BLOCK[:i]
+        digest.update(piece)
+        yield piece
+
+async def streamed_sha256(s3, key):
+    digest = hashlib.sha256()
+    async with s3.stream(key) as body:
+        async for chunk in body:
+            digest.update(chunk)
+    return digest.digest()
+
+async def main(endpoint, bucket):
+    cfg = aios3.Config(endpoint=endpoint, max_pool_connections=16)
+    transfer = aios3.TransferConfig(part_size=5 << 20, concurrency=4)
+    async with aios3.connect(cfg, default_bucket=bucket, transfer=transfer) as s3:
+        started = time.monotonic()
+        bodies = {f"load/{i:04d}": os.urandom(1000 + i) for i in range(1000)}
+        sent = {f"load/big-{i}": hashlib.sha256() for i in range(4)}
+        results = await asyncio.gather(
+            *(s3.upload(k, v) for k, v in bodies.items()),
+            *(s3.upload(k, stream(24, d)) for k, d in sent.items()),
+        )
+        assert [r.parts for r in results[-4:]] == [5] * 4  # four real multipart uploads
+        got = await asyncio.gather(*(s3.get_bytes(k) for k in bodies))
+        assert got == list(bodies.values())
+        back = await asyncio.gather(*(streamed_sha256(s3, k) for k in sent))
+        assert back == [d.digest() for d in sent.values()]
+        print(json.dumps({
+            "seconds": time.monotonic() - started,
+            "rss_mib": peak_rss_mib(),
+        }))
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+async def test_load_through_a_small_pool(server: Server, s3: aios3.S3) -> None:
+    """1,000 small uploads and downloads and 4 multipart uploads of unknown length at
+    once, through a pool of 16 connections: no error, no deadlock, memory bounded."""
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": server.access_key_id,
+        "AWS_SECRET_ACCESS_KEY": server.secret_access_key,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        LOAD_PROBE,
+        server.endpoint,
+        s3.config.default_bucket or "",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 280)
+    assert proc.returncode == 0, err.decode()[-3000:]
+    result = json.loads(out)
+    print(
+        f"\n{server.name}: 1,000 small + 4 x 24 MiB streams up and down in {result['seconds']:.1f} s, "
+        f"client peak RSS {result['rss_mib']:.0f} MiB"
+    )
+    # Four uploads hold at most (concurrency + 1) parts of 5 MiB each: 100 MiB on top of
+    # the interpreter's ~60 MiB, whatever the streams' length.
+    assert result["rss_mib"] < 250
+    assert not await open_uploads(s3, s3.config.default_bucket or "")
