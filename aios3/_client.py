@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 
 from ._buckets import BucketOps
 from ._config import Config, TransferConfig
-from ._exceptions import InvalidRequest
+from ._exceptions import IntegrityError, InvalidRequest, TransferError
 from ._info import ObjectInfo
-from ._names import Name
+from ._names import Name, S3Name
 
 if TYPE_CHECKING:
     from ._multipart import MultipartUpload
@@ -125,14 +125,39 @@ class S3(BucketOps):
         end: int | None = None,
         version_id: str | None = None,
     ) -> tuple[bytes, ObjectInfo]:
-        """Read a (small) object into memory; return its bytes and its info."""
-        chunks = bytearray()
-        async with self.stream(
-            name, bucket=bucket, start=start, end=end, version_id=version_id, chunk_size=1 << 20
-        ) as body:
-            async for chunk in body:
-                chunks += chunk
-            return bytes(chunks), body.info
+        """Read a (small) object, or ``object[start:end]``, into memory; return its bytes
+        and its info. A body cut short is fetched again (``part_retries`` times); one
+        that fails its checksum raises :class:`~aios3.IntegrityError`."""
+        from ._retry import with_retries
+        from ._stream import check_range, checksum_failure, is_cut_short, range_header
+
+        check_range(start, end)
+        b, k = self.name(name, bucket=bucket)
+        params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        if start is not None and end is not None and end <= start:
+            return b"", await self.head(S3Name(k, b), version_id=version_id)
+        if start or end is not None:
+            params["Range"] = range_header(start or 0, end)
+
+        async def attempt() -> tuple[bytes, ObjectInfo]:
+            resp = await self.call("get_object", action="get", bucket=b, key=k, **params)
+            body = resp["Body"]
+            try:
+                data: bytes = await body.read()
+            except Exception as exc:
+                if checksum_failure(exc):
+                    raise IntegrityError(f"get s3://{b}/{k}: {exc}", bucket=b, key=k) from exc
+                if is_cut_short(exc):
+                    raise TransferError(
+                        f"get s3://{b}/{k} broke off: {exc}", bucket=b, key=k
+                    ) from exc
+                raise
+            finally:
+                body.close()
+            return data, ObjectInfo.from_response(b, k, resp)
+
+        result, _ = await with_retries(attempt, transfer=self.transfer, what=f"get of {k}")
+        return result
 
     async def download(
         self,

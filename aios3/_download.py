@@ -1,24 +1,26 @@
 """``S3.download``: an object to a local file, atomically.
 
-HEAD (size, ETag, checksum) -> one GET, or a sliding window of ranged GETs pinned to
-the ETag with If-Match -> bytes written in order through aiofiles to a temporary file
-beside the target, hashed on the way -> length and checksum checked -> renamed into
-place. Any failure or cancellation removes the temporary file and leaves the target
-as it was.
+HEAD (size, ETag, checksum) -> one streamed GET, or ranged GETs pinned to the ETag
+(If-Match), ``concurrency`` at a time -> each range's chunks, as aiohttp received them,
+CRC'd and written at their offset with one ``pwritev`` in a worker thread (no copy to
+assemble them, no waiting for order) -> length and whole-object checksum checked (range
+CRCs combined) -> renamed into place. Any failure or cancellation removes the temporary
+file and leaves the target as it was.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import secrets
-from collections import deque
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._aio import shielded
-from ._checksum import Checksummer
+from ._checksum import Checksummer, b64, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
 from ._exceptions import IntegrityError, InvalidRequest, S3Error, TransferError, translate
 from ._info import ObjectInfo
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["download"]
 
 _WRITE_BATCH = 1 * MiB
+_IOV_MAX = 512  # buffers per pwritev call (the system allows 1,024)
 
 
 def _check_target(path: Path) -> None:
@@ -41,6 +44,35 @@ def _check_target(path: Path) -> None:
         raise InvalidRequest(f"the folder {str(path.parent)!r} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise InvalidRequest(f"the folder {str(path.parent)!r} is not writable")
+
+
+def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
+    """Write ``chunks`` contiguously at ``offset`` and return their CRC32 (runs in a
+    worker thread, so neither the hashing nor the copy to the page cache holds the loop)."""
+    crc = 0
+    for chunk in chunks:
+        crc = zlib.crc32(chunk, crc)
+    for i in range(0, len(chunks), _IOV_MAX):
+        batch = chunks[i : i + _IOV_MAX]
+        want = sum(len(c) for c in batch)
+        done = os.pwritev(fd, batch, offset)
+        if done != want:  # a short write: finish it piece by piece
+            view = memoryview(b"".join(batch))[done:]
+            while view:
+                n = os.pwrite(fd, view, offset + done)
+                view, done = view[n:], done + n
+        offset += want
+    return crc
+
+
+def _hash_file(fd: int, algorithm: str) -> str:
+    """Hash a written file with ``algorithm`` (SHA1/SHA256 objects; worker thread)."""
+    h = hashlib.new(algorithm.lower())
+    pos = 0
+    while block := os.pread(fd, 8 * MiB, pos):
+        h.update(block)
+        pos += len(block)
+    return b64(h.digest())
 
 
 async def download(
@@ -59,36 +91,37 @@ async def download(
         pinned["IfMatch"] = info.etag
     size = info.size or 0
     declared = info.full_object_checksum
-    checker = Checksummer(*declared) if declared and Checksummer.supports(declared[0]) else None
+    if declared and not Checksummer.supports(declared[0]):
+        declared = None  # CRC32C / CRC64NVME: not computable here without extra packages
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.aios3-partial")
 
     def error(message: str) -> IntegrityError:
         return IntegrityError(f"download s3://{bucket}/{key}: {message}", bucket=bucket, key=key)
-
-    from aiofiles.threadpool import wrap
 
     try:
         # Opened here, synchronously: an open in a worker thread that a cancellation
         # interrupts would leave a file object nobody closes.
         raw = open(tmp, "wb")  # noqa: SIM115, ASYNC230 - closed in the finally below
         try:
-            f = wrap(raw)
-
-            async def sink(data: Any) -> None:
-                if checker is not None:
-                    checker.update(data)
-                await f.write(data)
-
             if size <= transfer.download_threshold:
-                written = await _single(s3, bucket, key, pinned, sink)
+                written, digest = await _single(s3, bucket, key, pinned, raw, declared)
             else:
-                written = await _ranged(s3, bucket, key, size, pinned, sink, transfer)
+                fd = raw.fileno()
+                written, crc = await _ranged(s3, bucket, key, size, pinned, fd, transfer)
+                digest = None
+                if declared and declared[0] == "CRC32":
+                    digest = crc32_b64(crc)
+                elif declared:
+                    digest = await asyncio.to_thread(_hash_file, fd, declared[0])
         finally:
-            raw.close()  # waits for a write still running in its thread (buffer lock)
+            raw.close()  # after every write: _ranged waits for its threads to finish
         if written != size:
             raise error(f"received {written} bytes, the object has {size}")
-        if checker is not None:
-            checker.verify(make_error=error)
+        if declared and digest != declared[1]:
+            raise error(
+                f"{declared[0]} checksum mismatch: the object declares {declared[1]}, "
+                f"the bytes received give {digest}"
+            )
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -97,10 +130,30 @@ async def download(
     return info
 
 
-async def _single(s3: S3, bucket: str, key: str, pinned: dict[str, Any], sink: Any) -> int:
-    """One streamed GET, written in batches of about 1 MiB."""
+async def _single(
+    s3: S3,
+    bucket: str,
+    key: str,
+    pinned: dict[str, Any],
+    raw: Any,
+    declared: tuple[str, str] | None,
+) -> tuple[int, str | None]:
+    """One streamed GET, written through aiofiles in batches of about 1 MiB."""
+    from aiofiles.threadpool import wrap
+
+    f = wrap(raw)
+    checker = Checksummer(declared[0], declared[1]) if declared else None
     written = 0
     batch = bytearray()
+
+    async def flush() -> None:
+        nonlocal written, batch
+        if checker is not None:
+            checker.update(batch)
+        await f.write(batch)
+        written += len(batch)
+        batch = bytearray()
+
     stream = s3.stream(
         key,
         bucket=bucket,
@@ -112,13 +165,10 @@ async def _single(s3: S3, bucket: str, key: str, pinned: dict[str, Any], sink: A
         async for chunk in stream:
             batch += chunk
             if len(batch) >= _WRITE_BATCH:
-                await sink(batch)
-                written += len(batch)
-                batch = bytearray()
+                await flush()
     if batch:
-        await sink(batch)
-        written += len(batch)
-    return written
+        await flush()
+    return written, checker.digest() if checker else None
 
 
 async def _ranged(
@@ -127,15 +177,19 @@ async def _ranged(
     key: str,
     size: int,
     pinned: dict[str, Any],
-    sink: Any,
+    fd: int,
     transfer: TransferConfig,
-) -> int:
-    """Ranged GETs, ``concurrency`` in flight, written in order as each completes."""
+) -> tuple[int, int]:
+    """Ranged GETs, ``concurrency`` at a time, each written at its offset as it arrives.
+    Returns the bytes written and the whole object's CRC32 (combined from the ranges)."""
     step = transfer.part_size
-    ranges = deque((start, min(start + step, size)) for start in range(0, size, step))
+    ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
+    crcs: list[int] = [0] * len(ranges)
+    writes: set[asyncio.Future[int]] = set()  # pwritev threads: awaited before close
+    loop = asyncio.get_running_loop()
 
-    async def fetch(start: int, end: int) -> bytes:
-        async def attempt() -> bytes:
+    async def fetch(index: int, start: int, end: int) -> None:
+        async def attempt() -> list[bytes]:
             try:
                 resp = await s3.call(
                     "get_object",
@@ -147,7 +201,7 @@ async def _ranged(
                 )
                 body = resp["Body"]
                 try:
-                    data: bytes = await body.read()
+                    chunks = await _read_chunks(body)
                 finally:
                     body.close()
             except S3Error:
@@ -160,33 +214,82 @@ async def _ranged(
                         key=key,
                     ) from exc
                 raise translate(exc, action="get range", bucket=bucket, key=key) from exc
-            if len(data) != end - start:
+            got = sum(len(c) for c in chunks)
+            if got != end - start:
                 raise IntegrityError(
-                    f"bytes {start}-{end - 1} of s3://{bucket}/{key}: got {len(data)} bytes",
+                    f"bytes {start}-{end - 1} of s3://{bucket}/{key}: got {got} bytes",
                     bucket=bucket,
                     key=key,
                 )
-            return data
+            return chunks
 
-        data, _ = await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
-        return data
+        chunks, _ = await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
+        write = loop.run_in_executor(None, _write_at, fd, chunks, start)
+        writes.add(write)
+        write.add_done_callback(writes.discard)
+        crcs[index] = await asyncio.shield(write)
 
-    window: deque[asyncio.Task[bytes]] = deque()
-    written = 0
+    slots = asyncio.Semaphore(transfer.concurrency)
+    job = _RangeJob()
+
+    async def bounded(index: int, start: int, end: int) -> None:
+        async with slots:
+            await fetch(index, start, end)
+
+    s3._live.add(job)  # closing the client cancels the ranges still in flight
     try:
-        while ranges or window:
-            while ranges and len(window) < transfer.concurrency:
-                window.append(asyncio.create_task(fetch(*ranges.popleft())))
-            data = await window[0]
-            window.popleft()
-            await sink(data)
-            written += len(data)
+        async with asyncio.TaskGroup() as group:
+            for index, (start, end) in enumerate(ranges):
+                job.tasks.add(group.create_task(bounded(index, start, end)))
+    except BaseExceptionGroup as group_error:
+        raise _first(group_error) from None
     finally:
-        for task in window:
-            task.cancel()
-        if window:
+        s3._live.discard(job)
+        if writes:  # never close the file under a write still running in its thread
             await shielded(
-                asyncio.gather(*window, return_exceptions=True),
+                asyncio.gather(*writes, return_exceptions=True),
                 within=transfer.cleanup_timeout,
             )
-    return written
+    if job.closed_by is not None:
+        raise job.closed_by
+    crc = 0
+    for (start, end), part_crc in zip(ranges, crcs, strict=True):
+        crc = crc32_combine(crc, part_crc, end - start)
+    return size, crc
+
+
+class _RangeJob:
+    """The range tasks of one download, for :meth:`S3.close` to cancel (a response
+    cut off by the closing client can otherwise wait for data that never comes)."""
+
+    def __init__(self) -> None:
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.closed_by: TransferError | None = None
+
+    async def _abort_for_close(self, error: TransferError) -> None:
+        self.closed_by = error
+        for task in self.tasks:
+            task.cancel()
+
+
+async def _read_chunks(body: Any) -> list[bytes]:
+    """A response body as the chunks aiohttp received, without a joining copy."""
+    content = getattr(getattr(body, "raw_stream", None), "content", None)
+    if content is None or not hasattr(content, "readany"):  # another HTTP backend
+        return [await body.read()]
+    chunks: list[bytes] = []
+    while chunk := await content.readany():
+        chunks.append(chunk)
+    return chunks
+
+
+def _first(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to raise from a failed group of range tasks: the first that is not a
+    cancellation (the others were cancelled because of it)."""
+    errors: tuple[BaseException, ...] = group.exceptions
+    for exc in errors:
+        if isinstance(exc, BaseExceptionGroup):
+            return _first(exc)
+        if not isinstance(exc, asyncio.CancelledError):
+            return exc
+    return errors[0]

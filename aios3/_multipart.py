@@ -155,6 +155,7 @@ class MultipartUpload:
         self._state = "new"
         self._accepted = 0
         self._cleanup_task: asyncio.Future[None] | None = None
+        self._create: asyncio.Future[Any] | None = None
         self._closed_by: TransferError | None = None
 
     def __repr__(self) -> str:
@@ -182,7 +183,12 @@ class MultipartUpload:
             params["ChecksumAlgorithm"] = self._algorithm
             if self._full_crc:
                 params["ChecksumType"] = "FULL_OBJECT"
-        create = asyncio.ensure_future(
+        if self._s3._closing:
+            raise TransferError(
+                "the S3 client is closing; no new upload starts", bucket=self.bucket, key=self.key
+            )
+        self._s3._live.add(self)  # from now on, closing the client aborts this upload
+        self._create = create = asyncio.ensure_future(
             self._s3.call(
                 "create_multipart_upload",
                 action="create multipart upload",
@@ -195,11 +201,17 @@ class MultipartUpload:
             resp = await asyncio.shield(create)
         except asyncio.CancelledError:
             # The request may still create an upload server-side: wait, then abort it.
+            self._s3._live.discard(self)
             await shielded(self._abort_if_created(create), within=self._transfer.cleanup_timeout)
             raise
+        except BaseException:
+            self._s3._live.discard(self)
+            raise
+        if self._closed_by is not None:  # the client closed meanwhile and aborted it
+            self._s3._live.discard(self)
+            raise self._closed_by
         self.upload_id = resp["UploadId"]
         self._state = "open"
-        self._s3._live.add(self)
         return self
 
     async def _abort_if_created(self, create: asyncio.Future[Any]) -> None:
@@ -507,8 +519,15 @@ class MultipartUpload:
 
     async def _abort_for_close(self, error: TransferError) -> None:
         """The client is closing: abort now; the task driving this upload gets ``error``."""
-        if self._state in ("open", "completing"):
+        if self._state in ("new", "open", "completing"):
             self._closed_by = error
+        if self._state == "new":  # CreateMultipartUpload may still be in flight
+            if self._create is not None:
+                await shielded(
+                    self._abort_if_created(self._create), within=self._transfer.cleanup_timeout
+                )
+            self._state = "aborted"
+            return
         await self._cleanup(error)
 
     async def _cleanup(self, error: BaseException) -> None:

@@ -90,6 +90,7 @@ class ObjectStream:
         self._body: Any = None
         self._done = False
         self._info: ObjectInfo | None = None
+        self._closed_by: TransferError | None = None
         self._retries = s3.transfer.part_retries
         self._backoff = s3.transfer.retry_backoff
 
@@ -126,6 +127,7 @@ class ObjectStream:
             "get_object", action="get", bucket=self.bucket, key=self.key, **params
         )
         self._body = resp["Body"]
+        self._s3._live.add(self)  # closing the client closes this body too
         if self._info is None:
             self._info = ObjectInfo.from_response(self.bucket, self.key, resp)
         self._etag = self._etag or resp.get("ETag")
@@ -134,6 +136,8 @@ class ObjectStream:
         return self
 
     async def __anext__(self) -> bytes:
+        if self._closed_by is not None:
+            raise self._closed_by
         if self._done:
             raise StopAsyncIteration
         if self._info is None:
@@ -149,6 +153,8 @@ class ObjectStream:
                 raise
             except Exception as exc:
                 self.close()
+                if self._closed_by is not None:
+                    raise self._closed_by from exc
                 if checksum_failure(exc):
                     raise IntegrityError(
                         f"get s3://{self.bucket}/{self.key}: {exc}",
@@ -186,7 +192,12 @@ class ObjectStream:
         """Release the HTTP connection now. Safe to call more than once."""
         body, self._body = self._body, None
         if body is not None:
+            self._s3._live.discard(self)
             body.close()
+
+    async def _abort_for_close(self, error: TransferError) -> None:
+        self._closed_by = error
+        self.close()
 
     async def aclose(self) -> None:
         """Release the HTTP connection now."""

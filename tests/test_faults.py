@@ -240,3 +240,49 @@ async def test_server_refuses_a_wrong_checksum(s3: aios3.S3) -> None:
         )
     await s3.abort_multipart_uploads("bad-mp")
     assert not await s3.exists("bad")
+
+
+async def test_cancel_while_create_is_in_flight_aborts_what_it_made(
+    s3: aios3.S3, faulty: aios3.S3, proxy: FaultProxy
+) -> None:
+    """CreateMultipartUpload reached the server but its answer is held back: the upload it
+    made is still found and aborted after the cancellation."""
+    bucket = s3.config.default_bucket or ""
+    rule = proxy.add(Fault("stall", method="POST", path_contains="uploads", seconds=3))
+
+    async def start() -> None:
+        async with faulty.multipart_upload("f/creating") as up:
+            await up.write(b"never sent")
+
+    task = asyncio.create_task(start())
+    for _ in range(2000):
+        if rule.fired:
+            break
+        await asyncio.sleep(0.01)
+    assert rule.fired == 1
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 30)
+    assert not await open_uploads(s3, bucket, "f/creating")
+
+
+async def test_cancel_during_one_get_download_leaves_no_file(
+    s3: aios3.S3, faulty: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    await s3.upload("f/one", blob(6 * MiB, seed=10))
+    (tmp_path / "out").write_bytes(b"old")
+    rule = proxy.add(
+        Fault("stall", method="GET", path_contains="f/one", after_bytes=2 * MiB, seconds=30)
+    )
+    one_get = TransferConfig(download_threshold=64 * MiB)
+    task = asyncio.create_task(faulty.download("f/one", tmp_path / "out", transfer=one_get))
+    for _ in range(2000):
+        if rule.fired:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, 30)
+    assert (tmp_path / "out").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]

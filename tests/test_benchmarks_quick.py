@@ -1,0 +1,59 @@
+"""The benchmark harness, end to end in --quick mode against moto (a smoke test: the
+numbers themselves mean nothing here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+CLIENTS = ["aios3", "aiobotocore", "boto3"]
+BULK = ["upload", "download", "stream_upload", "multi_upload"]
+SMALL = ["small_put", "small_get", "small_head", "small_list", "small_delete"]
+
+pytest.importorskip("boto3")
+pytest.importorskip("moto.server")
+
+
+@pytest.mark.timeout(240)
+def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.run",
+            "--quick", "--server", "moto",
+            "--results-dir", str(tmp_path), "--tag", "quick", "--no-chart",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    doc = json.loads((tmp_path / "quick.json").read_text())
+    assert (tmp_path / "quick.md").read_text().startswith("### aios3 vs peers")
+    assert doc["meta"]["mode"] == "quick"
+    summary = doc["summary"]
+    assert set(summary) == set(CLIENTS)
+    for client in CLIENTS:
+        for workload in BULK + SMALL:
+            fig = summary[client][workload]
+            where = f"{client} {workload}: {fig}"
+            assert fig["status"] == "ok", where
+            assert 0 < fig["seconds"] < 120, where
+            assert 0 <= fig["cpu_seconds"] < 120, where
+            assert 10 < fig["peak_rss_mib"] < 4096, where
+            if workload in BULK:
+                assert fig["bytes"] > 0 and fig["mb_per_s"] > 0, where
+                assert fig["cpu_s_per_gib"] > 0, where
+            else:
+                assert fig["ops"] == doc["meta"]["sizes"]["small_count"], where
+                assert fig["ops_per_s"] > 0, where
+    for workload in BULK:
+        assert summary["aios3"][workload]["mb_per_s_vs_aios3"] == pytest.approx(1.0)
+    runs = doc["runs"]
+    assert len(runs) == len(CLIENTS) * len(BULK + SMALL)
+    assert not [r for r in runs if r.get("error")]
