@@ -8,16 +8,21 @@ A multipart upload's whole-object CRC32 is combined from the part CRCs
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import zlib
-from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
-from ._exceptions import IntegrityError
-
-__all__ = ["Checksummer", "PartChecksum", "crc32_combine", "part_checksum", "b64"]
+__all__ = [
+    "Checksummer",
+    "PartChecksum",
+    "b64",
+    "body_checksum",
+    "crc32_combine",
+    "part_checksum",
+]
 
 _CRC_POLY = 0xEDB88320
 
@@ -59,6 +64,18 @@ def part_checksum(algorithm: str | None, data: Any) -> PartChecksum | None:
     if algorithm == "MD5":
         return PartChecksum("ContentMD5", b64(hashlib.md5(data).digest()))
     return PartChecksum(f"Checksum{algorithm}", b64(hashlib.new(algorithm.lower(), data).digest()))
+
+
+LARGE_BODY = 1024 * 1024
+"""Bodies at least this large are checksummed in a worker thread: zlib and hashlib release
+the GIL on large buffers, so the event loop keeps serving meanwhile."""
+
+
+async def body_checksum(algorithm: str | None, data: Any) -> PartChecksum | None:
+    """:func:`part_checksum` of a request body, off the event loop when it is large."""
+    if len(data) >= LARGE_BODY:
+        return await asyncio.to_thread(part_checksum, algorithm, data)
+    return part_checksum(algorithm, data)
 
 
 def _gf2_times(mat: tuple[int, ...], vec: int) -> int:
@@ -131,11 +148,3 @@ class Checksummer:
         if self._hash is None:
             return crc32_b64(self._crc)
         return b64(self._hash.digest())
-
-    def verify(self, *, make_error: Callable[[str], IntegrityError]) -> None:
-        actual = self.digest()
-        if actual != self.expected:
-            raise make_error(
-                f"{self.algorithm} checksum mismatch: the object declares {self.expected}, "
-                f"the bytes received give {actual}"
-            )

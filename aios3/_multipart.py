@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._aio import Budget, shielded
 from ._body import Body
-from ._checksum import PartChecksum, crc32_b64, crc32_combine, part_checksum
+from ._checksum import PartChecksum, body_checksum, crc32_b64, crc32_combine
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError
 from ._info import ObjectInfo
@@ -36,8 +36,6 @@ GROWTH_EVERY = 100
 """Parts per step of an unknown-length upload; each step doubles the part size (up to
 5 GiB). From 8 MiB this holds 7.8 GiB in the first 1,000 parts of <= 16 MiB... and
 reaches about 44.7 TiB in 10,000 parts."""
-
-_SMALL_FOR_THREAD = 1 * MiB  # bodies below this are checksummed on the loop itself
 
 
 def as_bytes_view(data: Any, *, what: str = "write()") -> memoryview:
@@ -409,10 +407,7 @@ class MultipartUpload:
                 other.cancel()
 
     async def _send_part(self, number: int, data: Body) -> None:
-        if len(data) >= _SMALL_FOR_THREAD:
-            checksum = await asyncio.to_thread(part_checksum, self._algorithm, data)
-        else:
-            checksum = part_checksum(self._algorithm, data)
+        checksum = await body_checksum(self._algorithm, data)
         extra = checksum.as_params() if checksum else {}
 
         resp = await self._part_request(

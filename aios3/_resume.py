@@ -109,11 +109,12 @@ class _RangeReader:
             self._file.close()
 
 
-def _matches(stored: StoredPart, data: Body) -> bool:
+def _matches(stored: StoredPart, data: Body, crc: int) -> bool:
+    """Whether the stored part holds ``data`` (whose CRC32 is ``crc``)."""
     if stored.size != len(data):
         return False
     if stored.crc32:
-        return stored.crc32 == crc32_b64(zlib.crc32(data))
+        return stored.crc32 == crc32_b64(crc)
     etag = stored.etag.strip('"')
     return "-" not in etag and etag == hashlib.md5(data).hexdigest()
 
@@ -163,8 +164,8 @@ async def resume_upload(
                 start = (number - 1) * part_size
                 data = await reader.read(start, min(start + part_size, size))
                 have = stored.get(number)
-                if have is not None and _matches(have, data):
-                    crc = zlib.crc32(data)
+                crc = zlib.crc32(data) if have is not None else 0
+                if have is not None and _matches(have, data, crc):
                     checksum = (
                         PartChecksum("ChecksumCRC32", crc32_b64(crc), crc) if have.crc32 else None
                     )

@@ -8,16 +8,15 @@ go in one request.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._body import Body
-from ._checksum import part_checksum
+from ._checksum import body_checksum
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo, write_params
-from ._multipart import _SMALL_FOR_THREAD, MultipartUpload
+from ._multipart import MultipartUpload
 from ._retry import with_retries
 from ._sources import Reader, open_source
 
@@ -111,10 +110,7 @@ async def put_object(
 ) -> ObjectInfo:
     """One PutObject carrying ``data`` and its checksum, retried on transient failures."""
     algorithm = transfer.checksum_algorithm
-    if len(data) >= _SMALL_FOR_THREAD:
-        checksum = await asyncio.to_thread(part_checksum, algorithm, data)
-    else:
-        checksum = part_checksum(algorithm, data)
+    checksum = await body_checksum(algorithm, data)
     extra = checksum.as_params() if checksum else {}
 
     async def attempt() -> Any:

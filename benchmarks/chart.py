@@ -8,25 +8,16 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-BULK = ["upload", "download", "stream_upload", "multi_upload"]
-SMALL = ["small_put", "small_get", "small_head", "small_list", "small_delete"]
-LABELS = {
-    "upload": "upload file",
-    "download": "download file",
-    "stream_upload": "upload stream",
-    "multi_upload": "8 files at once",
-    "small_put": "put",
-    "small_get": "get",
-    "small_head": "head",
-    "small_list": "list",
-    "small_delete": "delete",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # run as a script, in any venv
+from report import BULK, SMALL
+from report import TITLES as LABELS
 
 
 def bars(ax, summary: dict, workloads: list[str], key: str, title: str, log: bool = False):

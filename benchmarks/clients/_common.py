@@ -172,6 +172,18 @@ async def astdin_chunks(size: int = STDIN_CHUNK) -> AsyncIterator[bytes]:
         yield chunk
 
 
+class CountingStdin:
+    """Standard input as an async iterator of chunks that counts the bytes it gave."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        async for chunk in astdin_chunks():
+            self.count += len(chunk)
+            yield chunk
+
+
 async def gather_limited(limit: int, fn: Callable[[Any], Any], items: list[Any]) -> list[Any]:
     """``await fn(item)`` for every item, at most ``limit`` at once. (``fn`` is only
     called under the limit: some libraries start work as soon as it is called.)"""

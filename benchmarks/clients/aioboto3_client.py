@@ -44,7 +44,7 @@ async def run(spec: c.Spec, result: c.Result) -> None:
     w = spec.workload
     if w == "small":
         async with client(spec, spec.concurrency) as s3:
-            await run_small(s3, spec, result)
+            await c.run_small_aiobotocore(s3, spec, result)
         return
     pool = spec.part_concurrency * max(1, len(spec.get("files") or []))
     async with client(spec, pool) as s3:
@@ -71,10 +71,6 @@ async def run(spec: c.Spec, result: c.Result) -> None:
                 )
         else:
             raise ValueError(w)
-
-
-async def run_small(s3, spec: c.Spec, result: c.Result) -> None:
-    await c.run_small_aiobotocore(s3, spec, result)
 
 
 if __name__ == "__main__":

@@ -45,17 +45,10 @@ async def run(spec: c.Spec, result: c.Result) -> None:
             with result.phase("download", nbytes=spec.size):
                 await s3.download(spec.key, spec.dest)
         elif w == "stream_upload":
-            counted = 0
-
-            async def body():
-                nonlocal counted
-                async for chunk in c.astdin_chunks():
-                    counted += len(chunk)
-                    yield chunk
-
+            stdin = c.CountingStdin()
             with result.phase("stream_upload") as ph:
-                await s3.upload(spec.key, body())
-                ph["bytes"] = counted
+                await s3.upload(spec.key, stdin.chunks())
+                ph["bytes"] = stdin.count
         elif w == "multi_upload":
             with result.phase("multi_upload", nbytes=spec.size):
                 await asyncio.gather(

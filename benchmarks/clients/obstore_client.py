@@ -61,17 +61,10 @@ async def run(spec: c.Spec, result: c.Result) -> None:
                 async for chunk in resp.stream(min_chunk_size=c.MiB):
                     f.write(chunk)
     elif w == "stream_upload":
-        counted = 0
-
-        async def body():
-            nonlocal counted
-            async for chunk in c.astdin_chunks():
-                counted += len(chunk)
-                yield chunk
-
+        stdin = c.CountingStdin()
         with result.phase("stream_upload") as ph:
-            await obs.put_async(s, spec.key, body(), **kw)
-            ph["bytes"] = counted
+            await obs.put_async(s, spec.key, stdin.chunks(), **kw)
+            ph["bytes"] = stdin.count
     elif w == "multi_upload":
         with result.phase("multi_upload", nbytes=spec.size):
             await asyncio.gather(
