@@ -38,7 +38,7 @@ AddressingStyle = Literal["auto", "path", "virtual"]
 @dataclass(frozen=True, slots=True)
 class TransferConfig:
     """Tuning knobs for moving bytes. The defaults suit multi-gigabyte objects on a
-    small machine: memory per transfer stays near ``part_size * (concurrency + 1)``.
+    small machine: the part buffers of one upload stay within about ``part_size * concurrency``.
 
     - ``part_size`` (8 MiB): the first part size of multipart uploads and the range size
       of parallel downloads. Uploads of known size raise it to fit 10,000 parts; uploads
@@ -114,6 +114,7 @@ _FILE_KEYS = {
     "ca_bundle",
     "verify_tls",
     "sign_payload",
+    "direct_requests",
 }
 
 
@@ -143,6 +144,12 @@ class Config:
       sparing a SHA-256 pass over every byte; the per-request checksum (CRC32 by
       default) still guards the bytes. ``None`` keeps botocore's choice (sign over
       http; over https skip when a checksum header is present).
+    - ``direct_requests`` (True): send PutObject, GetObject, HeadObject and
+      DeleteObject of plain S3 buckets signed by aios3 straight through the client's
+      HTTP session, with botocore's endpoint, credentials, retries, errors and checksum
+      checks but without its generic per-request machinery (~0.9 ms of CPU each).
+      ``False`` sends every request through botocore, e.g. for event hooks registered
+      on :attr:`S3.client`, which the direct path does not run.
     """
 
     access_key_id: str | None = None
@@ -163,6 +170,7 @@ class Config:
     ca_bundle: str | None = None
     verify_tls: bool = True
     sign_payload: bool | None = None
+    direct_requests: bool = True
 
     def __post_init__(self) -> None:
         if self.default_bucket is not None:

@@ -11,6 +11,7 @@ from types import TracebackType
 from typing import Any
 
 from ._config import Config, TransferConfig
+from ._direct import DirectPath
 from ._exceptions import translate
 from ._names import Name, resolve
 
@@ -46,6 +47,7 @@ class ClientCore:
         # still be collected (its __del__ releases the connection).
         self._live: weakref.WeakSet[Any] = weakref.WeakSet()
         self._closing = False
+        self._direct: DirectPath | None = None
 
     def __repr__(self) -> str:
         state = "open" if self._client is not None else "closed"
@@ -101,6 +103,8 @@ class ClientCore:
             await stack.aclose()
             raise
         self._stack, self._client = stack, client
+        if cfg.direct_requests:
+            self._direct = DirectPath.for_client(client, sign_payload=cfg.sign_payload)
 
     async def close(self) -> None:
         """Close the client and its connections.
@@ -123,7 +127,7 @@ class ClientCore:
                     upload_id=getattr(transfer, "upload_id", None),
                 )
             )
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, self._client, self._direct = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
 
@@ -171,11 +175,17 @@ class ClientCore:
     async def call(
         self, operation: str, *, action: str, bucket: str, key: str | None = None, **params: Any
     ) -> Any:
-        """Call a botocore operation, turning its errors into aios3's."""
+        """Call a botocore operation, turning its errors into aios3's. The hot
+        single-object operations take the direct path where it applies."""
         client = self.client
-        if key is not None:
-            params["Key"] = key
         try:
+            if key is not None:
+                direct = self._direct
+                if direct is not None:
+                    resp = await direct.call(operation, bucket, key, params)
+                    if resp is not None:
+                        return resp
+                params["Key"] = key
             return await getattr(client, operation)(Bucket=bucket, **params)
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc

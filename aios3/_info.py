@@ -6,6 +6,7 @@ import mimetypes
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -141,6 +142,18 @@ def _total_size(resp: Mapping[str, Any]) -> int | None:
     return int(length) if length is not None else None
 
 
+def guess_type(name: str) -> str | None:
+    """The content type ``aws s3 cp`` would give ``name``, from its extension."""
+    base = name.rpartition("/")[2]
+    dot = base.find(".")
+    return None if dot < 0 else _guess_suffix(base[dot:])
+
+
+@lru_cache(maxsize=512)
+def _guess_suffix(suffix: str) -> str | None:
+    return mimetypes.guess_type("f" + suffix, strict=False)[0]
+
+
 def write_params(
     key: str,
     *,
@@ -162,7 +175,7 @@ def write_params(
     """
     params: dict[str, Any] = {}
     if content_type is None:
-        content_type = mimetypes.guess_type(guess_from or key, strict=False)[0]
+        content_type = guess_type(guess_from or key)
     for name, value in (
         ("ContentType", content_type),
         ("ContentDisposition", content_disposition),

@@ -124,6 +124,9 @@ async def s3(server: Server, bucket_name: str) -> AsyncIterator[aios3.S3]:
     async with aios3.connect(server.config(default_bucket=bucket_name)) as client:
         await client.client.create_bucket(Bucket=bucket_name)
         yield client
+        # SeaweedFS gives each bucket its own volumes, from a finite number: free them.
+        if await client.bucket_exists(bucket_name):
+            await client.delete_bucket(bucket_name, force=True)
 
 
 async def open_uploads(s3: aios3.S3, bucket: str, prefix: str = "") -> list[dict[str, Any]]:

@@ -1,0 +1,313 @@
+"""The direct path (PutObject, GetObject, HeadObject, DeleteObject signed by aios3 and
+sent straight through the client's HTTP session) against botocore's own path: the same
+signature, the same request on the wire, the same answers, errors and retries."""
+
+from __future__ import annotations
+
+import base64
+import zlib
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from botocore.auth import S3SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from faultproxy import Fault, FaultProxy
+
+import aios3
+from aios3._body import Body
+from aios3._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
+from aios3.testing import Server
+
+# Headers botocore adds for telemetry or after signing; the direct path leaves them out
+# or writes its own (the signature, its date and the user agent are compared apart).
+_NOT_COMPARED = {
+    "authorization",
+    "x-amz-date",
+    "user-agent",
+    "amz-sdk-invocation-id",
+    "amz-sdk-request",
+    "accept-encoding",
+}
+
+
+def _crc32(data: bytes) -> str:
+    return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+
+def _signed_headers(authorization: str) -> str:
+    return authorization.split("SignedHeaders=")[1].split(",")[0]
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "headers", "payload", "token"),
+    [
+        ("GET", "http://127.0.0.1:8333/b/k", {}, EMPTY_SHA256, None),
+        (
+            "PUT",
+            "http://127.0.0.1:8333/bucket/a/b%20c%2B%C3%BC~x",
+            {
+                "content-type": "text/plain",
+                "content-length": "5",
+                "x-amz-meta-owner": "  two   spaces ",
+                "x-amz-checksum-crc32": "NhCmhg==",
+                "if-none-match": "*",
+            },
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
+            "session-token/with+chars=",
+        ),
+        (
+            "HEAD",
+            "https://bucket.s3.eu-west-1.amazonaws.com/photos/2026/x.jpg?versionId=3%2Fv~1",
+            {"range": "bytes=0-9", "x-amz-checksum-mode": "ENABLED"},
+            EMPTY_SHA256,
+            None,
+        ),
+        (
+            "PUT",
+            "https://s3.example.net/b//leading/slash",
+            {"content-length": "0", "x-amz-checksum-crc32": "AAAAAA=="},
+            UNSIGNED_PAYLOAD,
+            None,
+        ),
+    ],
+)
+def test_signature_matches_botocore(
+    method: str, url: str, headers: dict[str, str], payload: str, token: str | None
+) -> None:
+    region = "eu-west-1" if "eu-west-1" in url else "us-east-1"
+    now = datetime(2026, 11, 21, 23, 59, 59, tzinfo=UTC)
+    parts = urlsplit(url)
+    ours = dict(headers)
+    Signer(region).sign(
+        method,
+        parts.netloc,
+        parts.path,
+        parts.query,
+        ours,
+        payload,
+        access_key="AKIDEXAMPLE",
+        secret_key="wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
+        token=token,
+        now=now,
+    )
+    assert ours["x-amz-date"] == "20261121T235959Z"
+    assert ours["x-amz-content-sha256"] == payload
+    request = AWSRequest(
+        method, url, headers={k: v for k, v in ours.items() if k != "authorization"}
+    )
+    request.context["timestamp"] = ours["x-amz-date"]
+    auth = S3SigV4Auth(
+        Credentials("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", token), "s3", region
+    )
+    canonical = auth.canonical_request(request)
+    signature = auth.signature(auth.string_to_sign(request, canonical), request)
+    assert ours["authorization"].endswith(f"Signature={signature}")
+    assert _signed_headers(ours["authorization"]) == auth.signed_headers(
+        auth.headers_to_sign(request)
+    )
+    assert f"Credential=AKIDEXAMPLE/20261121/{region}/s3/aws4_request" in ours["authorization"]
+
+
+@pytest.fixture
+async def via_botocore(server: Server, s3: aios3.S3) -> AsyncIterator[aios3.S3]:
+    """A client on the same bucket that sends every request through botocore."""
+    config = server.config(default_bucket=s3.config.default_bucket, direct_requests=False)
+    async with aios3.connect(config) as client:
+        assert client._direct is None
+        yield client
+
+
+def _record(client: aios3.S3) -> list[Any]:
+    seen: list[Any] = []
+    client.client.meta.events.register("before-send.s3", lambda request, **_: seen.append(request))
+    return seen
+
+
+def _cases(key: str) -> list[tuple[str, dict[str, Any]]]:
+    data = b"hello direct"
+    return [
+        (
+            "put_object",
+            {
+                "Body": Body(data),
+                "ContentLength": len(data),
+                "ChecksumCRC32": _crc32(data),
+                "ContentType": "text/plain; charset=utf-8",
+                "ContentDisposition": 'attachment; filename="a b.txt"',
+                "CacheControl": "max-age=60",
+                "Metadata": {"Owner": "ana", "trace": "  x  y "},
+            },
+        ),
+        ("head_object", {"ChecksumMode": "ENABLED"}),
+        ("get_object", {}),
+        ("get_object", {"Range": "bytes=1-4", "VersionId": "null"}),
+        ("delete_object", {}),
+    ]
+
+
+async def test_requests_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    """What goes on the wire: method, URL and every header botocore signs."""
+    bucket = s3.config.default_bucket or ""
+    key = "dir/a b+c~ü.txt"
+    direct = s3._direct
+    assert direct is not None
+    target = await direct._target(bucket)
+    assert target is not None
+    credentials = await direct._credentials.get_frozen_credentials()
+    seen = _record(via_botocore)
+    for method, params in _cases(key):
+        await via_botocore.call(method, action="test", bucket=bucket, key=key, **dict(params))
+        theirs = seen.pop()
+        ours = direct.prepare(direct._ops[method], target, key, dict(params), credentials)
+        assert ours.method == theirs.method and ours.url == theirs.url, method
+        their_headers = {
+            k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in theirs.headers.items()
+        }
+        if method == "delete_object":
+            their_headers.pop("content-length")  # added after signing, as aiohttp does
+        assert {k: v for k, v in ours.headers.items() if k not in _NOT_COMPARED} == {
+            k: v for k, v in their_headers.items() if k not in _NOT_COMPARED
+        }, method
+        assert _signed_headers(ours.headers["authorization"]) == _signed_headers(
+            their_headers["authorization"]
+        ), method
+
+
+def _comparable(resp: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in resp.items() if k not in ("ResponseMetadata", "Body")}
+    out["HTTPStatusCode"] = resp["ResponseMetadata"]["HTTPStatusCode"]
+    return out
+
+
+async def test_answers_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    """The same response dicts (bodies read), and the direct path really was taken."""
+    bucket = s3.config.default_bucket or ""
+    key = "answers/x.txt"
+    direct_sent = _record(s3)
+    for method, params in _cases(key):
+        answers = []
+        for client in (s3, via_botocore):
+            resp = await client.call(method, action="test", bucket=bucket, key=key, **dict(params))
+            body = resp.get("Body")
+            out = _comparable(resp)
+            if body is not None:
+                out["Body"] = await body.read()
+                body.close()
+            answers.append(out)
+        ours, theirs = answers
+        if method == "delete_object":
+            theirs = ours  # the second delete of a missing key: compared below
+        assert ours == theirs, method
+    assert direct_sent == []  # nothing of the above went through botocore
+    assert (await s3.head(key) if await s3.exists(key) else None) is None
+    await via_botocore.upload("answers/y", b"y" * 100, metadata={"k": "v"})
+    assert await s3.head("answers/y") == await via_botocore.head("answers/y")
+    assert await s3.get("answers/y", start=10, end=20) == await via_botocore.get(
+        "answers/y", start=10, end=20
+    )
+
+
+async def _error(coro: Any) -> tuple[type[BaseException], str | None, int | None]:
+    with pytest.raises(aios3.S3Error) as caught:
+        await coro
+    return type(caught.value), caught.value.code, caught.value.status
+
+
+async def test_errors_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    await s3.upload("e/there", b"here")
+    missing_bucket = "no-such-bucket-" + (s3.config.default_bucket or "")[-12:]
+    for client_pair_case in (
+        lambda c: c.get_bytes("e/missing"),
+        lambda c: c.head("e/missing"),
+        lambda c: c.get_bytes("x", bucket=missing_bucket),
+        lambda c: c.head("x", bucket=missing_bucket),
+        lambda c: c.upload("e/there", b"again", if_none_match="*"),
+        lambda c: c.get_bytes("e/there", start=100, end=200),
+    ):
+        ours = await _error(client_pair_case(s3))
+        theirs = await _error(client_pair_case(via_botocore))
+        assert ours == theirs
+    assert (await _error(s3.get_bytes("e/missing")))[0] is aios3.NoSuchKey
+    await s3.delete("e/missing")  # deleting a missing key succeeds on both
+    await via_botocore.delete("e/missing")
+
+
+@pytest.mark.needs("checksum_verification")
+async def test_wrong_checksum_refused_on_both_paths(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    bucket = s3.config.default_bucket or ""
+    for client in (s3, via_botocore):
+        with pytest.raises(aios3.IntegrityError):
+            await client.call(
+                "put_object",
+                action="upload",
+                bucket=bucket,
+                key="bad",
+                Body=Body(b"abc"),
+                ContentLength=3,
+                ChecksumCRC32=_crc32(b"abd"),
+            )
+    assert not await s3.exists("bad")
+
+
+@pytest.mark.needs("auth")
+async def test_bad_credentials_refused_on_both_paths(server: Server, s3: aios3.S3) -> None:
+    wrong = []
+    for direct in (True, False):
+        config = server.config(
+            default_bucket=s3.config.default_bucket,
+            secret_access_key="not-the-secret",
+            direct_requests=direct,
+        )
+        async with aios3.connect(config) as client:
+            wrong.append(await _error(client.get_bytes("anything")))
+    assert wrong[0] == wrong[1] and wrong[0][0] is aios3.AccessDenied
+
+
+@pytest.fixture
+async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
+    parts = urlsplit(server.endpoint)
+    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
+        yield p
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
+async def test_retries_match_botocore(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, direct: bool
+) -> None:
+    """botocore's standard retries on both paths: a 503 retried, a persistent 500 tried
+    exactly max_attempts times, a corrupted body refused by the checksum."""
+    await s3.upload("r/obj", b"retry me" * 100)
+    config = server.config(
+        endpoint=proxy.url,
+        default_bucket=s3.config.default_bucket,
+        max_attempts=3,
+        direct_requests=direct,
+    )
+    transfer = aios3.TransferConfig(part_retries=0)
+    async with aios3.connect(config, transfer=transfer) as client:
+        assert (client._direct is not None) == direct
+        rule = proxy.add(Fault("status", method="HEAD", status=503, code="SlowDown", times=2))
+        assert (await client.head("r/obj")).size == 800
+        assert rule.fired == 2
+        proxy.clear()
+        rule = proxy.add(Fault("status", method="GET", status=500, code="InternalError", times=-1))
+        err = await _error(client.get_bytes("r/obj"))
+        assert err == (aios3.ServiceError, "InternalError", 500)
+        assert rule.fired == 3
+        proxy.clear()
+        if (await s3.head("r/obj")).checksums:  # moto keeps no checksum to check against
+            rule = proxy.add(Fault("corrupt", method="GET", after_bytes=5, times=1))
+            with pytest.raises(aios3.IntegrityError):
+                await client.get_bytes("r/obj")
+            assert rule.fired == 1
+        proxy.clear()
+        rule = proxy.add(Fault("status", method="PUT", status=503, code="SlowDown", times=1))
+        await client.upload("r/put", b"after one 503")
+        rule2 = proxy.add(Fault("status", method="DELETE", status=500, times=1))
+        await client.delete("r/put")
+        assert rule.fired == 1 and rule2.fired == 1
+    assert not await s3.exists("r/put")
