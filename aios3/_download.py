@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -65,6 +66,21 @@ def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
     return crc
 
 
+def _preallocate(fd: int, size: int) -> None:
+    """Reserve the file's blocks up front (worker thread), so that a download that
+    cannot fit fails before any byte moves. Filesystems without fallocate allocate as
+    the writes come."""
+    if size <= 0 or not hasattr(os, "posix_fallocate"):
+        return
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as exc:
+        if exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+            raise InvalidRequest(
+                f"no room for {size} bytes beside the target: {exc.strerror}"
+            ) from exc
+
+
 def _hash_file(fd: int, algorithm: str) -> str:
     """Hash a written file with ``algorithm`` (SHA1/SHA256 objects; worker thread)."""
     h = hashlib.new(algorithm.lower())
@@ -103,6 +119,11 @@ async def download(
         # interrupts would leave a file object nobody closes.
         raw = open(tmp, "wb")  # noqa: SIM115, ASYNC230 - closed in the finally below
         try:
+            # shielded: the file is never closed under the thread still using it
+            await shielded(
+                asyncio.to_thread(_preallocate, raw.fileno(), size),
+                within=transfer.cleanup_timeout,
+            )
             if size <= transfer.download_threshold:
                 written, digest = await _single(s3, bucket, key, pinned, raw, declared)
             else:

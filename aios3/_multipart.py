@@ -140,9 +140,12 @@ class MultipartUpload:
         }
         slots = concurrency or transfer.concurrency
         self._budget = Budget(slots, self._plan.size_of(1) * slots)
+        self._spare: list[Body] = []  # part buffers sent and acknowledged, to fill again
+        self._slots = slots
         self._algorithm = transfer.checksum_algorithm
         self._full_crc = self._algorithm == "CRC32" and transfer.full_object_checksum
         self._buffer: Body | None = None
+        self._buffer_held = 0  # the budget the part being filled holds from its first byte
         self._filled = 0
         self._next_number = 1
         self._mode: str | None = None  # "write" or "parts"
@@ -244,12 +247,16 @@ class MultipartUpload:
         self._accepted += view.nbytes
         while view.nbytes:
             target = self._plan.size_of(self._next_number)
+            held: int | None = None  # taken by _submit, for a reader's own buffer
             if not self._filled and isinstance(data, Body) and view.nbytes == target:
                 piece = data  # a reader's own buffer, exactly one part: sent without a copy
                 view = view[target:]
             else:
                 if self._buffer is None:
-                    self._buffer = Body(target)  # filled in place: no regrowth, no copies
+                    # The part counts against the budget from its first byte, so the
+                    # parts in memory (filling + in flight) never exceed it.
+                    self._buffer_held = await self._budget.acquire(target)
+                    self._buffer = self._fresh_buffer(target)
                 take = min(target - self._filled, view.nbytes)
                 self._buffer[self._filled : self._filled + take] = view[:take]
                 self._filled += take
@@ -257,9 +264,10 @@ class MultipartUpload:
                 if self._filled < target:
                     break
                 piece, self._buffer, self._filled = self._buffer, None, 0
+                held, self._buffer_held = self._buffer_held, 0
             number = self._next_number
             self._next_number += 1
-            await self._submit(number, piece)
+            await self._submit(number, piece, held=held)
 
     async def upload_part(self, number: int, data: Any) -> None:
         """Send part ``number`` (1 to 10,000) yourself; for callers that cut their own
@@ -346,12 +354,20 @@ class MultipartUpload:
 
         await self._spawn(0, copy)
 
-    async def _submit(self, number: int, data: Body) -> None:
-        await self._spawn(len(data), lambda: self._send_part(number, data))
+    async def _submit(self, number: int, data: Body, *, held: int | None = None) -> None:
+        await self._spawn(len(data), lambda: self._send_part(number, data), held=held)
 
-    async def _spawn(self, nbytes: int, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Start ``work`` as a part task once the budget has room for ``nbytes``."""
-        held = await self._budget.acquire(nbytes)
+    async def _spawn(
+        self,
+        nbytes: int,
+        work: Callable[[], Coroutine[Any, Any, None]],
+        *,
+        held: int | None = None,
+    ) -> None:
+        """Start ``work`` as a part task once the budget has room for ``nbytes`` (or
+        with the share ``held`` already taken for it)."""
+        if held is None:
+            held = await self._budget.acquire(nbytes)
         stop = self._closed_by or self._failure
         if stop is None and self._state not in ("open", "completing"):
             stop = RuntimeError(f"the upload is {self._state}; no more parts")
@@ -414,6 +430,17 @@ class MultipartUpload:
             "upload_part", number, Body=data, ContentLength=len(data), **extra
         )
         self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
+        if self._mode == "write" and len(self._spare) < self._slots:
+            self._spare.append(data)  # acknowledged: nothing reads it any more
+
+    def _fresh_buffer(self, size: int) -> Body:
+        """A buffer for the next part: a spare one of that size, or a new one. Reuse
+        spares the allocator's churn (page faults, zeroing) and keeps memory flat."""
+        while self._spare:
+            spare = self._spare.pop()
+            if len(spare) == size:
+                return spare
+        return Body(size)  # filled in place: no regrowth, no copies
 
     # -- complete or abort -------------------------------------------------------------
 
@@ -448,9 +475,10 @@ class MultipartUpload:
             self._plan.size_of(number)  # still within 10,000 parts
             piece = self._buffer if self._buffer is not None else Body()
             del piece[self._filled :]
-            self._buffer, self._filled = None, 0
+            held = self._buffer_held if self._buffer is not None else None
+            self._buffer, self._filled, self._buffer_held = None, 0, 0
             self._next_number += 1
-            await self._submit(number, piece)
+            await self._submit(number, piece, held=held)
         while self._tasks:
             await asyncio.wait(set(self._tasks))
         if self._failure is not None:
