@@ -39,12 +39,15 @@ class Client:
     script: str
     venv: str | None  # None: the running interpreter (aios3's own environment)
     dist: str  # distribution whose version is reported
+    env: tuple[tuple[str, str], ...] = ()  # a variant's settings, for its script
 
 
 CLIENTS = {
     c.name: c
     for c in [
         Client("aios3", "aios3_client.py", None, "aios3"),
+        # the opt-in Config(sign_payload=False): no SHA-256 of each body over http
+        Client("aios3-unsigned", "aios3_client.py", None, "aios3", (("AIOS3_SIGN_PAYLOAD", "0"),)),
         Client("aiobotocore", "aiobotocore_client.py", None, "aiobotocore"),
         Client("boto3", "boto3_client.py", None, "boto3"),
         Client("aioboto3", "aioboto3_client.py", "aioboto3", "aioboto3"),
@@ -154,6 +157,7 @@ def run_client(
 ) -> dict:
     """Run one workload of one client in a fresh process; its parsed JSON report."""
     env = dict(os.environ)
+    env.update(client.env)
     if client.venv is None:  # aios3 and the baseline import from this checkout
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     else:

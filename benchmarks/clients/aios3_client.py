@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 
 import _common as c
 
@@ -18,6 +19,8 @@ def config(spec: c.Spec, pool: int) -> aios3.Config:
         region=spec.region,
         max_pool_connections=pool,
     )
+    if os.environ.get("AIOS3_SIGN_PAYLOAD") == "0":  # the aios3-unsigned variant
+        kwargs["sign_payload"] = False
     if spec.https:
         kwargs["tls"] = True
         if spec.ca_bundle:
