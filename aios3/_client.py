@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._buckets import BucketOps
 from ._config import Config, TransferConfig
-from ._exceptions import IntegrityError, InvalidRequest, TransferError
+from ._exceptions import InvalidRequest
 from ._info import ObjectInfo
 from ._names import Name, S3Name
 
@@ -129,7 +129,7 @@ class S3(BucketOps):
         and its info. A body cut short is fetched again (``part_retries`` times); one
         that fails its checksum raises :class:`~aios3.IntegrityError`."""
         from ._retry import with_retries
-        from ._stream import check_range, checksum_failure, is_cut_short, range_header
+        from ._stream import body_error, check_range, range_header
 
         check_range(start, end)
         b, k = self.name(name, bucket=bucket)
@@ -145,13 +145,10 @@ class S3(BucketOps):
             try:
                 data: bytes = await body.read()
             except Exception as exc:
-                if checksum_failure(exc):
-                    raise IntegrityError(f"get s3://{b}/{k}: {exc}", bucket=b, key=k) from exc
-                if is_cut_short(exc):
-                    raise TransferError(
-                        f"get s3://{b}/{k} broke off: {exc}", bucket=b, key=k
-                    ) from exc
-                raise
+                error = body_error(exc, action="get", bucket=b, key=k)
+                if error is None:
+                    raise
+                raise error from exc
             finally:
                 body.close()
             return data, ObjectInfo.from_response(b, k, resp)

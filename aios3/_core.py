@@ -8,14 +8,14 @@ from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 
 from ._config import Config, TransferConfig
 from ._direct import DirectPath
 from ._exceptions import translate
 from ._names import Name, resolve
 
-__all__ = ["ClientCore", "parse_timestamp"]
+__all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -35,6 +35,14 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
+class LiveTransfer(Protocol):
+    """A transfer in progress, which closing the client stops: a multipart upload
+    (aborted), a stream (its connection released), a ranged download (its ranges
+    cancelled). The task driving it then gets :func:`~aios3._exceptions.closed_error`."""
+
+    async def _abort_for_close(self) -> None: ...
+
+
 class ClientCore:
     """Lifecycle and plumbing shared by every group of operations."""
 
@@ -45,7 +53,7 @@ class ClientCore:
         self._client: Any = None
         # Transfers in progress, stopped by close(). Weak: a stream dropped mid-way must
         # still be collected (its __del__ releases the connection).
-        self._live: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._live: weakref.WeakSet[LiveTransfer] = weakref.WeakSet()
         self._closing = False
         self._direct: DirectPath | None = None
 
@@ -113,20 +121,10 @@ class ClientCore:
         the connection is still there to do it, so closing never orphans an upload;
         the tasks driving them get a :class:`~aios3.TransferError`.
         """
-        from ._exceptions import TransferError
-
         self._closing = True  # no new multipart upload starts from here on
         live, self._live = list(self._live), weakref.WeakSet()
-        for transfer in live:  # multipart uploads, ranged downloads
-            await transfer._abort_for_close(
-                TransferError(
-                    "the S3 client was closed while this transfer was in progress; "
-                    "it was stopped and cleaned up (an upload aborted, a download removed)",
-                    bucket=getattr(transfer, "bucket", None),
-                    key=getattr(transfer, "key", None),
-                    upload_id=getattr(transfer, "upload_id", None),
-                )
-            )
+        for transfer in live:  # multipart uploads, streams, ranged downloads
+            await transfer._abort_for_close()
         stack, self._stack, self._client, self._direct = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()

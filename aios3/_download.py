@@ -23,11 +23,18 @@ from typing import TYPE_CHECKING, Any
 from ._aio import shielded
 from ._checksum import Checksummer, b64, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
-from ._exceptions import IntegrityError, InvalidRequest, S3Error, TransferError, translate
+from ._exceptions import (
+    IntegrityError,
+    InvalidRequest,
+    S3Error,
+    TransferError,
+    closed_error,
+    translate,
+)
 from ._info import ObjectInfo
 from ._names import S3Name
 from ._retry import with_retries
-from ._stream import is_cut_short, range_header
+from ._stream import body_error, range_header
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -228,13 +235,9 @@ async def _ranged(
             except S3Error:
                 raise
             except Exception as exc:
-                if is_cut_short(exc):
-                    raise TransferError(
-                        f"get bytes {start}-{end - 1} of s3://{bucket}/{key} broke off: {exc}",
-                        bucket=bucket,
-                        key=key,
-                    ) from exc
-                raise translate(exc, action="get range", bucket=bucket, key=key) from exc
+                what = f"get bytes {start}-{end - 1} of"
+                error = body_error(exc, action=what, bucket=bucket, key=key)
+                raise error or translate(exc, action=what, bucket=bucket, key=key) from exc
             got = sum(len(c) for c in chunks)
             if got != end - start:
                 raise IntegrityError(
@@ -251,7 +254,7 @@ async def _ranged(
         crcs[index] = await asyncio.shield(write)
 
     slots = asyncio.Semaphore(transfer.concurrency)
-    job = _RangeJob()
+    job = _RangeJob(bucket, key)
 
     async def bounded(index: int, start: int, end: int) -> None:
         async with slots:
@@ -283,12 +286,13 @@ class _RangeJob:
     """The range tasks of one download, for :meth:`S3.close` to cancel (a response
     cut off by the closing client can otherwise wait for data that never comes)."""
 
-    def __init__(self) -> None:
+    def __init__(self, bucket: str, key: str) -> None:
+        self.bucket, self.key = bucket, key
         self.tasks: set[asyncio.Task[None]] = set()
         self.closed_by: TransferError | None = None
 
-    async def _abort_for_close(self, error: TransferError) -> None:
-        self.closed_by = error
+    async def _abort_for_close(self) -> None:
+        self.closed_by = closed_error(self.bucket, self.key)
         for task in self.tasks:
             task.cancel()
 

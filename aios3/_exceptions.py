@@ -187,6 +187,17 @@ _HINTS: dict[type[S3Error], str] = {
 }
 
 
+def closed_error(bucket: str, key: str, upload_id: str | None = None) -> TransferError:
+    """What a transfer stopped by :meth:`S3.close` raises to its task."""
+    return TransferError(
+        "the S3 client was closed while this transfer was in progress; "
+        "it was stopped and cleaned up (an upload aborted, a download removed)",
+        bucket=bucket,
+        key=key,
+        upload_id=upload_id,
+    )
+
+
 def translate(
     exc: BaseException,
     *,

@@ -7,13 +7,20 @@ import random
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import IntegrityError, InvalidRequest, S3Error, TransferError, translate
+from ._exceptions import (
+    IntegrityError,
+    InvalidRequest,
+    S3Error,
+    TransferError,
+    closed_error,
+    translate,
+)
 from ._info import ObjectInfo
 
 if TYPE_CHECKING:
     from ._client import S3
 
-__all__ = ["ObjectStream", "check_range", "is_cut_short", "range_header"]
+__all__ = ["ObjectStream", "body_error", "check_range", "is_cut_short", "range_header"]
 
 
 def check_range(start: int | None, end: int | None) -> None:
@@ -53,6 +60,19 @@ def checksum_failure(exc: BaseException) -> bool:
     from botocore.exceptions import FlexibleChecksumError
 
     return isinstance(exc, FlexibleChecksumError)
+
+
+def body_error(exc: BaseException, *, action: str, bucket: str, key: str) -> S3Error | None:
+    """A failed body read as aios3's error: bytes that fail their checksum raise
+    :class:`IntegrityError`, a connection cut short :class:`TransferError` (both worth
+    another try); ``None`` for anything else."""
+    if checksum_failure(exc):
+        return IntegrityError(f"{action} s3://{bucket}/{key}: {exc}", bucket=bucket, key=key)
+    if is_cut_short(exc):
+        return TransferError(
+            f"{action} s3://{bucket}/{key} broke off: {exc}", bucket=bucket, key=key
+        )
+    return None
 
 
 class ObjectStream:
@@ -155,13 +175,10 @@ class ObjectStream:
                 self.close()
                 if self._closed_by is not None:
                     raise self._closed_by from exc
-                if checksum_failure(exc):
-                    raise IntegrityError(
-                        f"get s3://{self.bucket}/{self.key}: {exc}",
-                        bucket=self.bucket,
-                        key=self.key,
-                    ) from exc
-                if not is_cut_short(exc) or attempt == self._retries:
+                error = body_error(exc, action="get", bucket=self.bucket, key=self.key)
+                if isinstance(error, IntegrityError):
+                    raise error from exc
+                if error is None or attempt == self._retries:
                     if isinstance(exc, S3Error):
                         raise
                     raise TransferError(
@@ -195,8 +212,8 @@ class ObjectStream:
             self._s3._live.discard(self)
             body.close()
 
-    async def _abort_for_close(self, error: TransferError) -> None:
-        self._closed_by = error
+    async def _abort_for_close(self) -> None:
+        self._closed_by = closed_error(self.bucket, self.key)
         self.close()
 
     async def aclose(self) -> None:
