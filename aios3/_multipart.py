@@ -21,7 +21,7 @@ from ._aio import Budget, shielded
 from ._body import Body
 from ._checksum import PartChecksum, body_checksum, crc32_b64, crc32_combine
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
-from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError
+from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
 from ._info import ObjectInfo
 from ._retry import with_retries
 
@@ -141,6 +141,7 @@ class MultipartUpload:
         slots = concurrency or transfer.concurrency
         self._budget = Budget(slots, self._plan.size_of(1) * slots)
         self._spare: list[Body] = []  # part buffers sent and acknowledged, to fill again
+        self._spare_size = 0  # the size of the buffers write() fills now
         self._slots = slots
         self._algorithm = transfer.checksum_algorithm
         self._full_crc = self._algorithm == "CRC32" and transfer.full_object_checksum
@@ -355,7 +356,10 @@ class MultipartUpload:
         await self._spawn(0, copy)
 
     async def _submit(self, number: int, data: Body, *, held: int | None = None) -> None:
-        await self._spawn(len(data), lambda: self._send_part(number, data), held=held)
+        """Send ``data`` as part ``number``. ``held``: the budget a buffer of
+        :meth:`_fresh_buffer` took when it began to fill; that buffer is reused after."""
+        reuse = held is not None
+        await self._spawn(len(data), lambda: self._send_part(number, data, reuse), held=held)
 
     async def _spawn(
         self,
@@ -422,7 +426,7 @@ class MultipartUpload:
             for other in self._tasks:
                 other.cancel()
 
-    async def _send_part(self, number: int, data: Body) -> None:
+    async def _send_part(self, number: int, data: Body, reuse: bool = False) -> None:
         checksum = await body_checksum(self._algorithm, data)
         extra = checksum.as_params() if checksum else {}
 
@@ -430,16 +434,21 @@ class MultipartUpload:
             "upload_part", number, Body=data, ContentLength=len(data), **extra
         )
         self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
-        if self._mode == "write" and len(self._spare) < self._slots:
+        if (
+            reuse
+            and len(self._spare) < self._slots
+            and len(data) == self._spare_size  # still the size being filled
+        ):
             self._spare.append(data)  # acknowledged: nothing reads it any more
 
     def _fresh_buffer(self, size: int) -> Body:
         """A buffer for the next part: a spare one of that size, or a new one. Reuse
         spares the allocator's churn (page faults, zeroing) and keeps memory flat."""
-        while self._spare:
-            spare = self._spare.pop()
-            if len(spare) == size:
-                return spare
+        spare = self._spare.pop() if self._spare else None
+        if spare is not None and len(spare) == size:
+            return spare
+        self._spare.clear()  # the part size grew: the old buffers fit no more
+        self._spare_size = size
         return Body(size)  # filled in place: no regrowth, no copies
 
     # -- complete or abort -------------------------------------------------------------
@@ -540,8 +549,10 @@ class MultipartUpload:
         )
         self._state = "done"
 
-    async def _abort_for_close(self, error: TransferError) -> None:
-        """The client is closing: abort now; the task driving this upload gets ``error``."""
+    async def _abort_for_close(self) -> None:
+        """The client is closing: abort now; the task driving this upload gets a
+        :class:`~aios3.TransferError` naming it."""
+        error = closed_error(self.bucket, self.key, self.upload_id)
         if self._state in ("new", "open", "completing"):
             self._closed_by = error
         if self._state == "new":  # CreateMultipartUpload may still be in flight

@@ -52,15 +52,21 @@ async def upload(
         if known is not None and known <= transfer.multipart_threshold:
             data = await _read_all(reader, known)
             return await put_object(s3, bucket, key, data, params, conditions, transfer)
-        head = bytearray()
-        if known is None:  # read ahead: a short stream still goes in one request
-            while len(head) <= transfer.multipart_threshold:
-                chunk = await reader.read(transfer.multipart_threshold + 1 - len(head))
+        # Read ahead: a short stream still goes in one request. The chunks are kept as
+        # they came (no 16 MiB buffer whose release would make glibc keep freed part
+        # buffers on its heap for the rest of the process: +20 MiB of RSS measured).
+        head: list[bytes | Body] = []
+        buffered = 0
+        if known is None:
+            while buffered <= transfer.multipart_threshold:
+                chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
                 if not len(chunk):
                     return await put_object(
-                        s3, bucket, key, Body(head), params, conditions, transfer
+                        s3, bucket, key, _joined(head, buffered), params, conditions, transfer
                     )
-                head += chunk
+                # a caller's mutable buffer may be refilled under us: keep a copy of it
+                head.append(chunk if isinstance(chunk, bytes | Body) else bytes(chunk))
+                buffered += len(chunk)
         up = MultipartUpload(
             s3,
             bucket,
@@ -74,13 +80,23 @@ async def upload(
             transfer=transfer,
         )
         async with up:
-            if head:
-                await up.write(head)
-                del head[:]
+            while head:
+                await up.write(head.pop(0))
             while chunk := await reader.read(up._wanted()):
                 await up.write(chunk)
         assert up.result is not None
         return up.result
+
+
+def _joined(chunks: list[bytes | Body], size: int) -> Body:
+    """``chunks`` as one request body, copied once."""
+    if len(chunks) == 1 and isinstance(chunks[0], Body):
+        return chunks[0]
+    body, pos = Body(size), 0
+    for chunk in chunks:
+        body[pos : pos + len(chunk)] = chunk
+        pos += len(chunk)
+    return body
 
 
 async def _read_all(reader: Reader, size: int) -> Body:

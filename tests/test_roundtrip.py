@@ -120,6 +120,23 @@ async def test_short_stream_goes_in_one_put(s3: aios3.S3) -> None:
     assert await s3.get_bytes("short") == b"hello world"
 
 
+@pytest.mark.parametrize("total", [3 * MiB, 21 * MiB], ids=["one-put", "multipart"])
+async def test_a_source_that_refills_one_buffer(s3: aios3.S3, total: int) -> None:
+    """A generator that yields the same bytearray, refilled each time (as a socket
+    reader with one buffer does): what was yielded is what is stored."""
+    buf = bytearray(MiB)
+    expected = bytearray()
+
+    async def refilled() -> AsyncIterator[bytearray]:
+        for n in range(total // MiB):
+            buf[:] = blob(MiB, seed=n)
+            expected.extend(buf)
+            yield buf
+
+    await s3.upload("refilled", refilled(), transfer=TransferConfig(part_size=5 * MiB))
+    assert await s3.get_bytes("refilled") == expected
+
+
 async def test_headers_and_metadata_round_trip(s3: aios3.S3) -> None:
     disposition = aios3.content_disposition(filename="Photo été.png")
     for size, name in ((10, "small"), (6 * MiB, "multi")):
