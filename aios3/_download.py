@@ -54,14 +54,26 @@ def _check_target(path: Path) -> None:
         raise InvalidRequest(f"the folder {str(path.parent)!r} is not writable")
 
 
+def _batches(chunks: list[bytes]) -> list[list[bytes]]:
+    """``chunks`` in runs of about _WRITE_BATCH bytes (and at most _IOV_MAX buffers)."""
+    out: list[list[bytes]] = [[]]
+    size = 0
+    for chunk in chunks:
+        if out[-1] and (size + len(chunk) > _WRITE_BATCH or len(out[-1]) == _IOV_MAX):
+            out.append([])
+            size = 0
+        out[-1].append(chunk)
+        size += len(chunk)
+    return out
+
+
 def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
     """Write ``chunks`` contiguously at ``offset`` and return their CRC32 (runs in a
     worker thread, so neither the hashing nor the copy to the page cache holds the loop)."""
     crc = 0
     for chunk in chunks:
         crc = zlib.crc32(chunk, crc)
-    for i in range(0, len(chunks), _IOV_MAX):
-        batch = chunks[i : i + _IOV_MAX]
+    for batch in _batches(chunks):
         want = sum(len(c) for c in batch)
         done = os.pwritev(fd, batch, offset)
         if done != want:  # a short write: finish it piece by piece
