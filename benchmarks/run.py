@@ -79,7 +79,7 @@ class Sizes:
 
 
 FULL = Sizes(2 * GiB, 1 * GiB, 8, 256 * MiB, 2000, 4096)
-LARGE = Sizes(5 * GiB, 1 * GiB, 8, 256 * MiB, 2000, 4096)
+LARGE = Sizes(5 * GiB, 5 * GiB, 8, 256 * MiB, 2000, 4096)
 QUICK = Sizes(32 * MiB, 32 * MiB, 8, 4 * MiB, 100, 4096)
 
 
@@ -367,7 +367,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--endpoint", help="with --server external: the S3 endpoint URL")
     p.add_argument("--https", action="store_true", help="serve and verify TLS (seaweedfs)")
     p.add_argument("--quick", action="store_true", help="small sizes, 1 rep, installed clients")
-    p.add_argument("--large", action="store_true", help="5 GiB instead of 2 GiB for (a), (b)")
+    p.add_argument("--large", action="store_true", help="5 GiB instead of 2 GiB for (a), (b), and a 5 GiB stream for (c)")
     p.add_argument("--repeat", type=int, help="repetitions (default 3; 1 with --quick)")
     p.add_argument("--clients", help=f"comma-separated, from: {', '.join(CLIENTS)}")
     p.add_argument("--workloads", help=f"comma-separated, from: {', '.join(WORKLOADS)}")
