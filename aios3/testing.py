@@ -56,6 +56,7 @@ class Server:
             access_key_id=self.access_key_id,
             secret_access_key=self.secret_access_key,
             region=self.region,
+            ca_bundle=self.ca_bundle,
         )
         return dataclasses.replace(base, **overrides)
 
@@ -122,45 +123,93 @@ def _free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1/localhost: ``(cert_path, key_path)``."""
+_OPENSSL_CNF = """\
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = aios3 test CA
+[ca]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+[leaf]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature,keyEncipherment
+extendedKeyUsage = serverAuth
+subjectAltName = IP:127.0.0.1,DNS:localhost
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid:always
+"""
+
+
+def _test_certs(directory: Path) -> tuple[Path, Path, Path]:
+    """A throwaway CA and a server certificate it signs for 127.0.0.1/localhost:
+    ``(ca_cert_path, cert_path, key_path)``. Clients trust the CA; the server presents
+    the leaf (strict verifiers such as rustls refuse a CA certificate as the leaf)."""
+    ca_path = directory / "s3-ca.pem"
     cert_path, key_path = directory / "s3-cert.pem", directory / "s3-key.pem"
     try:
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
         from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import NameOID
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
     except ImportError:
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-             "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
-             "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-             "-addext", "basicConstraints=critical,CA:TRUE",
-             "-keyout", str(key_path), "-out", str(cert_path)],
-            check=True, capture_output=True, timeout=30,
-        )  # fmt: skip
-        return cert_path, key_path
+        _openssl_certs(directory, ca_path, cert_path, key_path)
+        return ca_path, cert_path, key_path
     import ipaddress
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
     now = datetime.datetime.now(datetime.UTC)
+    not_before, not_after = now - datetime.timedelta(minutes=5), now + datetime.timedelta(days=2)
+
+    def usage(*names: str) -> x509.KeyUsage:
+        fields = ("digital_signature", "content_commitment", "key_encipherment",
+                  "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign",
+                  "encipher_only", "decipher_only")  # fmt: skip
+        return x509.KeyUsage(**{f: f in names for f in fields})
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "aios3 test CA")])
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(usage("key_cert_sign", "crl_sign"), critical=True)
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+
+    key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(usage("digital_signature", "key_encipherment"), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName(
                 [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.DNSName("localhost")]
             ),
             critical=False,
         )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
     )
     key_path.write_bytes(
         key.private_bytes(
@@ -170,7 +219,25 @@ def _self_signed_cert(directory: Path) -> tuple[Path, Path]:
         )
     )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return cert_path, key_path
+    ca_path.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
+    return ca_path, cert_path, key_path
+
+
+def _openssl_certs(directory: Path, ca_path: Path, cert_path: Path, key_path: Path) -> None:
+    """:func:`_test_certs` with the ``openssl`` command line (no ``cryptography``)."""
+    cnf, ca_key, csr = directory / "openssl.cnf", directory / "s3-ca-key.pem", directory / "s3.csr"
+    cnf.write_text(_OPENSSL_CNF)
+    newkey = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    for argv in (
+        ["openssl", "req", "-x509", "-config", str(cnf), "-extensions", "ca", *newkey,
+         "-days", "2", "-keyout", str(ca_key), "-out", str(ca_path)],
+        ["openssl", "req", "-new", "-config", str(cnf), *newkey, "-subj", "/CN=127.0.0.1",
+         "-keyout", str(key_path), "-out", str(csr)],
+        ["openssl", "x509", "-req", "-in", str(csr), "-CA", str(ca_path), "-CAkey", str(ca_key),
+         "-set_serial", f"0x{secrets.token_hex(16)}", "-days", "2", "-sha256",
+         "-extfile", str(cnf), "-extensions", "leaf", "-out", str(cert_path)],
+    ):  # fmt: skip
+        subprocess.run(argv, check=True, capture_output=True, timeout=30)
 
 
 def _s3_answers(port: int, ssl_context: ssl.SSLContext | None) -> bool:
@@ -241,7 +308,8 @@ def seaweedfs_server(
     access key / secret (wrong credentials get ``403 AccessDenied``) and lets anonymous,
     unsigned clients read (only) the bucket :data:`SEAWEEDFS_PUBLIC_BUCKET`, which is
     created on startup. With ``https=True`` the S3 endpoint is served over TLS with a
-    self-signed certificate for 127.0.0.1/localhost, whose path is ``Server.ca_bundle``.
+    certificate for 127.0.0.1/localhost issued by a throwaway CA made for this run; the
+    CA certificate (the PEM file clients must trust) is at ``Server.ca_bundle``.
     The process log goes to ``weed.log`` in the temporary directory.
     """
     weed_bin = _find_weed(weed)
@@ -300,9 +368,9 @@ def seaweedfs_server(
         ssl_context: ssl.SSLContext | None = None
         port = s3
         if https:
-            cert, key = _self_signed_cert(tmp)
+            ca, cert, key = _test_certs(tmp)
             args += [f"-s3.cert.file={cert}", f"-s3.key.file={key}", f"-s3.port.https={s3_https}"]
-            ca_bundle = str(cert)
+            ca_bundle = str(ca)
             ssl_context = ssl.create_default_context(cafile=ca_bundle)
             port = s3_https
         log_path = tmp / "weed.log"

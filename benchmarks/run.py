@@ -367,7 +367,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--endpoint", help="with --server external: the S3 endpoint URL")
     p.add_argument("--https", action="store_true", help="serve and verify TLS (seaweedfs)")
     p.add_argument("--quick", action="store_true", help="small sizes, 1 rep, installed clients")
-    p.add_argument("--large", action="store_true", help="5 GiB instead of 2 GiB for (a), (b), and a 5 GiB stream for (c)")
+    p.add_argument(
+        "--large", action="store_true", help="5 GiB files for (a) and (b), a 5 GiB stream for (c)"
+    )
     p.add_argument("--repeat", type=int, help="repetitions (default 3; 1 with --quick)")
     p.add_argument("--clients", help=f"comma-separated, from: {', '.join(CLIENTS)}")
     p.add_argument("--workloads", help=f"comma-separated, from: {', '.join(WORKLOADS)}")

@@ -9,13 +9,14 @@ import json
 import logging
 import os
 import socket
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from conftest import open_uploads
+from conftest import new_bucket_name, open_uploads
 from test_roundtrip import blob
 
 import aios3
@@ -137,6 +138,38 @@ async def test_wrong_credentials_never_leak(
         assert secret not in text
         assert "credentials" in str(caught.value)
     assert secret not in caplog.text
+
+
+async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
+    """``seaweedfs_server(https=True)``: a CA and a leaf it signs (not one self-signed
+    certificate, which strict verifiers such as rustls refuse as the leaf); clients
+    trusting ``Server.ca_bundle`` get through, clients trusting nothing else do not."""
+    if server_kind != "seaweedfs":
+        pytest.skip("only seaweedfs_server() serves https")
+    from cryptography import x509
+
+    from aios3.testing import seaweedfs_server
+
+    with seaweedfs_server(https=True) as tls_server:
+        assert tls_server.endpoint.startswith("https://") and tls_server.ca_bundle
+        ca = x509.load_pem_x509_certificate(Path(tls_server.ca_bundle).read_bytes())
+        assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        port = int(tls_server.endpoint.rsplit(":", 1)[1])
+        leaf_pem = await asyncio.to_thread(ssl.get_server_certificate, ("127.0.0.1", port))
+        leaf = x509.load_pem_x509_certificate(leaf_pem.encode())
+        assert not leaf.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+        assert leaf.issuer == ca.subject != leaf.subject
+
+        bucket = new_bucket_name()
+        async with aios3.connect(tls_server.config(default_bucket=bucket)) as s3:
+            await s3.create_bucket(bucket)
+            await s3.upload("k", b"over tls")
+            assert await s3.get_bytes("k") == b"over tls"
+        async with aios3.connect(
+            tls_server.config(ca_bundle=None, max_attempts=1, default_bucket=bucket)
+        ) as untrusting:
+            with pytest.raises(aios3.EndpointError, match="SSL"):
+                await untrusting.get_bytes("k")
 
 
 async def test_unreachable_endpoint_fails_in_bounded_time() -> None:
