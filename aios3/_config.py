@@ -142,8 +142,9 @@ class Config:
       ``verify_tls=False`` turns certificate checks off.
     - ``sign_payload``: ``False`` sends bodies as UNSIGNED-PAYLOAD even over http,
       sparing a SHA-256 pass over every byte; the per-request checksum (CRC32 by
-      default) still guards the bytes. ``None`` keeps botocore's choice (sign over
-      http; over https skip when a checksum header is present).
+      default) still guards the bytes. ``None``: sign over http; over https skip it
+      while checksums are on (``checksum`` is not "when_required"), as botocore means
+      to when a checksum header is present.
     - ``direct_requests`` (True): send PutObject, GetObject, HeadObject and
       DeleteObject of plain S3 buckets signed by aios3 straight through the client's
       HTTP session, with botocore's endpoint, credentials, retries, errors and checksum

@@ -165,6 +165,22 @@ async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
             await s3.create_bucket(bucket)
             await s3.upload("k", b"over tls")
             assert await s3.get_bytes("k") == b"over tls"
+            # TLS + a CRC32 on every body: parts go UNSIGNED-PAYLOAD, not SHA-256 hashed
+            sent: list[str] = []
+            s3.client.meta.events.register(
+                "before-send.s3.UploadPart",
+                lambda request, **_: sent.append(request.headers["X-Amz-Content-SHA256"]),
+            )
+            data = blob(6 * MiB)
+            await s3.upload(
+                "parts",
+                data,
+                transfer=TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB),
+            )
+            assert [bytes(v).decode() if isinstance(v, bytes) else v for v in sent] == [
+                "UNSIGNED-PAYLOAD"
+            ] * 2
+            assert await s3.get_bytes("parts") == data
         async with aios3.connect(
             tls_server.config(ca_bundle=None, max_attempts=1, default_bucket=bucket)
         ) as untrusting:
