@@ -8,6 +8,7 @@ go in one request.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from ._client import S3
 
 __all__ = ["upload", "put_object"]
+
+_PIECE = 1024 * 1024  # read-ahead chunks smaller than this are gathered into pieces
 
 
 async def upload(
@@ -55,18 +58,32 @@ async def upload(
         # Read ahead: a short stream still goes in one request. The chunks are kept as
         # they came (no 16 MiB buffer whose release would make glibc keep freed part
         # buffers on its heap for the rest of the process: +20 MiB of RSS measured).
-        head: list[bytes | Body] = []
+        # Small chunks are gathered into pieces of about 1 MiB (a stream of 1-byte
+        # chunks must not become millions of objects).
+        head: deque[bytes | bytearray] = deque()
+        small = bytearray()
         buffered = 0
         if known is None:
             while buffered <= transfer.multipart_threshold:
                 chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
                 if not len(chunk):
+                    head.append(small)
                     return await put_object(
                         s3, bucket, key, _joined(head, buffered), params, conditions, transfer
                     )
+                buffered += len(chunk)
+                if len(chunk) < _PIECE:
+                    small += chunk  # copied: ours
+                    if len(small) >= _PIECE:
+                        head.append(small)
+                        small = bytearray()
+                    continue
+                if small:
+                    head.append(small)
+                    small = bytearray()
                 # a caller's mutable buffer may be refilled under us: keep a copy of it
                 head.append(chunk if isinstance(chunk, bytes | Body) else bytes(chunk))
-                buffered += len(chunk)
+            head.append(small)
         up = MultipartUpload(
             s3,
             bucket,
@@ -81,17 +98,15 @@ async def upload(
         )
         async with up:
             while head:
-                await up.write(head.pop(0))
+                await up.write(head.popleft())
             while chunk := await reader.read(up._wanted()):
                 await up.write(chunk)
         assert up.result is not None
         return up.result
 
 
-def _joined(chunks: list[bytes | Body], size: int) -> Body:
+def _joined(chunks: deque[bytes | bytearray], size: int) -> Body:
     """``chunks`` as one request body, copied once."""
-    if len(chunks) == 1 and isinstance(chunks[0], Body):
-        return chunks[0]
     body, pos = Body(size), 0
     for chunk in chunks:
         body[pos : pos + len(chunk)] = chunk
