@@ -127,9 +127,20 @@ def _record(client: aios3.S3) -> list[Any]:
     return seen
 
 
-def _cases(key: str) -> list[tuple[str, dict[str, Any]]]:
+def _cases(key: str, upload_id: str) -> list[tuple[str, dict[str, Any]]]:
     data = b"hello direct"
+    part = bytes(range(256)) * 64
     return [
+        (
+            "upload_part",
+            {
+                "Body": Body(part),
+                "ContentLength": len(part),
+                "ChecksumCRC32": _crc32(part),
+                "UploadId": upload_id,
+                "PartNumber": 1,
+            },
+        ),
         (
             "put_object",
             {
@@ -158,8 +169,9 @@ async def test_requests_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> 
     target = await direct._target(bucket)
     assert target is not None
     credentials = await direct._credentials.get_frozen_credentials()
+    upload_id = await _create_upload(via_botocore, key)
     seen = _record(via_botocore)
-    for method, params in _cases(key):
+    for method, params in _cases(key, upload_id):
         await via_botocore.call(method, action="test", bucket=bucket, key=key, **dict(params))
         theirs = seen.pop()
         ours = direct.prepare(direct._ops[method], target, key, dict(params), credentials)
@@ -175,6 +187,26 @@ async def test_requests_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> 
         assert _signed_headers(ours.headers["authorization"]) == _signed_headers(
             their_headers["authorization"]
         ), method
+    await _abort_upload(via_botocore, key, upload_id)
+
+
+async def _create_upload(client: aios3.S3, key: str) -> str:
+    resp = await client.call(
+        "create_multipart_upload",
+        action="test",
+        bucket=client.config.default_bucket or "",
+        key=key,
+        ChecksumAlgorithm="CRC32",
+    )
+    upload_id: str = resp["UploadId"]
+    return upload_id
+
+
+async def _abort_upload(client: aios3.S3, key: str, upload_id: str) -> None:
+    bucket = client.config.default_bucket or ""
+    await client.call(
+        "abort_multipart_upload", action="test", bucket=bucket, key=key, UploadId=upload_id
+    )
 
 
 def _comparable(resp: dict[str, Any]) -> dict[str, Any]:
@@ -187,8 +219,9 @@ async def test_answers_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> N
     """The same response dicts (bodies read), and the direct path really was taken."""
     bucket = s3.config.default_bucket or ""
     key = "answers/x.txt"
+    upload_id = await _create_upload(s3, key)
     direct_sent = _record(s3)
-    for method, params in _cases(key):
+    for method, params in _cases(key, upload_id):
         answers = []
         for client in (s3, via_botocore):
             resp = await client.call(method, action="test", bucket=bucket, key=key, **dict(params))
@@ -203,6 +236,7 @@ async def test_answers_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> N
             theirs = ours  # the second delete of a missing key: compared below
         assert ours == theirs, method
     assert direct_sent == []  # nothing of the above went through botocore
+    await _abort_upload(s3, key, upload_id)
     assert (await s3.head(key) if await s3.exists(key) else None) is None
     await via_botocore.upload("answers/y", b"y" * 100, metadata={"k": "v"})
     assert await s3.head("answers/y") == await via_botocore.head("answers/y")
@@ -310,4 +344,47 @@ async def test_retries_match_botocore(
         rule2 = proxy.add(Fault("status", method="DELETE", status=500, times=1))
         await client.delete("r/put")
         assert rule.fired == 1 and rule2.fired == 1
+        proxy.clear()
+        # UploadPart: a 503 retried by the client's retry handler (part_retries=0), and
+        # a persistent 500 that ends the upload (aborted) after exactly max_attempts tries.
+        data = bytes(range(256)) * (24 * 1024)  # 6 MiB: two parts of 5 MiB and 1 MiB
+        parts = aios3.TransferConfig(
+            part_size=5 * 1024 * 1024, multipart_threshold=0, part_retries=0
+        )
+        rule = proxy.add(Fault("status", method="PUT", path_contains="partNumber=2", times=1))
+        await client.upload("r/parts", data, transfer=parts)
+        assert rule.fired == 1
+        assert await s3.get_bytes("r/parts") == data
+        rule = proxy.add(
+            Fault("status", method="PUT", path_contains="partNumber=1", status=500, times=-1)
+        )
+        with pytest.raises(aios3.TransferError) as caught:
+            await client.upload("r/failed", data, transfer=parts)
+        assert caught.value.part_number == 1 and caught.value.status == 500
+        assert rule.fired == 3
     assert not await s3.exists("r/put")
+    assert not await s3.exists("r/failed")
+    assert [u async for u in s3.list_multipart_uploads("r/")] == []
+
+
+async def test_region_redirect_left_to_botocore(
+    server: Server, s3: aios3.S3, proxy: FaultProxy
+) -> None:
+    """A bucket that answers 301 (it lives in another region) is handed to botocore,
+    whose region redirector knows what to do; later requests for it skip the direct path."""
+    bucket = s3.config.default_bucket or ""
+    await s3.upload("moved/obj", b"in another region")
+    config = server.config(endpoint=proxy.url, default_bucket=bucket)
+    async with aios3.connect(config) as client:
+        direct = client._direct
+        assert direct is not None
+        assert await client.get_bytes("moved/obj") == b"in another region"  # direct
+        assert direct._targets[bucket] is not None
+        rule = proxy.add(Fault("status", method="HEAD", status=301, code="PermanentRedirect"))
+        via_botocore = _record(client)
+        assert (await client.head("moved/obj")).size == 17
+        assert rule.fired == 1
+        assert len(via_botocore) == 1  # the direct try got the 301; botocore asked again
+        assert direct._targets[bucket] is None
+        assert await client.get_bytes("moved/obj") == b"in another region"
+        assert len(via_botocore) == 2
