@@ -2,10 +2,10 @@
 
 HEAD (size, ETag, checksum) -> one streamed GET, or ranged GETs pinned to the ETag
 (If-Match), ``concurrency`` at a time -> each range's chunks, as aiohttp received them,
-CRC'd and written at their offset with one ``pwritev`` in a worker thread (no copy to
-assemble them, no waiting for order) -> length and whole-object checksum checked (range
-CRCs combined) -> renamed into place. Any failure or cancellation removes the temporary
-file and leaves the target as it was.
+CRC'd and written at their offset with ``pwritev`` in a worker thread, one range at a
+time (no copy to assemble them, no waiting for order) -> length and whole-object checksum
+checked (range CRCs combined) -> renamed into place. Any failure or cancellation removes
+the temporary file and leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -226,6 +226,9 @@ async def _ranged(
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
     crcs: list[int] = [0] * len(ranges)
     writes: set[asyncio.Future[int]] = set()  # pwritev threads: awaited before close
+    # One write at a time: writers of one file queue on its inode lock, and the kernel
+    # spins waiting for it (perf: up to a fifth of a download's CPU with 8 in flight).
+    one_writer = asyncio.Lock()
     loop = asyncio.get_running_loop()
 
     async def fetch(index: int, start: int, end: int) -> None:
@@ -260,10 +263,11 @@ async def _ranged(
             return chunks
 
         chunks, _ = await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
-        write = loop.run_in_executor(None, _write_at, fd, chunks, start)
-        writes.add(write)
-        write.add_done_callback(writes.discard)
-        crcs[index] = await asyncio.shield(write)
+        async with one_writer:
+            write = loop.run_in_executor(None, _write_at, fd, chunks, start)
+            writes.add(write)
+            write.add_done_callback(writes.discard)
+            crcs[index] = await asyncio.shield(write)
 
     slots = asyncio.Semaphore(transfer.concurrency)
     job = _RangeJob(bucket, key)

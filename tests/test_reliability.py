@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import new_bucket_name, open_uploads
@@ -161,31 +162,53 @@ async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
         assert leaf.issuer == ca.subject != leaf.subject
 
         bucket = new_bucket_name()
-        async with aios3.connect(tls_server.config(default_bucket=bucket)) as s3:
-            await s3.create_bucket(bucket)
-            await s3.upload("k", b"over tls")
-            assert await s3.get_bytes("k") == b"over tls"
-            # TLS + a CRC32 on every body: parts go UNSIGNED-PAYLOAD, not SHA-256 hashed
-            sent: list[str] = []
-            s3.client.meta.events.register(
-                "before-send.s3.UploadPart",
-                lambda request, **_: sent.append(request.headers["X-Amz-Content-SHA256"]),
-            )
-            data = blob(6 * MiB)
-            await s3.upload(
-                "parts",
-                data,
-                transfer=TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB),
-            )
-            assert [bytes(v).decode() if isinstance(v, bytes) else v for v in sent] == [
-                "UNSIGNED-PAYLOAD"
-            ] * 2
-            assert await s3.get_bytes("parts") == data
+        data = blob(6 * MiB)
+        parts = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB)
+        for direct in (False, True):
+            config = tls_server.config(default_bucket=bucket, direct_requests=direct)
+            async with aios3.connect(config) as s3:
+                if not direct:
+                    await s3.create_bucket(bucket)
+                await s3.upload("k", b"over tls")
+                assert await s3.get_bytes("k") == b"over tls"
+                # TLS + a CRC32 on every body: parts go UNSIGNED-PAYLOAD, not SHA-256
+                # hashed, on botocore's path and on the direct path alike
+                sent = await _part_payload_hashes(s3, "parts", data, parts)
+                assert sent == ["UNSIGNED-PAYLOAD"] * 2, direct
+                assert await s3.get_bytes("parts") == data
         async with aios3.connect(
             tls_server.config(ca_bundle=None, max_attempts=1, default_bucket=bucket)
         ) as untrusting:
             with pytest.raises(aios3.EndpointError, match="SSL"):
                 await untrusting.get_bytes("k")
+
+
+async def _part_payload_hashes(
+    s3: aios3.S3, key: str, data: bytes, transfer: TransferConfig
+) -> list[str]:
+    """Upload ``data`` and return each UploadPart's x-amz-content-sha256: seen as botocore
+    sends it, or, on the direct path, as aios3 signs it (its own prepare(), wrapped)."""
+    sent: list[str] = []
+    direct = s3._direct
+    if direct is None:
+
+        def seen(request: Any, **_: Any) -> None:
+            value = request.headers["X-Amz-Content-SHA256"]
+            sent.append(value.decode() if isinstance(value, bytes) else value)
+
+        s3.client.meta.events.register("before-send.s3.UploadPart", seen)
+    else:
+        prepare = direct.prepare
+
+        def spy(*args: Any) -> Any:
+            request = prepare(*args)
+            if "uploadId=" in request.url:
+                sent.append(request.headers["x-amz-content-sha256"])
+            return request
+
+        direct.prepare = spy  # type: ignore[method-assign]
+    await s3.upload(key, data, transfer=transfer)
+    return sent
 
 
 async def test_unreachable_endpoint_fails_in_bounded_time() -> None:
