@@ -12,12 +12,11 @@ import asyncio
 import hashlib
 import io
 import os
-import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._body import Body
-from ._checksum import PartChecksum, crc32_b64
+from ._checksum import PartChecksum, crc32, crc32_b64
 from ._config import MAX_PARTS, TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo
@@ -164,7 +163,7 @@ async def resume_upload(
                 start = (number - 1) * part_size
                 data = await reader.read(start, min(start + part_size, size))
                 have = stored.get(number)
-                crc = zlib.crc32(data) if have is not None else 0
+                crc = crc32(data) if have is not None else 0
                 if have is not None and _matches(have, data, crc):
                     checksum = (
                         PartChecksum("ChecksumCRC32", crc32_b64(crc), crc) if have.crc32 else None
