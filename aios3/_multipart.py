@@ -27,6 +27,7 @@ from ._retry import with_retries
 
 if TYPE_CHECKING:
     from ._client import S3
+    from ._sources import Reader
 
 __all__ = ["MultipartUpload", "PartPlan"]
 
@@ -269,6 +270,56 @@ class MultipartUpload:
             number = self._next_number
             self._next_number += 1
             await self._submit(number, piece, held=held)
+
+    async def _fill_from(self, reader: Reader) -> int:
+        """Read the part being filled straight from ``reader`` (one that can readinto):
+        the reused part buffers take the bytes, with no allocation or copy per part.
+        Returns the bytes read: 0 at the end of the source."""
+        self._check_open("write")
+        self._mode = "write"
+        target = self._plan.size_of(self._next_number)
+        if self._buffer is None:
+            self._buffer_held = await self._budget.acquire(target)
+            self._buffer = self._fresh_buffer(target)
+        got = await reader.readinto(self._buffer, self._filled, target)
+        if self._size is not None and self._accepted + got > self._size:
+            raise InvalidRequest(
+                f"the source holds more than the declared {self._size} bytes",
+                bucket=self.bucket,
+                key=self.key,
+            )
+        self._accepted += got
+        self._filled += got
+        if self._filled == target:
+            await self._submit_filled()
+        return got
+
+    async def _adopt_buffers(self, buffers: list[Body], filled: int) -> None:
+        """Take a stream's read-ahead as the first parts: ``buffers`` each of the first
+        part size, the last holding ``filled`` bytes. Sent without a copy, and kept to
+        fill again (freeing them would make glibc serve later part buffers from its
+        heap, which it rarely returns: +15 to +30 MiB of RSS measured)."""
+        self._check_open("write")
+        self._mode = "write"
+        for index, buffer in enumerate(buffers):
+            target = self._plan.size_of(self._next_number)
+            if len(buffer) != target:
+                raise AssertionError("read-ahead buffers are cut to the first part size")
+            self._buffer_held = await self._budget.acquire(target)
+            self._buffer, self._spare_size = buffer, target
+            self._filled = target if index < len(buffers) - 1 else filled
+            self._accepted += self._filled
+            if self._filled == target:
+                await self._submit_filled()
+
+    async def _submit_filled(self) -> None:
+        """Send the part buffer just filled (its budget was taken when filling began)."""
+        assert self._buffer is not None
+        piece, self._buffer, self._filled = self._buffer, None, 0
+        held, self._buffer_held = self._buffer_held, 0
+        number = self._next_number
+        self._next_number += 1
+        await self._submit(number, piece, held=held)
 
     async def upload_part(self, number: int, data: Any) -> None:
         """Send part ``number`` (1 to 10,000) yourself; for callers that cut their own

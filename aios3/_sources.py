@@ -2,8 +2,10 @@
 
 Every adapter has ``size`` (``None`` when unknown), ``name`` (a local file name, for
 guessing the content type) and ``async read(n)``, which returns up to about ``n``
-bytes and ``b""`` at the end. Checks that can fail (missing file, text mode, wrong
-chunk types) raise :class:`~aios3.InvalidRequest`, the earlier the better.
+bytes and ``b""`` at the end. A file also reads straight into a part buffer
+(``readinto``), so a file's parts need neither a fresh buffer each nor a copy. Checks
+that can fail (missing file, text mode, wrong chunk types) raise
+:class:`~aios3.InvalidRequest`, the earlier the better.
 """
 
 from __future__ import annotations
@@ -42,11 +44,17 @@ class Reader:
 
     size: int | None = None
     name: str | None = None
+    can_readinto = False  # whether readinto() works
 
     async def open(self) -> None:
         return None
 
     async def read(self, n: int) -> Any:
+        raise NotImplementedError
+
+    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+        """Fill ``buffer[start:end]`` (short only at the end of the source) and return
+        the bytes read. Only where ``can_readinto``."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -99,29 +107,39 @@ class PathReader(Reader):
             raise InvalidRequest(f"{self.name!r} is not readable (permission denied)")
         self.size = st.st_size if os.path.isfile(self.name) else None  # FIFOs: unknown
         self._raw: Any = None
-        self._file: Any = None
 
     async def open(self) -> None:
-        from aiofiles.threadpool import wrap
-
         try:
             # Opened synchronously: an open in a worker thread that a cancellation
             # interrupts would leave a file object nobody closes.
             self._raw = open(self.path, "rb")  # noqa: SIM115, ASYNC230 - closed by aclose()
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
-        self._file = wrap(self._raw)
+
+    can_readinto = True
 
     async def read(self, n: int) -> Body:
         buf = Body(n)
-        got: int = await self._file.readinto(buf)
+        got = await self.readinto(buf, 0, n)
         if got < n:
             del buf[got:]
         return buf
 
+    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+        return await asyncio.to_thread(_readinto, self._raw, buffer, start, end)
+
     async def aclose(self) -> None:
         if self._raw is not None:
             self._raw.close()  # synchronous: runs even while a cancellation unwinds
+
+
+def _readinto(f: io.BufferedIOBase, buffer: Body, start: int, end: int) -> int:
+    """``f.readinto(buffer[start:end])`` in a worker thread. The views end here: an
+    export outliving the call (the executor drops its arguments a moment after the
+    result) would keep aios3 from trimming the buffer for a short last part."""
+    with memoryview(buffer) as whole, whole[start:end] as part:
+        got = f.readinto(part)  # buffered: full unless at the end of the file
+    return got or 0
 
 
 class FileReader(Reader):

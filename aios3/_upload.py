@@ -8,7 +8,6 @@ go in one request.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from ._client import S3
 
 __all__ = ["upload", "put_object"]
-
-_PIECE = 1024 * 1024  # read-ahead chunks smaller than this are gathered into pieces
 
 
 async def upload(
@@ -55,35 +52,30 @@ async def upload(
         if known is not None and known <= transfer.multipart_threshold:
             data = await _read_all(reader, known)
             return await put_object(s3, bucket, key, data, params, conditions, transfer)
-        # Read ahead: a short stream still goes in one request. The chunks are kept as
-        # they came (no 16 MiB buffer whose release would make glibc keep freed part
-        # buffers on its heap for the rest of the process: +20 MiB of RSS measured).
-        # Small chunks are gathered into pieces of about 1 MiB (a stream of 1-byte
-        # chunks must not become millions of objects).
-        head: deque[bytes | bytearray] = deque()
-        small = bytearray()
-        buffered = 0
+        # Read ahead: a short stream still goes in one request. What is read is copied
+        # at once into buffers of the first part size, which become the first parts
+        # (the caller's chunks are let go as they come: holding 16 MiB of them left
+        # glibc's thread arenas that much bigger for the rest of the upload).
+        ahead: list[Body] = []
+        filled = 0  # bytes in ahead[-1]
         if known is None:
+            piece = transfer.part_size
+            buffered = 0
             while buffered <= transfer.multipart_threshold:
                 chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
                 if not len(chunk):
-                    head.append(small)
-                    return await put_object(
-                        s3, bucket, key, _joined(head, buffered), params, conditions, transfer
-                    )
-                buffered += len(chunk)
-                if len(chunk) < _PIECE:
-                    small += chunk  # copied: ours
-                    if len(small) >= _PIECE:
-                        head.append(small)
-                        small = bytearray()
-                    continue
-                if small:
-                    head.append(small)
-                    small = bytearray()
-                # a caller's mutable buffer may be refilled under us: keep a copy of it
-                head.append(chunk if isinstance(chunk, bytes | Body) else bytes(chunk))
-            head.append(small)
+                    data = _joined(ahead, filled, buffered)
+                    return await put_object(s3, bucket, key, data, params, conditions, transfer)
+                view = memoryview(chunk).cast("B")
+                buffered += view.nbytes
+                while view.nbytes:
+                    if not ahead or filled == piece:
+                        ahead.append(Body(piece))
+                        filled = 0
+                    take = min(piece - filled, view.nbytes)
+                    ahead[-1][filled : filled + take] = view[:take]
+                    filled += take
+                    view = view[take:]
         up = MultipartUpload(
             s3,
             bucket,
@@ -97,20 +89,31 @@ async def upload(
             transfer=transfer,
         )
         async with up:
-            while head:
-                await up.write(head.popleft())
-            while chunk := await reader.read(up._wanted()):
-                await up.write(chunk)
+            if ahead:
+                await up._adopt_buffers(ahead, filled)
+                ahead = []
+            if reader.can_readinto:
+                while await up._fill_from(reader):
+                    pass
+            else:
+                while chunk := await reader.read(up._wanted()):
+                    await up.write(chunk)
         assert up.result is not None
         return up.result
 
 
-def _joined(chunks: deque[bytes | bytearray], size: int) -> Body:
-    """``chunks`` as one request body, copied once."""
+def _joined(buffers: list[Body], filled: int, size: int) -> Body:
+    """A short stream's read-ahead (full ``buffers``, the last holding ``filled``
+    bytes) as one request body."""
+    if len(buffers) == 1:
+        body = buffers[0]
+        del body[filled:]
+        return body
     body, pos = Body(size), 0
-    for chunk in chunks:
-        body[pos : pos + len(chunk)] = chunk
-        pos += len(chunk)
+    for index, buffer in enumerate(buffers):
+        n = len(buffer) if index < len(buffers) - 1 else filled
+        body[pos : pos + n] = memoryview(buffer)[:n]
+        pos += n
     return body
 
 

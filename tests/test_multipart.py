@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 
 import pytest
 from conftest import open_uploads
@@ -184,36 +185,55 @@ def peak_rss_mib():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-async def main(endpoint, bucket):
+async def chunks(chunk):
+    for _ in range(64):
+        yield chunk
+
+async def main(endpoint, bucket, mode, path):
     cfg = aios3.Config(endpoint=endpoint)  # credentials from the AWS_* environment
-    async with aios3.connect(cfg, default_bucket=bucket) as s3:
+    transfer = aios3.TransferConfig(part_size=5 << 20, concurrency=2, multipart_threshold=5 << 20)
+    async with aios3.connect(cfg, default_bucket=bucket, transfer=transfer) as s3:
         chunk = b"m" * (1 << 20)
         tracemalloc.start()
-        async with s3.multipart_upload("mp/mem", part_size=5 << 20, concurrency=2) as up:
-            for _ in range(64):
-                await up.write(chunk)
+        if mode == "write":
+            async with s3.multipart_upload("mp/mem", part_size=5 << 20, concurrency=2) as up:
+                for _ in range(64):
+                    await up.write(chunk)
+            size = up.result.size
+        elif mode == "file":
+            size = (await s3.upload("mp/mem", path)).size
+        else:  # an async generator: unknown length, read ahead, then parts
+            size = (await s3.upload("mp/mem", chunks(chunk))).size
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    print(json.dumps({"peak": peak, "size": up.result.size,
-                      "rss_kib": peak_rss_mib() * 1024}))
+    print(json.dumps({"peak": peak, "size": size, "rss_kib": peak_rss_mib() * 1024}))
 
-asyncio.run(main(sys.argv[1], sys.argv[2]))
+asyncio.run(main(*sys.argv[1:]))
 """
 
 
-async def test_memory_stays_bounded_by_parts_in_flight(s3: aios3.S3, server: Server) -> None:
-    """64 MiB through write() in 1 MiB chunks holds about part_size x concurrency (the
-    part being filled counts against the budget from its first byte): measured in a
-    separate client process, apart from the server's own memory."""
+@pytest.mark.parametrize("mode", ["write", "file", "stream"])
+async def test_memory_stays_bounded_by_parts_in_flight(
+    s3: aios3.S3, server: Server, mode: str, tmp_path: Path
+) -> None:
+    """64 MiB through write() in 1 MiB chunks, from a file (read straight into reused
+    part buffers) or from an async generator (read ahead, then parts) holds about
+    part_size x concurrency (the part being filled counts against the budget from its
+    first byte): measured in a separate client process, apart from the server's own
+    memory."""
     import json
     import sys
 
+    path = tmp_path / "64m"
+    path.write_bytes(b"f" * (64 * MiB))
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
         MEMORY_PROBE,
         s3.config.endpoint_url() or "",
         s3.config.default_bucket or "",
+        mode,
+        str(path),
         stdout=asyncio.subprocess.PIPE,
         env={
             **os.environ,
@@ -226,7 +246,8 @@ async def test_memory_stays_bounded_by_parts_in_flight(s3: aios3.S3, server: Ser
     result = json.loads(out)
     part, concurrency = 5 * MiB, 2
     print(
-        f"\nclient peak traced memory for a 64 MiB upload: {result['peak'] / MiB:.1f} MiB, "
+        f"\nclient peak traced memory for a 64 MiB upload ({mode}): "
+        f"{result['peak'] / MiB:.1f} MiB, "
         f"peak RSS {result['rss_kib'] / 1024:.0f} MiB"
     )
     assert result["size"] == 64 * MiB
