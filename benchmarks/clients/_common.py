@@ -49,6 +49,20 @@ def load_spec() -> Spec:
     return Spec(json.loads(sys.argv[1]))
 
 
+def botocore_client_kwargs(spec: Spec, pool: int, config_class: Any) -> dict[str, Any]:
+    """The keyword arguments boto3, aioboto3 and aiobotocore clients are built with:
+    the same endpoint, credentials, TLS trust, pool size and path-style addressing.
+    ``config_class``: botocore's ``Config`` (or aiobotocore's ``AioConfig``)."""
+    return {
+        "endpoint_url": spec.endpoint,
+        "aws_access_key_id": spec.access_key_id,
+        "aws_secret_access_key": spec.secret_access_key,
+        "region_name": spec.region,
+        "verify": spec.ca_bundle if spec.https else None,
+        "config": config_class(max_pool_connections=pool, s3={"addressing_style": "path"}),
+    }
+
+
 class Skip(Exception):
     """Raised by a client script that cannot run the workload in this setting."""
 

@@ -12,15 +12,7 @@ from aiobotocore.session import get_session
 
 
 def client(spec: c.Spec, pool: int):
-    return get_session().create_client(
-        "s3",
-        endpoint_url=spec.endpoint,
-        aws_access_key_id=spec.access_key_id,
-        aws_secret_access_key=spec.secret_access_key,
-        region_name=spec.region,
-        verify=spec.ca_bundle if spec.https else None,
-        config=AioConfig(max_pool_connections=pool, s3={"addressing_style": "path"}),
-    )
+    return get_session().create_client("s3", **c.botocore_client_kwargs(spec, pool, AioConfig))
 
 
 async def upload_parts(s3, spec: c.Spec, key: str, read_part) -> int:

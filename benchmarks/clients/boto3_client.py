@@ -13,15 +13,7 @@ from botocore.config import Config
 
 
 def make_client(spec: c.Spec, pool: int):
-    return boto3.client(
-        "s3",
-        endpoint_url=spec.endpoint,
-        aws_access_key_id=spec.access_key_id,
-        aws_secret_access_key=spec.secret_access_key,
-        region_name=spec.region,
-        verify=spec.ca_bundle if spec.https else None,
-        config=Config(max_pool_connections=pool, s3={"addressing_style": "path"}),
-    )
+    return boto3.client("s3", **c.botocore_client_kwargs(spec, pool, Config))
 
 
 def run(spec: c.Spec, result: c.Result) -> None:
