@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sized
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -29,7 +29,8 @@ from ._names import Name, S3Name
 __all__ = ["ObjectOps"]
 
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
-DELETE_BATCH = 1000
+DELETE_BATCH = 1000  # DeleteObjects' limit
+_MIN_SPREAD = 100
 
 _HEADER_FIELDS = (
     ("content_type", "ContentType"),
@@ -276,11 +277,18 @@ class ObjectOps(ClientCore):
         concurrency: int | None = None,
     ) -> DeleteResult:
         """Delete many objects: names (or ``(name, version_id)`` pairs) from a list or an
-        async iterable, sent as DeleteObjects batches of 1,000, ``concurrency`` batches
-        at once. Returns the count deleted and every key that failed, with why."""
+        async iterable, sent as DeleteObjects batches of up to 1,000, ``concurrency``
+        batches at once (a list too short to fill them all is split evenly between
+        them). Returns the count deleted and every key that failed, with why."""
         result = DeleteResult()
-        slots = Budget(concurrency or self.transfer.concurrency, 0)
+        lanes = concurrency or self.transfer.concurrency
+        slots = Budget(lanes, 0)
         pending: dict[str, list[dict[str, str]]] = {}
+        # A list shorter than `lanes` full batches is spread over `lanes` requests (of at
+        # least _MIN_SPREAD keys), so the store deletes them in parallel.
+        batch_size = DELETE_BATCH
+        if isinstance(names, Sized):
+            batch_size = min(DELETE_BATCH, max(_MIN_SPREAD, -(-len(names) // lanes)))
 
         async def send(b: str, batch: list[dict[str, str]]) -> None:
             try:
@@ -299,7 +307,7 @@ class ObjectOps(ClientCore):
                 entry = {"Key": k, **({"VersionId": version} if version else {})}
                 batch = pending.setdefault(b, [])
                 batch.append(entry)
-                if len(batch) == DELETE_BATCH:
+                if len(batch) == batch_size:
                     del pending[b]
                     await slots.acquire(0)  # back-pressure: never queue unbounded batches
                     group.create_task(send(b, batch))

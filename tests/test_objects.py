@@ -159,8 +159,13 @@ async def test_delete_many_and_list_beyond_1000_keys(s3: aios3.S3) -> None:
     assert listed == keys
     paged = [o.key async for o in s3.list("many/", page_size=100, start_after="many/00999")]
     assert paged == keys[1000:]
-    result = await s3.delete_many(keys[:1050])
+    batches: list[object] = []
+    s3.client.meta.events.register(
+        "before-send.s3.DeleteObjects", lambda request, **_: batches.append(request)
+    )
+    result = await s3.delete_many(keys[:1050], concurrency=4)
     assert result.ok and result.deleted == 1050
+    assert len(batches) == 4  # a known count is spread over the lanes: 263 keys each
 
     async def rest() -> AsyncIterator[str]:
         for key in keys[1050:]:
@@ -168,6 +173,7 @@ async def test_delete_many_and_list_beyond_1000_keys(s3: aios3.S3) -> None:
 
     result = await s3.delete_many(rest())
     assert result.deleted == 50
+    assert len(batches) == 5  # an unknown count goes in batches of up to 1,000
     assert [o async for o in s3.list("many/")] == []
 
 
