@@ -83,8 +83,11 @@ async def test_sigint_aborts_a_cli_upload(server: Server, s3: aios3.S3) -> None:
     bucket = s3.config.default_bucket or ""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
-        "-m",
-        "aios3",
+        "-c",
+        # As from a terminal: Python's own SIGINT handling, even where this test runs
+        # with SIGINT ignored (a background job of a script), which children inherit.
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('aios3', run_name='__main__', alter_sys=True)",
         "--part-size",
         "5",
         "cp",
