@@ -249,27 +249,18 @@ class MultipartUpload:
         self._accepted += view.nbytes
         while view.nbytes:
             target = self._plan.size_of(self._next_number)
-            held: int | None = None  # taken by _submit, for a reader's own buffer
             if not self._filled and isinstance(data, Body) and view.nbytes == target:
-                piece = data  # a reader's own buffer, exactly one part: sent without a copy
                 view = view[target:]
-            else:
-                if self._buffer is None:
-                    # The part counts against the budget from its first byte, so the
-                    # parts in memory (filling + in flight) never exceed it.
-                    self._buffer_held = await self._budget.acquire(target)
-                    self._buffer = self._fresh_buffer(target)
-                take = min(target - self._filled, view.nbytes)
-                self._buffer[self._filled : self._filled + take] = view[:take]
-                self._filled += take
-                view = view[take:]
-                if self._filled < target:
-                    break
-                piece, self._buffer, self._filled = self._buffer, None, 0
-                held, self._buffer_held = self._buffer_held, 0
-            number = self._next_number
-            self._next_number += 1
-            await self._submit(number, piece, held=held)
+                await self._submit_next(data)  # a reader's own buffer: sent without a copy
+                continue
+            buffer = await self._part_buffer(target)
+            take = min(target - self._filled, view.nbytes)
+            buffer[self._filled : self._filled + take] = view[:take]
+            self._filled += take
+            view = view[take:]
+            if self._filled < target:
+                break
+            await self._submit_filled()
 
     async def _fill_from(self, reader: Reader) -> int:
         """Read the part being filled straight from ``reader`` (one that can readinto):
@@ -278,10 +269,8 @@ class MultipartUpload:
         self._check_open("write")
         self._mode = "write"
         target = self._plan.size_of(self._next_number)
-        if self._buffer is None:
-            self._buffer_held = await self._budget.acquire(target)
-            self._buffer = self._fresh_buffer(target)
-        got = await reader.readinto(self._buffer, self._filled, target)
+        buffer = await self._part_buffer(target)
+        got = await reader.readinto(buffer, self._filled, target)
         if self._size is not None and self._accepted + got > self._size:
             raise InvalidRequest(
                 f"the source holds more than the declared {self._size} bytes",
@@ -312,11 +301,29 @@ class MultipartUpload:
             if self._filled == target:
                 await self._submit_filled()
 
+    async def _part_buffer(self, target: int) -> Body:
+        """The buffer of the part being filled, begun if need be. The part counts against
+        the budget from its first byte, so the parts in memory (filling + in flight)
+        never exceed it."""
+        if self._buffer is None:
+            self._buffer_held = await self._budget.acquire(target)
+            self._buffer = self._fresh_buffer(target)
+        return self._buffer
+
     async def _submit_filled(self) -> None:
-        """Send the part buffer just filled (its budget was taken when filling began)."""
-        assert self._buffer is not None
-        piece, self._buffer, self._filled = self._buffer, None, 0
-        held, self._buffer_held = self._buffer_held, 0
+        """Send the part being filled, as far as it is filled (its budget was taken
+        when filling began), and leave the next to begin afresh."""
+        if self._buffer is None:
+            piece, held = Body(), None
+        else:
+            piece, held = self._buffer, self._buffer_held
+            if self._filled < len(piece):
+                del piece[self._filled :]  # the last part
+        self._buffer, self._filled, self._buffer_held = None, 0, 0
+        await self._submit_next(piece, held=held)
+
+    async def _submit_next(self, piece: Body, *, held: int | None = None) -> None:
+        """Send ``piece`` as the next part."""
         number = self._next_number
         self._next_number += 1
         await self._submit(number, piece, held=held)
@@ -531,14 +538,8 @@ class MultipartUpload:
     async def _finish(self) -> None:
         self._state = "completing"
         if self._mode != "parts" and (self._filled or (not self._parts and not self._tasks)):
-            number = self._next_number
-            self._plan.size_of(number)  # still within 10,000 parts
-            piece = self._buffer if self._buffer is not None else Body()
-            del piece[self._filled :]
-            held = self._buffer_held if self._buffer is not None else None
-            self._buffer, self._filled, self._buffer_held = None, 0, 0
-            self._next_number += 1
-            await self._submit(number, piece, held=held)
+            self._plan.size_of(self._next_number)  # still within 10,000 parts
+            await self._submit_filled()
         while self._tasks:
             await asyncio.wait(set(self._tasks))
         if self._failure is not None:

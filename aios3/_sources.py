@@ -92,6 +92,8 @@ class BytesReader(Reader):
 
 
 class PathReader(Reader):
+    can_readinto = True
+
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self.name = self.path
@@ -115,8 +117,6 @@ class PathReader(Reader):
             self._raw = open(self.path, "rb")  # noqa: SIM115, ASYNC230 - closed by aclose()
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
-
-    can_readinto = True
 
     async def read(self, n: int) -> Body:
         buf = Body(n)
