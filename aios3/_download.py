@@ -2,10 +2,11 @@
 
 HEAD (size, ETag, checksum) -> one streamed GET, or ranged GETs pinned to the ETag
 (If-Match), ``concurrency`` at a time -> each range's chunks, as aiohttp received them,
-CRC'd and written at their offset with ``pwritev`` in a worker thread, one range at a
-time (no copy to assemble them, no waiting for order) -> length and whole-object checksum
-checked (range CRCs combined) -> renamed into place. Any failure or cancellation removes
-the temporary file and leaves the target as it was.
+handed about a MiB at a time to the one thread that CRCs and writes them at their offset
+(:class:`~aios3._writer.FileWriter`: no copy to assemble them, no waiting for order; a
+broken range resumes where it stopped) -> length and whole-object checksum checked
+(range CRCs combined) -> renamed into place. Any failure or cancellation removes the
+temporary file and leaves the target as it was.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._aio import shielded
-from ._checksum import Checksummer, b64, crc32, crc32_b64, crc32_combine
-from ._config import KiB, MiB, TransferConfig
+from ._checksum import Checksummer, b64, crc32_b64, crc32_combine
+from ._config import MiB, TransferConfig
 from ._exceptions import (
     IntegrityError,
     InvalidRequest,
@@ -34,18 +35,15 @@ from ._info import ObjectInfo
 from ._names import S3Name
 from ._retry import with_retries
 from ._stream import body_error, range_header
+from ._writer import WRITE_BATCH, FileWriter
 
 if TYPE_CHECKING:
     from ._client import S3
 
 __all__ = ["download"]
 
-# Page-cache writes of about 256 KiB: larger writes get large folios, which on VMs that
-# hand freed memory back to the host (free page reporting) come cold and cost several
-# times the copy (2 GiB, same server, KiB per write -> MB/s: 1024 -> 507-627,
-# 256 -> 705-942).
-_WRITE_BATCH = 256 * KiB
-_IOV_MAX = 512  # buffers per pwritev call (the system allows 1,024)
+_FLUSH = 4 * WRITE_BATCH  # bytes a GET hands its writer at a time
+_QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
 
 
 def _check_target(path: Path) -> None:
@@ -55,37 +53,6 @@ def _check_target(path: Path) -> None:
         raise InvalidRequest(f"the folder {str(path.parent)!r} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise InvalidRequest(f"the folder {str(path.parent)!r} is not writable")
-
-
-def _batches(chunks: list[bytes]) -> list[list[bytes]]:
-    """``chunks`` in runs of about _WRITE_BATCH bytes (and at most _IOV_MAX buffers)."""
-    out: list[list[bytes]] = [[]]
-    size = 0
-    for chunk in chunks:
-        if out[-1] and (size + len(chunk) > _WRITE_BATCH or len(out[-1]) == _IOV_MAX):
-            out.append([])
-            size = 0
-        out[-1].append(chunk)
-        size += len(chunk)
-    return out
-
-
-def _write_at(fd: int, chunks: list[bytes], offset: int) -> int:
-    """Write ``chunks`` contiguously at ``offset`` and return their CRC32 (runs in a
-    worker thread, so neither the hashing nor the copy to the page cache holds the loop)."""
-    crc = 0
-    for chunk in chunks:
-        crc = crc32(chunk, crc)
-    for batch in _batches(chunks):
-        want = sum(len(c) for c in batch)
-        done = os.pwritev(fd, batch, offset)
-        if done != want:  # a short write: finish it piece by piece
-            view = memoryview(b"".join(batch))[done:]
-            while view:
-                n = os.pwrite(fd, view, offset + done)
-                view, done = view[n:], done + n
-        offset += want
-    return crc
 
 
 def _preallocate(fd: int, size: int) -> None:
@@ -103,13 +70,14 @@ def _preallocate(fd: int, size: int) -> None:
             ) from exc
 
 
-def _hash_file(fd: int, algorithm: str) -> str:
-    """Hash a written file with ``algorithm`` (SHA1/SHA256 objects; worker thread)."""
+def _hash_file(path: Path, algorithm: str) -> str:
+    """Hash a written file with ``algorithm`` (SHA1/SHA256 objects; worker thread). It
+    opens the file itself, so a cancelled download can close its own descriptor."""
     h = hashlib.new(algorithm.lower())
-    pos = 0
-    while block := os.pread(fd, 8 * MiB, pos):
-        h.update(block)
-        pos += len(block)
+    block = memoryview(bytearray(MiB))
+    with open(path, "rb", buffering=0) as f:
+        while n := f.readinto(block):
+            h.update(block[:n])
     return b64(h.digest())
 
 
@@ -142,22 +110,21 @@ async def download(
         raw = open(tmp, "wb")  # noqa: SIM115, ASYNC230 - closed in the finally below
         try:
             # shielded: the file is never closed under the thread still using it
+            fd = raw.fileno()
             await shielded(
-                asyncio.to_thread(_preallocate, raw.fileno(), size),
-                within=transfer.cleanup_timeout,
+                asyncio.to_thread(_preallocate, fd, size), within=transfer.cleanup_timeout
             )
             if size <= transfer.download_threshold:
-                written, digest = await _single(s3, bucket, key, pinned, raw, declared)
+                written, digest = await _single(s3, bucket, key, pinned, fd, declared, transfer)
             else:
-                fd = raw.fileno()
                 written, crc = await _ranged(s3, bucket, key, size, pinned, fd, transfer)
                 digest = None
                 if declared and declared[0] == "CRC32":
                     digest = crc32_b64(crc)
                 elif declared:
-                    digest = await asyncio.to_thread(_hash_file, fd, declared[0])
+                    digest = await asyncio.to_thread(_hash_file, tmp, declared[0])
         finally:
-            raw.close()  # after every write: _ranged waits for its threads to finish
+            raw.close()  # after every write: _single and _ranged wait for their threads
         if written != size:
             raise error(f"received {written} bytes, the object has {size}")
         if declared and digest != declared[1]:
@@ -178,39 +145,42 @@ async def _single(
     bucket: str,
     key: str,
     pinned: dict[str, Any],
-    raw: Any,
+    fd: int,
     declared: tuple[str, str] | None,
+    transfer: TransferConfig,
 ) -> tuple[int, str | None]:
-    """One streamed GET, written through aiofiles in batches of about _WRITE_BATCH."""
-    from aiofiles.threadpool import wrap
-
-    f = wrap(raw)
+    """One streamed GET, handed to the writer about _FLUSH bytes at a time (hashed in
+    its thread when the object declares a checksum) while the next ones arrive."""
     checker = Checksummer(declared[0], declared[1]) if declared else None
-    written = 0
-    batch = bytearray()
 
-    async def flush() -> None:
-        nonlocal written, batch
+    def observe(chunks: list[bytes]) -> None:
         if checker is not None:
-            checker.update(batch)
-        await f.write(batch)
-        written += len(batch)
-        batch = bytearray()
+            for chunk in chunks:
+                checker.update(chunk)
 
+    written = 0
+    chunks: list[bytes] = []
+    held = 0
     stream = s3.stream(
         key,
         bucket=bucket,
-        chunk_size=_WRITE_BATCH,
+        chunk_size=WRITE_BATCH,
         version_id=pinned.get("VersionId"),
         if_match=pinned.get("IfMatch"),
     )
-    async with stream:
+    writer = FileWriter(
+        fd, slots=1, limit=_QUEUED, within=transfer.cleanup_timeout, observe=observe
+    )
+    async with writer, stream:
         async for chunk in stream:
-            batch += chunk
-            if len(batch) >= _WRITE_BATCH:
-                await flush()
-    if batch:
-        await flush()
+            chunks.append(chunk)
+            held += len(chunk)
+            if held >= _FLUSH:
+                await writer.put(0, chunks, written)
+                written, chunks, held = written + held, [], 0
+        if chunks:
+            await writer.put(0, chunks, written)
+            written += held
     return written, checker.digest() if checker else None
 
 
@@ -223,54 +193,57 @@ async def _ranged(
     fd: int,
     transfer: TransferConfig,
 ) -> tuple[int, int]:
-    """Ranged GETs, ``concurrency`` at a time, each written at its offset as it arrives.
-    Returns the bytes written and the whole object's CRC32 (combined from the ranges)."""
+    """Ranged GETs, ``concurrency`` at a time, each written at its offset about _FLUSH
+    bytes at a time as it arrives. Returns the bytes written and the whole object's CRC32
+    (combined from the ranges)."""
     step = transfer.part_size
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
-    crcs: list[int] = [0] * len(ranges)
-    writes: set[asyncio.Future[int]] = set()  # pwritev threads: awaited before close
-    # One write at a time: writers of one file queue on its inode lock, and the kernel
-    # spins waiting for it (perf: up to a fifth of a download's CPU with 8 in flight).
-    one_writer = asyncio.Lock()
-    loop = asyncio.get_running_loop()
+    writer = FileWriter(fd, slots=len(ranges), limit=_QUEUED, within=transfer.cleanup_timeout)
 
     async def fetch(index: int, start: int, end: int) -> None:
-        async def attempt() -> list[bytes]:
+        pos = start  # the next byte to fetch
+
+        async def attempt() -> None:
+            # A retry resumes at ``pos``: what was handed to the writer stays written.
+            nonlocal pos
+            what = f"get bytes {pos}-{end - 1} of"
             try:
                 resp = await s3.call(
                     "get_object",
-                    action=f"get bytes {start}-{end - 1} of",
+                    action=what,
                     bucket=bucket,
                     key=key,
-                    Range=range_header(start, end),
+                    Range=range_header(pos, end),
                     **pinned,
                 )
-                body = resp["Body"]
-                try:
-                    chunks = await _read_chunks(body)
-                finally:
-                    body.close()
             except S3Error:
                 raise
             except Exception as exc:
-                what = f"get bytes {start}-{end - 1} of"
-                error = body_error(exc, action=what, bucket=bucket, key=key)
-                raise error or translate(exc, action=what, bucket=bucket, key=key) from exc
-            got = sum(len(c) for c in chunks)
-            if got != end - start:
+                raise translate(exc, action=what, bucket=bucket, key=key) from exc
+            body = resp["Body"]
+            try:
+                while True:
+                    try:
+                        chunks = await _read_some(body, _FLUSH)
+                    except Exception as exc:
+                        error = body_error(exc, action=what, bucket=bucket, key=key)
+                        raise error or translate(exc, action=what, bucket=bucket, key=key) from exc
+                    got = sum(len(c) for c in chunks)
+                    if not got or pos + got > end:
+                        break
+                    await writer.put(index, chunks, pos)
+                    pos += got
+            finally:
+                body.close()
+            if pos != end or got:
                 raise IntegrityError(
-                    f"bytes {start}-{end - 1} of s3://{bucket}/{key}: got {got} bytes",
+                    f"bytes {start}-{end - 1} of s3://{bucket}/{key}: "
+                    f"got {pos - start + got} bytes",
                     bucket=bucket,
                     key=key,
                 )
-            return chunks
 
-        chunks, _ = await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
-        async with one_writer:
-            write = loop.run_in_executor(None, _write_at, fd, chunks, start)
-            writes.add(write)
-            write.add_done_callback(writes.discard)
-            crcs[index] = await asyncio.shield(write)
+        await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
 
     slots = asyncio.Semaphore(transfer.concurrency)
     job = _RangeJob(bucket, key)
@@ -281,22 +254,17 @@ async def _ranged(
 
     s3._live.add(job)  # closing the client cancels the ranges still in flight
     try:
-        async with asyncio.TaskGroup() as group:
+        async with writer, asyncio.TaskGroup() as group:
             for index, (start, end) in enumerate(ranges):
                 job.tasks.add(group.create_task(bounded(index, start, end)))
     except BaseExceptionGroup as group_error:
         raise _first(group_error) from None
     finally:
         s3._live.discard(job)
-        if writes:  # never close the file under a write still running in its thread
-            await shielded(
-                asyncio.gather(*writes, return_exceptions=True),
-                within=transfer.cleanup_timeout,
-            )
     if job.closed_by is not None:
         raise job.closed_by
     crc = 0
-    for (start, end), part_crc in zip(ranges, crcs, strict=True):
+    for (start, end), part_crc in zip(ranges, writer.crcs, strict=True):
         crc = crc32_combine(crc, part_crc, end - start)
     return size, crc
 
@@ -316,14 +284,24 @@ class _RangeJob:
             task.cancel()
 
 
-async def _read_chunks(body: Any) -> list[bytes]:
-    """A response body as the chunks aiohttp received, without a joining copy."""
+async def _read_some(body: Any, want: int) -> list[bytes]:
+    """About ``want`` bytes of a response body (more if a chunk runs over), as the chunks
+    aiohttp received them, without a joining copy; ``[]`` at its end. A body that checks
+    a checksum as it is read is read through it."""
     content = getattr(getattr(body, "raw_stream", None), "content", None)
-    if content is None or not hasattr(content, "readany"):  # another HTTP backend
-        return [await body.read()]
+    if content is None or hasattr(body, "checksum") or not hasattr(content, "readchunk"):
+        chunk = await body.read(want)
+        return [chunk] if chunk else []
     chunks: list[bytes] = []
-    while chunk := await content.readany():
+    got = 0
+    while got < want:
+        chunk, http_chunk_end = await content.readchunk()
+        if not chunk:
+            if http_chunk_end:
+                continue  # the end of a chunk of a chunked response, not of the body
+            break
         chunks.append(chunk)
+        got += len(chunk)
     return chunks
 
 

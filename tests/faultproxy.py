@@ -195,6 +195,7 @@ class FaultProxy:
         self.forwarded = 0
         self.fired = 0
         self.log: list[tuple[str, str]] = []
+        self.ranges: list[str | None] = []  # each request's Range header, as self.log
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -300,6 +301,7 @@ class FaultProxy:
             (method, target, *_), headers = _parse_head(head)
             self.requests += 1
             self.log.append((method, target))
+            self.ranges.append(headers.get("range"))
             fault = self._match(method, target)
             exchange = _Exchange(method, fault, headers.get("connection", "").lower() == "close")
             pieces = _body_pieces(creader, *_framing(headers, default="none"))

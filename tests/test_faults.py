@@ -132,6 +132,14 @@ async def test_truncated_download_is_retried_and_correct(
     rule = proxy.add(Fault("truncate", method="GET", path_contains="f/dl", after_bytes=2 * MiB))
     await faulty.download("f/dl", tmp_path / "out", transfer=transfer)
     assert rule.fired == 1 and (tmp_path / "out").read_bytes() == data
+    if ranged:  # the broken range resumed where it stopped, not from its start
+        asked = [
+            r
+            for (m, t), r in zip(proxy.log, proxy.ranges, strict=True)
+            if m == "GET" and "f/dl" in t
+        ]
+        starts = {int(r.removeprefix("bytes=").split("-")[0]) for r in asked if r}
+        assert len(asked) == 4 and len(starts - {0, 5 * MiB, 10 * MiB}) == 1
 
 
 async def test_persistent_truncation_never_renames_into_place(
