@@ -2,7 +2,9 @@
 
 The event loop hands over pieces (a list of chunks and the offset they go to) and moves
 on: it waits only when more than ``limit`` bytes are queued, so a download costs one
-thread wake-up per piece rather than a round trip to an executor and back. The thread
+thread wake-up per piece rather than a round trip to an executor and back. The thread is
+the writer's own, not one of the loop's default executor: a long download must not hold
+a thread that ``getaddrinfo`` or ``to_thread`` elsewhere may be waiting for. The thread
 writes the pieces in the order given (one writer per file: concurrent writers of one
 file queue on its inode lock, and the kernel spins waiting for it) and keeps a CRC32 per
 slot (a range), carried over that slot's pieces in order.
@@ -11,11 +13,13 @@ slot (a range), carried over that slot's pieces in order.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
 import threading
 from typing import Any
 
+from ._aio import shielded
 from ._checksum import crc32
 
 __all__ = ["FileWriter"]
@@ -81,10 +85,10 @@ class FileWriter:
         self._error: BaseException | None = None
         self._stop = False
         self._loop = asyncio.get_running_loop()
-        self._thread: asyncio.Future[None] | None = None
+        self._done: asyncio.Future[None] = self._loop.create_future()
 
     async def __aenter__(self) -> FileWriter:
-        self._thread = self._loop.run_in_executor(None, self._run)
+        threading.Thread(target=self._main, name="aios3-file-writer", daemon=True).start()
         return self
 
     async def put(self, slot: int, chunks: list[bytes], offset: int) -> None:
@@ -108,17 +112,21 @@ class FileWriter:
         self._queue.put((slot, chunks, offset, nbytes))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        from ._aio import shielded
-
         if exc_type is not None:
             self._stop = True  # skip what is still queued: the download failed
         self._queue.put(None)
-        assert self._thread is not None
-        await shielded(asyncio.gather(self._thread, return_exceptions=True), within=self._within)
+        await shielded(self._done, within=self._within)
         if exc_type is None and self._error is not None:
             raise self._error
 
     # -- the thread ----------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
+                self._loop.call_soon_threadsafe(_resolve, self._done)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:

@@ -4,6 +4,7 @@ errors. Real files (and /dev/full for a disk that is full); no S3 involved."""
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import errno
 import os
 import random
@@ -84,3 +85,19 @@ def _cuts(rng: random.Random, start: int, size: int) -> list[tuple[int, int]]:
         out.append((pos, n))
         pos += n
     return out
+
+
+async def test_the_writer_holds_no_thread_of_the_default_executor(tmp_path: Path) -> None:
+    """A long download must not take a worker that getaddrinfo or to_thread elsewhere
+    needs: with a one-thread default executor, to_thread still runs while it writes."""
+    loop = asyncio.get_running_loop()
+    executor = concurrent.futures.ThreadPoolExecutor(max_workers=1)
+    loop.set_default_executor(executor)
+    try:
+        with open(tmp_path / "out", "wb") as f:
+            async with FileWriter(f.fileno(), slots=1, limit=1 << 20, within=30) as writer:
+                await writer.put(0, [b"z" * 1000], 0)
+                assert await asyncio.wait_for(asyncio.to_thread(int, "7"), 5) == 7
+        assert (tmp_path / "out").read_bytes() == b"z" * 1000
+    finally:
+        executor.shutdown(wait=True)
