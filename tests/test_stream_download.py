@@ -133,3 +133,24 @@ async def test_download_refuses_bad_targets(s3: aios3.S3, tmp_path: Path) -> Non
         await s3.download("d/x", tmp_path)
     with pytest.raises(aios3.InvalidRequest, match="does not exist"):
         await s3.download("d/x", tmp_path / "missing" / "x")
+
+
+@pytest.mark.parametrize("algorithm", ["SHA256", "SHA1"])
+async def test_download_verifies_a_sha_checksum_on_both_paths(
+    s3: aios3.S3, tmp_path: Path, algorithm: str
+) -> None:
+    """An object stored with a whole-object SHA checksum: the one-GET path hashes it as
+    it arrives, the ranged path hashes the written file; both must agree with it."""
+    data = blob(3 * MiB + 5, seed=9)
+    put = TransferConfig(checksum_algorithm=algorithm, multipart_threshold=64 * MiB)
+    info = await s3.upload("d/sha", data, transfer=put)
+    head = await s3.head("d/sha")
+    if head.full_object_checksum is None:
+        pytest.skip(f"the server reports no {algorithm} checksum on HEAD")
+    assert head.full_object_checksum == (algorithm, info.checksums[algorithm])
+    for name, transfer in [
+        ("one-get", TransferConfig()),
+        ("ranged", TransferConfig(part_size=5 * MiB, download_threshold=MiB)),
+    ]:
+        await s3.download("d/sha", tmp_path / name, transfer=transfer)
+        assert (tmp_path / name).read_bytes() == data
