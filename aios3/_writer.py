@@ -45,7 +45,7 @@ def _batches(chunks: list[bytes]) -> list[list[bytes]]:
     return out
 
 
-def write_at(fd: int, chunks: list[bytes], offset: int) -> None:
+def _write_at(fd: int, chunks: list[bytes], offset: int) -> None:
     """Write ``chunks`` contiguously at ``offset`` (blocking)."""
     for batch in _batches(chunks):
         want = sum(len(c) for c in batch)
@@ -139,7 +139,7 @@ class FileWriter:
                     self.crcs[slot] = crc
                     if self._observe is not None:
                         self._observe(chunks)
-                    write_at(self._fd, chunks, offset)
+                    _write_at(self._fd, chunks, offset)
                 except BaseException as exc:  # reported to the loop by put / __aexit__
                     self._error, self._stop = exc, True
             with self._lock:
