@@ -2,8 +2,8 @@
 
 Every adapter has ``size`` (``None`` when unknown), ``name`` (a local file name, for
 guessing the content type) and ``async read(n)``, which returns up to about ``n``
-bytes and ``b""`` at the end. A file also reads straight into a part buffer
-(``readinto``), so a file's parts need neither a fresh buffer each nor a copy. Checks
+bytes and ``b""`` at the end. A file or a pipe also reads straight into a part buffer
+(``readinto``), so its parts need neither a fresh buffer each nor a copy. Checks
 that can fail (missing file, text mode, wrong chunk types) raise
 :class:`~aios3.InvalidRequest`, the earlier the better.
 """
@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol, TypeAlias, runtime_checkable
 from ._body import Body
 from ._exceptions import InvalidRequest
 
-__all__ = ["Reader", "Source", "open_source"]
+__all__ = ["PipeReader", "Reader", "Source", "open_source"]
 
 
 @runtime_checkable
@@ -53,8 +53,8 @@ class Reader:
         raise NotImplementedError
 
     async def readinto(self, buffer: Body, start: int, end: int) -> int:
-        """Fill ``buffer[start:end]`` (short only at the end of the source) and return
-        the bytes read. Only where ``can_readinto``."""
+        """Read into ``buffer[start:end]`` and return the bytes read: fewer than asked
+        is allowed, 0 only at the end of the source. Only where ``can_readinto``."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -139,11 +139,14 @@ def _readinto(f: io.BufferedIOBase, buffer: Body, start: int, end: int) -> int:
     result) would keep aios3 from trimming the buffer for a short last part."""
     with memoryview(buffer) as whole, whole[start:end] as part:
         got = f.readinto(part)  # buffered: full unless at the end of the file
-    return got or 0
+    if got is None:  # a non-blocking file with nothing ready: not the end of it
+        raise InvalidRequest("the file is non-blocking and had no data ready; give a blocking one")
+    return got
 
 
 class FileReader(Reader):
-    """A plain (blocking) binary file object, read in a worker thread."""
+    """A plain (blocking) binary file object, read in a worker thread; straight into
+    the part buffers where it has ``readinto`` (every ``open(..., "rb")`` file does)."""
 
     def __init__(self, f: IO[bytes]) -> None:
         if isinstance(f, io.TextIOBase) or "b" not in getattr(f, "mode", "b"):
@@ -157,9 +160,62 @@ class FileReader(Reader):
                 f.seek(here)
         except (OSError, ValueError):
             self.size = None
+        self.can_readinto = callable(getattr(f, "readinto", None))
 
     async def read(self, n: int) -> Any:
         return self._checked(await asyncio.to_thread(self._f.read, n), "the file's read()")
+
+    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+        return await asyncio.to_thread(_readinto, self._f, buffer, start, end)  # type: ignore[arg-type]
+
+
+class PipeReader(Reader):
+    """A pipe, socket or terminal file descriptor read through the event loop, straight
+    into the part buffers. No worker thread sits blocked in read() when the upload is
+    cancelled (the command line's ``cp -`` reads standard input this way). The
+    descriptor is made non-blocking while read and set back after."""
+
+    can_readinto = True
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._was_blocking: bool | None = None
+
+    async def open(self) -> None:
+        self._was_blocking = os.get_blocking(self._fd)
+        os.set_blocking(self._fd, False)
+
+    async def aclose(self) -> None:
+        if self._was_blocking is not None:
+            os.set_blocking(self._fd, self._was_blocking)  # it may be a shared terminal
+            self._was_blocking = None
+
+    async def read(self, n: int) -> Body:
+        buf = Body(n)
+        del buf[await self.readinto(buf, 0, n) :]
+        return buf
+
+    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+        """Read what the descriptor has (waiting for some) into ``buffer[start:end]``:
+        short reads are normal here, 0 is the end."""
+        loop = asyncio.get_running_loop()
+        while True:
+            with memoryview(buffer) as whole, whole[start:end] as part:
+                try:
+                    return os.readv(self._fd, [part])
+                except BlockingIOError:
+                    pass
+            ready: asyncio.Future[None] = loop.create_future()
+            loop.add_reader(self._fd, _set_once, ready)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self._fd)
+
+
+def _set_once(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class AsyncReadReader(Reader):
@@ -213,6 +269,8 @@ class IterReader(Reader):
 
 def open_source(source: Any) -> Reader:
     """Pick the adapter for ``source``; raise :class:`InvalidRequest` for what fits none."""
+    if isinstance(source, Reader):  # an adapter aios3 built itself (the command line's)
+        return source
     if isinstance(source, bytes | bytearray | memoryview):
         return BytesReader(source)
     if isinstance(source, str | os.PathLike):

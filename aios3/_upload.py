@@ -62,20 +62,23 @@ async def upload(
             piece = transfer.part_size
             buffered = 0
             while buffered <= transfer.multipart_threshold:
-                chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
-                if not len(chunk):
-                    data = _joined(ahead, filled, buffered)
-                    return await put_object(s3, bucket, key, data, params, conditions, transfer)
-                view = memoryview(chunk).cast("B")
-                buffered += view.nbytes
-                while view.nbytes:
+                if reader.can_readinto:  # straight into the buffers
                     if not ahead or filled == piece:
                         ahead.append(Body(piece))
                         filled = 0
-                    take = min(piece - filled, view.nbytes)
-                    ahead[-1][filled : filled + take] = view[:take]
-                    filled += take
-                    view = view[take:]
+                    got = await reader.readinto(ahead[-1], filled, piece)
+                    filled += got
+                    buffered += got
+                    if got:
+                        continue
+                else:
+                    chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
+                    if len(chunk):
+                        filled = _copy_ahead(ahead, filled, piece, chunk)
+                        buffered += len(chunk)
+                        continue
+                data = _joined(ahead, filled, buffered)
+                return await put_object(s3, bucket, key, data, params, conditions, transfer)
         up = MultipartUpload(
             s3,
             bucket,
@@ -100,6 +103,21 @@ async def upload(
                     await up.write(chunk)
         assert up.result is not None
         return up.result
+
+
+def _copy_ahead(buffers: list[Body], filled: int, piece: int, chunk: Any) -> int:
+    """Copy ``chunk`` into the read-ahead ``buffers`` (each ``piece`` bytes, the last
+    holding ``filled``), adding buffers as they fill; the last one's new ``filled``."""
+    view = memoryview(chunk).cast("B")
+    while view.nbytes:
+        if not buffers or filled == piece:
+            buffers.append(Body(piece))
+            filled = 0
+        take = min(piece - filled, view.nbytes)
+        buffers[-1][filled : filled + take] = view[:take]
+        filled += take
+        view = view[take:]
+    return filled
 
 
 def _joined(buffers: list[Body], filled: int, size: int) -> Body:

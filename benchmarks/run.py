@@ -133,23 +133,54 @@ def same_prefix(a: Path, b: Path, size: int) -> bool:
 # --------------------------------------------------------------------------- clients
 
 
+PIPE_SIZE = MiB
+
+
 def feed(fd: int, path: Path, size: int) -> None:
-    """Write the first ``size`` bytes of ``path`` into the pipe ``fd``, then close it."""
+    """Write the first ``size`` bytes of ``path`` into the pipe ``fd``, then close it.
+
+    The producer should cost the shared CPUs as little as a real one (``pg_dump``
+    writing big blocks): the pipe is widened to 1 MiB and the file's pages are spliced
+    into it from the page cache (Linux), not copied through this process. Measured on
+    1 GiB: 0.1 CPU s in the feeder and 0.2 in a reader of 1 MiB chunks, against 0.6-0.85
+    and 0.55-0.6 through a default 64 KiB pipe with read() and write()."""
     try:
+        widen_pipe(fd)
         with open(path, "rb") as f:
-            left = size
-            while left:
-                chunk = f.read(min(left, MiB))
-                if not chunk:
+            sent = 0
+            while sent < size:
+                n = splice_or_copy(f, fd, sent, min(size - sent, MiB))
+                if not n:
                     break
-                view = memoryview(chunk)
-                while view:
-                    view = view[os.write(fd, view) :]
-                left -= len(chunk)
+                sent += n
     except BrokenPipeError:
         pass  # the client died; its own error is reported
     finally:
         os.close(fd)
+
+
+def widen_pipe(fd: int) -> None:
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
+    except (ImportError, AttributeError, OSError):
+        pass  # not Linux, or above pipe-max-size: the default pipe it is
+
+
+def splice_or_copy(f, fd: int, offset: int, count: int) -> int:
+    """Move up to ``count`` bytes from ``f`` at ``offset`` into the pipe ``fd``."""
+    if hasattr(os, "splice"):
+        try:
+            return os.splice(f.fileno(), fd, count, offset_src=offset)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+    chunk = os.pread(f.fileno(), count, offset)
+    view = memoryview(chunk)
+    while view:
+        view = view[os.write(fd, view) :]
+    return len(chunk)
 
 
 def run_client(

@@ -79,6 +79,19 @@ def test_cp_ls_rm_mb_rb_and_sync(server: Server, tmp_path: Path) -> None:
     assert bucket not in ok(aios3_cli(server, "ls"))
 
 
+def test_cp_from_a_pipe_in_parts(server: Server) -> None:
+    """``producer | aios3 cp - s3://...``: a pipe longer than a part, read through the
+    event loop straight into the part buffers, stored byte for byte."""
+    bucket = new_bucket_name()
+    ok(aios3_cli(server, "mb", f"s3://{bucket}"))
+    data = blob(12 * MiB + 3, seed=12)
+    said = aios3_cli(server, "--part-size", "5", "cp", "-", f"s3://{bucket}/piped", stdin=data)
+    ok(said)
+    assert f"({len(data)} bytes)".encode() in said.stderr
+    assert aios3_cli(server, "cp", f"s3://{bucket}/piped", "-").stdout == data
+    ok(aios3_cli(server, "rb", "--force", f"s3://{bucket}"))
+
+
 async def test_sigint_aborts_a_cli_upload(server: Server, s3: aios3.S3) -> None:
     bucket = s3.config.default_bucket or ""
     proc = await asyncio.create_subprocess_exec(

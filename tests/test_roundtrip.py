@@ -109,6 +109,44 @@ async def test_subprocess_stdout_streams_in(s3: aios3.S3, tmp_path: Path) -> Non
     assert await s3.get_bytes("dumps/db.dump") == data
 
 
+@pytest.mark.parametrize("buffering", [0, -1], ids=["raw", "buffered"])
+async def test_a_pipe_given_as_a_file_object(s3: aios3.S3, buffering: int) -> None:
+    """A blocking pipe as a file object (``Popen().stdout``, ``os.fdopen``) is read in a
+    worker thread straight into the part buffers; a raw one returns what the pipe holds
+    (short reads), a buffered one fills what it is asked."""
+    data = blob(13 * MiB + 5, seed=13)
+    r, w = os.pipe()
+
+    def feed() -> None:
+        with open(w, "wb", buffering=0) as f:
+            for i in range(0, len(data), 100_000):
+                f.write(data[i : i + 100_000])
+
+    with open(r, "rb", buffering=buffering) as f:
+        info, _ = await asyncio.gather(
+            s3.upload(f"pipes/{buffering}", f, transfer=SMALL), asyncio.to_thread(feed)
+        )
+    assert info.size == len(data) and info.parts == 3
+    assert await s3.get_bytes(f"pipes/{buffering}") == data
+
+
+async def test_a_non_blocking_file_is_refused_not_cut_short(s3: aios3.S3) -> None:
+    """A non-blocking file that has nothing ready answers readinto() with None. That is
+    not the end of the data: the upload fails rather than storing the first bytes."""
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+    os.write(w, b"x" * 1000)  # some data, then nothing ready: the writer stays open
+    try:
+        with (
+            open(r, "rb", buffering=0) as f,
+            pytest.raises(aios3.InvalidRequest, match="non-block"),
+        ):
+            await s3.upload("pipes/non-blocking", f)
+    finally:
+        os.close(w)
+    assert not await s3.exists("pipes/non-blocking")
+
+
 async def test_short_stream_goes_in_one_put(s3: aios3.S3) -> None:
     async def agen() -> AsyncIterator[bytes]:
         yield b"hello "
