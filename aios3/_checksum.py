@@ -22,7 +22,7 @@ except ImportError:  # pragma: no cover - a platform without zlib-ng
     from zlib import crc32
 
 __all__ = [
-    "Checksummer",
+    "VERIFIABLE",
     "PartChecksum",
     "b64",
     "body_checksum",
@@ -32,6 +32,10 @@ __all__ = [
 ]
 
 _CRC_POLY = 0xEDB88320
+
+VERIFIABLE = ("CRC32", "SHA1", "SHA256")
+"""Whole-object checksums a download verifies: the ones the standard library (or
+zlib-ng) computes. CRC32C and CRC64NVME would need extra packages; they are skipped."""
 
 
 def b64(raw: bytes) -> str:
@@ -126,32 +130,3 @@ def crc32_combine(crc1: int, crc2: int, len2: int) -> int:
     if len2 == 0:
         return crc1
     return _gf2_times(_zeros_operator(len2), crc1) ^ crc2
-
-
-class Checksummer:
-    """Running whole-object checksum of bytes fed in order, compared at the end.
-
-    ``algorithm`` is one of CRC32, SHA1, SHA256 (others cannot be computed here and
-    are reported by :meth:`supports` as unsupported, so verification skips them).
-    """
-
-    def __init__(self, algorithm: str, expected: str) -> None:
-        self.algorithm = algorithm
-        self.expected = expected
-        self._crc = 0
-        self._hash = None if algorithm == "CRC32" else hashlib.new(algorithm.lower())
-
-    @staticmethod
-    def supports(algorithm: str) -> bool:
-        return algorithm in ("CRC32", "SHA1", "SHA256")
-
-    def update(self, data: Any) -> None:
-        if self._hash is None:
-            self._crc = crc32(data, self._crc)
-        else:
-            self._hash.update(data)
-
-    def digest(self) -> str:
-        if self._hash is None:
-            return crc32_b64(self._crc)
-        return b64(self._hash.digest())

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import hashlib
 import os
 import secrets
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._aio import shielded
-from ._checksum import Checksummer, b64, crc32_b64, crc32_combine
+from ._checksum import VERIFIABLE, b64, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
 from ._exceptions import (
     IntegrityError,
@@ -97,7 +98,7 @@ async def download(
         pinned["IfMatch"] = info.etag
     size = info.size or 0
     declared = info.full_object_checksum
-    if declared and not Checksummer.supports(declared[0]):
+    if declared and declared[0] not in VERIFIABLE:
         declared = None  # CRC32C / CRC64NVME: not computable here without extra packages
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.aios3-partial")
 
@@ -140,6 +141,11 @@ async def download(
     return info
 
 
+def _hash_chunks(sha: Any, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        sha.update(chunk)
+
+
 async def _single(
     s3: S3,
     bucket: str,
@@ -149,15 +155,12 @@ async def _single(
     declared: tuple[str, str] | None,
     transfer: TransferConfig,
 ) -> tuple[int, str | None]:
-    """One streamed GET, handed to the writer about _FLUSH bytes at a time (hashed in
-    its thread when the object declares a checksum) while the next ones arrive."""
-    checker = Checksummer(declared[0], declared[1]) if declared else None
-
-    def observe(chunks: list[bytes]) -> None:
-        if checker is not None:
-            for chunk in chunks:
-                checker.update(chunk)
-
+    """One streamed GET, handed to the writer about _FLUSH bytes at a time while the
+    next ones arrive. The writer's thread CRCs what it writes; an object that declares
+    a SHA checksum is hashed there too. Returns the bytes written and the digest of the
+    declared algorithm."""
+    algorithm = declared[0] if declared else None
+    sha = hashlib.new(algorithm.lower()) if algorithm in ("SHA1", "SHA256") else None
     written = 0
     chunks: list[bytes] = []
     held = 0
@@ -169,7 +172,11 @@ async def _single(
         if_match=pinned.get("IfMatch"),
     )
     writer = FileWriter(
-        fd, slots=1, limit=_QUEUED, within=transfer.cleanup_timeout, observe=observe
+        fd,
+        slots=1,
+        limit=_QUEUED,
+        within=transfer.cleanup_timeout,
+        observe=None if sha is None else functools.partial(_hash_chunks, sha),
     )
     async with writer, stream:
         async for chunk in stream:
@@ -181,7 +188,9 @@ async def _single(
         if chunks:
             await writer.put(0, chunks, written)
             written += held
-    return written, checker.digest() if checker else None
+    if sha is not None:
+        return written, b64(sha.digest())
+    return written, crc32_b64(writer.crcs[0]) if algorithm == "CRC32" else None
 
 
 async def _ranged(
