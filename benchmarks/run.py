@@ -359,6 +359,7 @@ def bench_client(
                 small_size=sizes.small_size,
                 small_dir=str(data["small_dir"]),
             )
+        os.sync()  # earlier writes (the data, the last download) flush now, not timed
         res = run_client(python, client, spec, stdin_from=stdin_from, timeout=timeout_for(workload))
         check = None
         if not res.get("error") and not res.get("skipped"):
