@@ -1,9 +1,11 @@
-"""Two asyncio building blocks the transfers share.
+"""The asyncio building blocks the transfers share.
 
 - :func:`shielded` runs cleanup (an abort, a drain) to its end even when the task that
   awaits it is cancelled meanwhile, then re-raises that cancellation.
 - :class:`Budget` bounds work in flight by count *and* bytes, which is what keeps a
   transfer's memory flat: ``write()`` waits on it (back-pressure) before cutting more.
+- :func:`wake` resolves a waiter unless it is already done (a callback from another
+  thread or from the selector, racing a cancellation).
 """
 
 from __future__ import annotations
@@ -12,9 +14,15 @@ import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
-__all__ = ["Budget", "shielded"]
+__all__ = ["Budget", "shielded", "wake"]
 
 T = TypeVar("T")
+
+
+def wake(waiter: asyncio.Future[None]) -> None:
+    """Resolve ``waiter`` unless it is done already (cancelled, or woken before)."""
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 async def shielded(aw: Awaitable[T], *, within: float) -> T:

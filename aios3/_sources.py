@@ -18,6 +18,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeAlias, runtime_checkable
 
+from ._aio import wake
 from ._body import Body
 from ._exceptions import InvalidRequest
 
@@ -50,7 +51,13 @@ class Reader:
         return None
 
     async def read(self, n: int) -> Any:
-        raise NotImplementedError
+        """Up to ``n`` bytes; ``b""`` at the end. A reader that can readinto reads
+        into a fresh buffer; the others override this."""
+        if not self.can_readinto:
+            raise NotImplementedError
+        buf = Body(n)
+        del buf[await self.readinto(buf, 0, n) :]
+        return buf
 
     async def readinto(self, buffer: Body, start: int, end: int) -> int:
         """Read into ``buffer[start:end]`` and return the bytes read: fewer than asked
@@ -118,13 +125,6 @@ class PathReader(Reader):
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
 
-    async def read(self, n: int) -> Body:
-        buf = Body(n)
-        got = await self.readinto(buf, 0, n)
-        if got < n:
-            del buf[got:]
-        return buf
-
     async def readinto(self, buffer: Body, start: int, end: int) -> int:
         return await asyncio.to_thread(_readinto, self._raw, buffer, start, end)
 
@@ -133,12 +133,12 @@ class PathReader(Reader):
             self._raw.close()  # synchronous: runs even while a cancellation unwinds
 
 
-def _readinto(f: io.BufferedIOBase, buffer: Body, start: int, end: int) -> int:
+def _readinto(f: Any, buffer: Body, start: int, end: int) -> int:
     """``f.readinto(buffer[start:end])`` in a worker thread. The views end here: an
     export outliving the call (the executor drops its arguments a moment after the
     result) would keep aios3 from trimming the buffer for a short last part."""
     with memoryview(buffer) as whole, whole[start:end] as part:
-        got = f.readinto(part)  # buffered: full unless at the end of the file
+        got: int | None = f.readinto(part)  # buffered: full unless at the end of the file
     if got is None:  # a non-blocking file with nothing ready: not the end of it
         raise InvalidRequest("the file is non-blocking and had no data ready; give a blocking one")
     return got
@@ -166,7 +166,7 @@ class FileReader(Reader):
         return self._checked(await asyncio.to_thread(self._f.read, n), "the file's read()")
 
     async def readinto(self, buffer: Body, start: int, end: int) -> int:
-        return await asyncio.to_thread(_readinto, self._f, buffer, start, end)  # type: ignore[arg-type]
+        return await asyncio.to_thread(_readinto, self._f, buffer, start, end)
 
 
 class PipeReader(Reader):
@@ -190,11 +190,6 @@ class PipeReader(Reader):
             os.set_blocking(self._fd, self._was_blocking)  # it may be a shared terminal
             self._was_blocking = None
 
-    async def read(self, n: int) -> Body:
-        buf = Body(n)
-        del buf[await self.readinto(buf, 0, n) :]
-        return buf
-
     async def readinto(self, buffer: Body, start: int, end: int) -> int:
         """Read what the descriptor has (waiting for some) into ``buffer[start:end]``:
         short reads are normal here, 0 is the end."""
@@ -206,16 +201,11 @@ class PipeReader(Reader):
                 except BlockingIOError:
                     pass
             ready: asyncio.Future[None] = loop.create_future()
-            loop.add_reader(self._fd, _set_once, ready)
+            loop.add_reader(self._fd, wake, ready)
             try:
                 await ready
             finally:
                 loop.remove_reader(self._fd)
-
-
-def _set_once(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
 
 
 class AsyncReadReader(Reader):

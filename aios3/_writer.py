@@ -19,7 +19,7 @@ import queue
 import threading
 from typing import Any
 
-from ._aio import shielded
+from ._aio import shielded, wake
 from ._checksum import crc32
 
 __all__ = ["FileWriter"]
@@ -126,7 +126,7 @@ class FileWriter:
             self._run()
         finally:
             with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits
-                self._loop.call_soon_threadsafe(_resolve, self._done)
+                self._loop.call_soon_threadsafe(wake, self._done)
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
@@ -146,9 +146,4 @@ class FileWriter:
                 self._queued -= nbytes
                 waiters = list(self._waiters)  # only under back-pressure: they re-check
             for waiter in waiters:
-                self._loop.call_soon_threadsafe(_resolve, waiter)
-
-
-def _resolve(waiter: asyncio.Future[None]) -> None:
-    if not waiter.done():
-        waiter.set_result(None)
+                self._loop.call_soon_threadsafe(wake, waiter)

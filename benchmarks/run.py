@@ -173,9 +173,10 @@ def splice_or_copy(f, fd: int, offset: int, count: int) -> int:
     if hasattr(os, "splice"):
         try:
             return os.splice(f.fileno(), fd, count, offset_src=offset)
-        except OSError as exc:
-            if isinstance(exc, BrokenPipeError):
-                raise
+        except BrokenPipeError:
+            raise
+        except OSError:
+            pass  # a file system that cannot splice: copy instead
     chunk = os.pread(f.fileno(), count, offset)
     view = memoryview(chunk)
     while view:
