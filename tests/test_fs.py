@@ -1,0 +1,712 @@
+"""aios3.fs, the fsspec filesystem: fsspec's own abstract test suite, then what pandas,
+pyarrow and Dask do with it, then the behaviour this module promises (ETag-pinned
+reads, aborted writes, one client per loop, clean shutdown), on both servers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import fsspec.tests.abstract as abstract
+import pytest
+from fsspec.asyn import get_loop
+
+import aios3
+from aios3.fs import S3FileSystem
+from aios3.testing import Server
+
+
+def storage_options(server: Server) -> dict[str, Any]:
+    """How a user names the server: s3fs's spellings, as pandas users pass them."""
+    return {
+        "endpoint_url": server.endpoint,
+        "key": server.access_key_id,
+        "secret": server.secret_access_key,
+        "client_kwargs": {"region_name": server.region},
+    }
+
+
+def on_fs_loop(fs: S3FileSystem, make: Any) -> Any:
+    """Run ``make(s3)`` (a coroutine) on the filesystem's loop with its own client."""
+
+    async def run() -> Any:
+        return await make(await fs.set_session())
+
+    return asyncio.run_coroutine_threadsafe(run(), fs.loop).result(60)
+
+
+@pytest.fixture(scope="module")
+def shared_fs(server: Server) -> Iterator[S3FileSystem]:
+    fs = S3FileSystem(skip_instance_cache=True, **storage_options(server))
+    yield fs
+    fs.close()
+
+
+@pytest.fixture(scope="module")
+def fs_bucket(shared_fs: S3FileSystem) -> Iterator[str]:
+    bucket = f"fs-{uuid.uuid4().hex[:12]}"
+    shared_fs.mkdir(bucket)
+    yield bucket
+    shared_fs.rm(bucket, recursive=True)  # objects, markers, then the bucket
+    assert not shared_fs.exists(bucket)
+
+
+@pytest.fixture
+def fs_root(shared_fs: S3FileSystem, fs_bucket: str) -> Iterator[str]:
+    """A fresh folder of the module's bucket; after the test, no upload is left open."""
+    root = f"{fs_bucket}/{uuid.uuid4().hex[:8]}"
+    yield root
+
+    async def uploads(s3: aios3.S3) -> list[Any]:
+        return [u async for u in s3.list_multipart_uploads(root.split("/", 1)[1], bucket=fs_bucket)]
+
+    assert on_fs_loop(shared_fs, uploads) == [], "a multipart upload was left open"
+
+
+@pytest.fixture(autouse=True)
+def _fsspec_loop_idle() -> Iterator[None]:
+    """Fail a test that leaves tasks running on fsspec's IO loop (where every
+    synchronous call runs)."""
+    yield
+
+    async def pending() -> list[asyncio.Task[Any]]:
+        for _ in range(3):
+            await asyncio.sleep(0)
+        me = asyncio.current_task()
+        return [t for t in asyncio.all_tasks() if t is not me and not t.done()]
+
+    left = asyncio.run_coroutine_threadsafe(pending(), get_loop()).result(30)
+    assert not left, f"tasks left running on fsspec's loop: {left}"
+
+
+# ------------------------------------------------------------ fsspec's abstract suite
+
+
+class _Fixtures(abstract.AbstractFixtures):  # type: ignore[misc]
+    @pytest.fixture
+    def fs(self, shared_fs: S3FileSystem) -> S3FileSystem:
+        return shared_fs
+
+    @pytest.fixture
+    def fs_path(self, fs_root: str) -> str:
+        return fs_root
+
+    @pytest.fixture
+    def supports_empty_directories(self) -> bool:
+        return True  # mkdir makes a folder marker
+
+
+class TestAbstractCopy(abstract.AbstractCopyTests, _Fixtures):  # type: ignore[misc]
+    pass
+
+
+class TestAbstractGet(abstract.AbstractGetTests, _Fixtures):  # type: ignore[misc]
+    pass
+
+
+class TestAbstractPut(abstract.AbstractPutTests, _Fixtures):  # type: ignore[misc]
+    pass
+
+
+class TestAbstractPipe(abstract.AbstractPipeTests, _Fixtures):  # type: ignore[misc]
+    pass
+
+
+class TestAbstractOpen(abstract.AbstractOpenTests, _Fixtures):  # type: ignore[misc]
+    pass
+
+
+# ------------------------------------------------------------ pandas, pyarrow, Dask
+
+MiB = aios3.MiB
+
+
+@pytest.fixture
+def cached_instances() -> Iterator[None]:
+    """pandas and Dask make their filesystems through fsspec's instance cache (one per
+    thread): close their clients and forget them after the test."""
+    yield
+    aios3.fs.close_all()
+    S3FileSystem.clear_instance_cache()
+
+
+def _frame() -> Any:
+    import pandas as pd
+
+    return pd.DataFrame(
+        {
+            "year": [2024, 2024, 2025, 2025, 2026, 2026],
+            "city": ["Oslo", "Lima", "Pune", "Oslo", "Lima", "Pune"],
+            "value": [1.5, 2.5, 3.5, 4.5, 5.5, 6.5],
+        }
+    )
+
+
+def test_pandas_csv_and_parquet(server: Server, fs_root: str, cached_instances: None) -> None:
+    import pandas as pd
+
+    options = storage_options(server)
+    df = _frame()
+    df.to_csv(f"aios3://{fs_root}/t.csv", index=False, storage_options=options)
+    df.to_parquet(f"aios3://{fs_root}/t.parquet", storage_options=options)
+    back_csv = pd.read_csv(f"aios3://{fs_root}/t.csv", storage_options=options)
+    back_pq = pd.read_parquet(f"aios3://{fs_root}/t.parquet", storage_options=options)
+    pd.testing.assert_frame_equal(back_csv, df)
+    pd.testing.assert_frame_equal(back_pq, df)
+
+
+def test_pyarrow_dataset_over_a_partitioned_prefix(shared_fs: S3FileSystem, fs_root: str) -> None:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    from pyarrow.fs import FSSpecHandler, PyFileSystem
+
+    pafs = PyFileSystem(FSSpecHandler(shared_fs))
+    table = pa.Table.from_pandas(_frame(), preserve_index=False)
+    base = f"{fs_root}/dataset"
+    ds.write_dataset(
+        table,
+        base,
+        filesystem=pafs,
+        format="parquet",
+        partitioning=["year"],
+        partitioning_flavor="hive",
+    )
+    assert sorted(shared_fs.ls(base, detail=False)) == [
+        f"{base}/year=2024",
+        f"{base}/year=2025",
+        f"{base}/year=2026",
+    ]
+    dataset = ds.dataset(base, filesystem=pafs, format="parquet", partitioning="hive")
+    assert len(dataset.files) == 3
+    got = dataset.to_table().to_pandas().sort_values("value").reset_index(drop=True)
+    want = _frame()
+    assert got["value"].tolist() == want["value"].tolist()
+    assert got["city"].tolist() == want["city"].tolist()
+    assert [int(y) for y in got["year"]] == want["year"].tolist()
+    only = dataset.to_table(filter=ds.field("year") == 2025).to_pandas()
+    assert sorted(only["city"]) == ["Oslo", "Pune"]
+
+
+@pytest.mark.filterwarnings(
+    # dask's own call into pandas 3.1, not ours
+    "ignore:The inplace keyword:pandas.errors.Pandas4Warning:dask"
+)
+def test_dask_parquet_dataset_and_text(
+    server: Server, fs_root: str, cached_instances: None
+) -> None:
+    import dask.bag as db
+    import dask.dataframe as dd
+    import pandas as pd
+
+    options = storage_options(server)
+    url = f"aios3://{fs_root}/dask"
+    ddf = dd.from_pandas(_frame(), npartitions=3)
+    ddf.to_parquet(url, storage_options=options, partition_on=["year"], write_index=False)
+    back = dd.read_parquet(url, storage_options=options).compute()
+    back = back.sort_values("value").reset_index(drop=True)
+    assert back["value"].tolist() == _frame()["value"].tolist()
+    assert sorted({int(y) for y in back["year"]}) == [2024, 2025, 2026]
+
+    fs = S3FileSystem(skip_instance_cache=True, **options)
+    try:
+        for i in range(3):
+            fs.pipe(
+                f"{fs_root}/text/part-{i}.txt", "".join(f"{i}-{n}\n" for n in range(4)).encode()
+            )
+    finally:
+        fs.close()
+    lines = db.read_text(f"aios3://{fs_root}/text/*.txt", storage_options=options).compute()
+    assert sorted(line.strip() for line in lines) == sorted(
+        f"{i}-{n}" for i in range(3) for n in range(4)
+    )
+    assert isinstance(back, pd.DataFrame)
+
+
+# ------------------------------------------------------------------ registration
+
+
+def test_entry_point_and_storage_option_spellings(server: Server, fs_root: str) -> None:
+    import fsspec
+
+    assert fsspec.get_filesystem_class("aios3") is S3FileSystem  # via the entry point
+    aios3_names = {
+        "endpoint": server.endpoint,
+        "access_key_id": server.access_key_id,
+        "secret_access_key": server.secret_access_key,
+        "region": server.region,
+    }
+    for options in (storage_options(server), aios3_names):
+        fs = fsspec.filesystem("aios3", skip_instance_cache=True, **options)
+        try:
+            assert isinstance(fs, S3FileSystem)
+            assert fs.config.endpoint == server.endpoint
+            assert fs.config.access_key_id == server.access_key_id
+            assert fs.config.region == server.region
+            fs.pipe(f"{fs_root}/o.txt", b"spelled")
+            with fsspec.open(f"aios3://{fs_root}/o.txt", "rb", **options) as f:
+                assert f.read() == b"spelled"
+        finally:
+            fs.close()
+    S3FileSystem.clear_instance_cache()
+
+
+def test_bad_storage_options_are_refused() -> None:
+    with pytest.raises(TypeError, match="unknown options"):
+        S3FileSystem(skip_instance_cache=True, endpont="http://127.0.0.1:1")
+    with pytest.raises(TypeError, match="contradicts"):
+        S3FileSystem(skip_instance_cache=True, key="a", secret="b", access_key_id="c")
+    with pytest.raises(TypeError, match="client_kwargs"):
+        S3FileSystem(skip_instance_cache=True, client_kwargs={"proxies": {}})
+    fs = S3FileSystem(
+        skip_instance_cache=True,
+        endpoint_url="127.0.0.1:9",
+        use_ssl=False,
+        anon=True,
+        config_kwargs={"connect_timeout": 3, "retries": {"max_attempts": 2}},
+        transfer={"part_size": 5 * MiB},
+        max_concurrency=3,
+    )
+    assert fs.config.endpoint_url() == "http://127.0.0.1:9"
+    assert fs.config.anonymous and fs.config.connect_timeout == 3 and fs.config.max_attempts == 3
+    assert fs.transfer.part_size == 5 * MiB and fs.transfer.concurrency == 3
+
+
+def test_register_s3_takes_over_s3_urls(
+    server: Server, fs_root: str, cached_instances: None
+) -> None:
+    import sys
+
+    import fsspec
+    import pandas as pd
+
+    registry = sys.modules["fsspec.registry"]._registry
+    saved = {p: registry.get(p) for p in ("s3", "s3a")}
+    try:
+        aios3.fs.register_s3()
+        assert fsspec.get_filesystem_class("s3") is S3FileSystem
+        assert fsspec.get_filesystem_class("s3a") is S3FileSystem
+        options = storage_options(server)
+        _frame().to_parquet(f"s3://{fs_root}/via-s3.parquet", storage_options=options)
+        back = pd.read_parquet(f"s3a://{fs_root}/via-s3.parquet", storage_options=options)
+        pd.testing.assert_frame_equal(back, _frame())
+    finally:
+        for protocol, cls in saved.items():
+            if cls is None:
+                registry.pop(protocol, None)
+            else:
+                registry[protocol] = cls
+
+
+# --------------------------------------------------------- describing and listing
+
+
+def test_info_ls_find_for_files_prefixes_and_markers(shared_fs: S3FileSystem, fs_root: str) -> None:
+    fs = shared_fs
+    fs.pipe(f"{fs_root}/a/one.txt", b"1")
+    fs.pipe(f"{fs_root}/a/b/two.txt", b"22")
+    fs.mkdir(f"{fs_root}/empty")  # a folder marker
+    info = fs.info(f"{fs_root}/a/b/two.txt")
+    assert info["type"] == "file" and info["size"] == 2
+    assert info["name"] == f"{fs_root}/a/b/two.txt"
+    assert info["ETag"].startswith('"') and info["LastModified"] == info["mtime"]
+    assert fs.info(f"{fs_root}/a") == {
+        "name": f"{fs_root}/a",
+        "type": "directory",
+        "size": 0,
+        "StorageClass": "DIRECTORY",
+    }
+    assert fs.info(f"{fs_root}/empty/")["type"] == "directory"
+    assert fs.info(fs_root.split("/")[0])["type"] == "directory"  # the bucket
+    assert fs_root.split("/")[0] in fs.ls("", detail=False)  # the root: the buckets
+    with pytest.raises(FileNotFoundError):
+        fs.info(f"{fs_root}/nothing")
+    assert fs.ls(f"{fs_root}/empty") == []  # the marker is no file
+    assert fs.ls(fs_root, detail=False) == [f"{fs_root}/a", f"{fs_root}/empty"]
+    assert fs.ls(f"aios3://{fs_root}/a", detail=False) == [f"{fs_root}/a/b", f"{fs_root}/a/one.txt"]
+    assert fs.ls(f"{fs_root}/a/one.txt", detail=False) == [f"{fs_root}/a/one.txt"]
+    with pytest.raises(FileNotFoundError):
+        fs.ls(f"{fs_root}/nothing")
+    assert fs.find(fs_root) == [f"{fs_root}/a/b/two.txt", f"{fs_root}/a/one.txt"]
+    assert fs.find(fs_root, withdirs=True) == [
+        fs_root,
+        f"{fs_root}/a",
+        f"{fs_root}/a/b",
+        f"{fs_root}/a/b/two.txt",
+        f"{fs_root}/a/one.txt",
+        f"{fs_root}/empty",
+    ]
+    assert fs.find(fs_root, maxdepth=2) == [f"{fs_root}/a/one.txt"]
+    assert fs.glob(f"{fs_root}/a/*.txt") == [f"{fs_root}/a/one.txt"]
+    assert fs.glob(f"{fs_root}/**/two.*") == [f"{fs_root}/a/b/two.txt"]
+    assert fs.du(fs_root) == 3 and fs.size(f"{fs_root}/a/b/two.txt") == 2
+    assert fs.isdir(f"{fs_root}/a") and not fs.isfile(f"{fs_root}/a")
+    assert not fs.exists("Not_A_Bucket/x")  # a name S3 cannot hold
+
+
+def test_checksum_ukey_modified_follow_the_object(shared_fs: S3FileSystem, fs_root: str) -> None:
+    fs = shared_fs
+    path = f"{fs_root}/c.bin"
+    fs.pipe(path, b"first")
+    checksum, ukey, modified = fs.checksum(path), fs.ukey(path), fs.modified(path)
+    assert modified.tzinfo is not None
+    assert (fs.checksum(path), fs.ukey(path)) == (checksum, ukey)  # stable
+    fs.pipe(path, b"second!")
+    assert fs.checksum(path) != checksum and fs.ukey(path) != ukey
+    assert fs.modified(path) >= modified
+
+
+def test_presigned_url_reads_the_object(shared_fs: S3FileSystem, fs_root: str) -> None:
+    import urllib.request
+
+    shared_fs.pipe(f"{fs_root}/signed.txt", b"by link")
+    url = shared_fs.sign(f"{fs_root}/signed.txt", expiration=60)
+    assert url.startswith("http://127.0.0.1:")
+    with urllib.request.urlopen(url, timeout=30) as resp:
+        assert resp.read() == b"by link"
+
+
+# -------------------------------------------------------------------------- reading
+
+
+def test_random_access_reads_through_the_block_cache(shared_fs: S3FileSystem, fs_root: str) -> None:
+    data = bytes(range(256)) * 4096  # 1 MiB
+    path = f"{fs_root}/r.bin"
+    shared_fs.pipe(path, data)
+    with shared_fs.open(path, "rb", block_size=256 * 1024) as f:
+        assert f.cache.name == "readahead" and f.size == len(data)
+        f.seek(-1000, 2)
+        assert f.read() == data[-1000:]  # a "footer"
+        f.seek(10)
+        assert f.read(100) == data[10:110]
+        buf = bytearray(50)
+        assert f.readinto(buf) == 50 and bytes(buf) == data[110:160]
+        misses = f.cache.miss_count
+        assert f.read(1000) == data[160:1160]  # inside the read-ahead: no request
+        assert f.cache.miss_count == misses and f.cache.hit_count >= 1
+        f.seek(0)
+        assert f.read() == data
+        assert f.tell() == len(data) and f.read(10) == b""
+    with shared_fs.open(path, "rb") as f:
+        assert f.blocksize == 8 * MiB  # the documented default
+
+
+def test_a_concurrent_overwrite_is_an_error_not_a_mix(
+    shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    path = f"{fs_root}/pinned.bin"
+    shared_fs.pipe(path, b"a" * 100_000)
+    with shared_fs.open(path, "rb", block_size=1000, cache_type="bytes") as f:
+        assert f.read(10) == b"a" * 10
+        shared_fs.pipe(path, b"b" * 100_000)
+        f.seek(50_000)
+        with pytest.raises(aios3.fs.FileExpired, match="changed since it was opened"):
+            f.read(10)
+    with shared_fs.open(path, "rb") as f:  # reopened: the new object
+        assert f.read(3) == b"bbb"
+    with shared_fs.open(path, "rb", block_size=1000, cache_type="none") as f:
+        shared_fs.rm(path)
+        with pytest.raises(FileNotFoundError):
+            f.read(10)
+
+
+def test_cat_file_and_cat_ranges_follow_slice_semantics(
+    shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    data = b"0123456789" * 10
+    paths = [f"{fs_root}/x{i}" for i in range(3)]
+    shared_fs.pipe({p: data for p in paths})
+    assert shared_fs.cat_file(paths[0], 5, 15) == data[5:15]
+    assert shared_fs.cat_file(paths[0], -7) == data[-7:]
+    assert shared_fs.cat_file(paths[0], 10, -80) == data[10:-80]
+    assert shared_fs.cat_file(paths[0], 95, 500) == data[95:]
+    assert shared_fs.cat_file(paths[0], 500) == b""
+    starts = [0, 10, 99, 40, None, -5]
+    ends = [5, 20, None, 10, 3, None]
+    got = shared_fs.cat_ranges(paths * 2, starts, ends)
+    assert got == [data[s:e] for s, e in zip(starts, ends, strict=True)]
+    got = shared_fs.cat_ranges([paths[0], f"{fs_root}/missing"], 0, 5)
+    assert got[0] == data[:5] and isinstance(got[1], FileNotFoundError)
+    with pytest.raises(FileNotFoundError):
+        shared_fs.cat_file(f"{fs_root}/missing")
+
+
+# -------------------------------------------------------------------------- writing
+
+
+def _uploads(fs: S3FileSystem, path: str) -> list[Any]:
+    bucket, key = path.split("/", 1)
+
+    async def run(s3: aios3.S3) -> list[Any]:
+        return [u async for u in s3.list_multipart_uploads(key, bucket=bucket)]
+
+    result: list[Any] = on_fs_loop(fs, run)
+    return result
+
+
+def test_writes_stream_through_a_multipart_upload(shared_fs: S3FileSystem, fs_root: str) -> None:
+    chunk = bytes(range(256)) * 4096  # 1 MiB
+    path = f"{fs_root}/stream.bin"
+    with shared_fs.open(path, "wb", block_size=5 * MiB) as f:
+        for _ in range(6):
+            f.write(chunk)
+        assert len(_uploads(shared_fs, path)) == 1  # started once past one block
+        f.write(chunk * 5)  # a big write goes straight to the upload
+        assert f.tell() == 11 * MiB
+    assert f.info_written is not None and f.info_written.parts == 2
+    assert shared_fs.cat(path) == chunk * 11
+    assert shared_fs.info(path)["ETag"].endswith('-2"')
+    with shared_fs.open(f"{fs_root}/small.txt", "w") as t:  # text mode, one PutObject
+        t.write("héllo\n")
+    assert shared_fs.cat(f"{fs_root}/small.txt") == "héllo\n".encode()
+    assert "-" not in shared_fs.info(f"{fs_root}/small.txt")["ETag"]
+
+
+def test_an_error_inside_the_block_aborts_the_upload(shared_fs: S3FileSystem, fs_root: str) -> None:
+    path = f"{fs_root}/failed.bin"
+    with (
+        pytest.raises(RuntimeError, match="producer broke"),
+        shared_fs.open(path, "wb", block_size=5 * MiB) as f,
+    ):
+        f.write(b"x" * (6 * MiB))
+        assert len(_uploads(shared_fs, path)) == 1
+        raise RuntimeError("producer broke")
+    assert f.closed
+    assert not shared_fs.exists(path) and _uploads(shared_fs, path) == []
+    small = f"{fs_root}/failed-small.bin"
+    with pytest.raises(RuntimeError), shared_fs.open(small, "wb") as f:
+        f.write(b"tiny")
+        raise RuntimeError
+    assert not shared_fs.exists(small)
+
+
+def test_a_file_dropped_unclosed_stores_nothing(shared_fs: S3FileSystem, fs_root: str) -> None:
+    import gc
+
+    path = f"{fs_root}/dropped.bin"
+    f = shared_fs.open(path, "wb", block_size=5 * MiB)
+    f.write(b"y" * (6 * MiB))
+    assert len(_uploads(shared_fs, path)) == 1
+    del f
+    gc.collect()
+    assert _uploads(shared_fs, path) == [] and not shared_fs.exists(path)
+    g = shared_fs.open(path, "wb")
+    g.write(b"half")
+    g.discard()
+    assert g.closed and not shared_fs.exists(path)
+
+
+def test_exclusive_create_and_append(shared_fs: S3FileSystem, fs_root: str) -> None:
+    path = f"{fs_root}/x.txt"
+    with shared_fs.open(path, "xb") as f:
+        f.write(b"first")
+    with pytest.raises(FileExistsError):
+        shared_fs.open(path, "xb")
+    late = f"{fs_root}/late.txt"
+    f = shared_fs.open(late, "xb")
+    f.write(b"mine")
+    shared_fs.pipe(late, b"theirs")  # created meanwhile: If-None-Match refuses ours
+    with pytest.raises(FileExistsError):
+        f.close()
+    assert shared_fs.cat(late) == b"theirs"
+    with shared_fs.open(path, "ab") as f:
+        assert f.tell() == 5
+        f.write(b"+more")
+    assert shared_fs.cat(path) == b"first+more"
+    with shared_fs.open(f"{fs_root}/new.txt", "ab") as f:
+        f.write(b"fresh")
+    assert shared_fs.cat(f"{fs_root}/new.txt") == b"fresh"
+
+
+def test_transactions_commit_at_the_end_or_not_at_all(
+    shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    big, small = f"{fs_root}/t-big.bin", f"{fs_root}/t-small.txt"
+    with shared_fs.transaction:
+        with shared_fs.open(big, "wb", block_size=5 * MiB) as f:
+            f.write(b"z" * (6 * MiB))
+        with shared_fs.open(small, "wb") as f:
+            f.write(b"s")
+        assert not shared_fs.exists(big) and not shared_fs.exists(small)
+    assert shared_fs.size(big) == 6 * MiB and shared_fs.cat(small) == b"s"
+    shared_fs.rm([big, small])
+    with pytest.raises(RuntimeError), shared_fs.transaction:
+        with shared_fs.open(big, "wb", block_size=5 * MiB) as f:
+            f.write(b"z" * (6 * MiB))
+        raise RuntimeError
+    assert not shared_fs.exists(big) and _uploads(shared_fs, big) == []
+
+
+def test_touch_mv_rm_rmdir_makedirs(shared_fs: S3FileSystem, fs_root: str) -> None:
+    fs = shared_fs
+    fs.touch(f"{fs_root}/t")
+    assert fs.cat(f"{fs_root}/t") == b""
+    fs.pipe(f"{fs_root}/t", b"kept")
+    fs.touch(f"{fs_root}/t", truncate=False)  # a new LastModified, same bytes
+    assert fs.cat(f"{fs_root}/t") == b"kept"
+    fs.mv(f"{fs_root}/t", f"{fs_root}/moved")
+    assert not fs.exists(f"{fs_root}/t") and fs.cat(f"{fs_root}/moved") == b"kept"
+    fs.pipe({f"{fs_root}/d/1": b"1", f"{fs_root}/d/e/2": b"2"})
+    fs.mv(f"{fs_root}/d", f"{fs_root}/d2", recursive=True)
+    assert fs.find(f"{fs_root}/d2") == [f"{fs_root}/d2/1", f"{fs_root}/d2/e/2"]
+    assert not fs.exists(f"{fs_root}/d")
+    with pytest.raises(IsADirectoryError):
+        fs.rm(f"{fs_root}/d2")
+    with pytest.raises(OSError, match="not empty"):
+        fs.rmdir(f"{fs_root}/d2")
+    fs.rm(f"{fs_root}/d2", recursive=True)
+    assert not fs.exists(f"{fs_root}/d2")
+    fs.makedirs(f"{fs_root}/m/n")
+    fs.makedirs(f"{fs_root}/m/n", exist_ok=True)
+    with pytest.raises(FileExistsError):
+        fs.makedirs(f"{fs_root}/m/n")
+    with pytest.raises(FileExistsError):
+        fs.makedirs(f"{fs_root}/moved", exist_ok=True)  # a file
+    fs.rmdir(f"{fs_root}/m/n")
+    assert not fs.exists(f"{fs_root}/m/n")
+    with pytest.raises(FileNotFoundError):
+        fs.rm(f"{fs_root}/nothing-here", recursive=True)
+
+
+def test_version_aware_reads_pin_the_version(
+    server: Server, shared_fs: S3FileSystem, fs_bucket: str
+) -> None:
+    fs = S3FileSystem(skip_instance_cache=True, version_aware=True, **storage_options(server))
+    bucket = f"fsv-{uuid.uuid4().hex[:12]}"
+    try:
+        fs.mkdir(bucket)
+
+        async def enable(s3: aios3.S3) -> None:
+            await s3.set_versioning(bucket, True)
+
+        on_fs_loop(fs, enable)
+        path = f"{bucket}/doc.txt"
+        fs.pipe(path, b"version one")
+        first = fs.info(path)["VersionId"]
+        assert first
+        with fs.open(path, "rb", block_size=1000, cache_type="none") as f:
+            fs.pipe(path, b"version two")
+            assert f.read() == b"version one"  # the version it opened, not an error
+        assert fs.cat(path) == b"version two"
+        assert fs.cat(f"{path}?versionId={first}") == b"version one"
+        assert fs.info(f"aios3://{path}?versionId={first}")["size"] == len(b"version one")
+        with fs.open(f"{path}?versionId={first}", "rb") as f:
+            assert f.read() == b"version one"
+    finally:
+
+        async def drop(s3: aios3.S3) -> None:
+            await s3.delete_bucket(bucket, force=True)
+
+        on_fs_loop(fs, drop)
+        fs.close()
+
+
+# ------------------------------------------------------------- from an event loop
+
+
+@pytest.fixture
+async def afs(server: Server) -> Any:
+    fs = S3FileSystem(skip_instance_cache=True, asynchronous=True, **storage_options(server))
+    yield fs
+    await fs.close_session()
+
+
+async def test_asynchronous_use_from_a_running_loop(afs: S3FileSystem, fs_root: str) -> None:
+    client = await afs.set_session()
+    assert await afs.set_session() is client  # one client for this loop
+    await afs._pipe_file(f"{fs_root}/a.txt", b"async bytes")
+    assert await afs._cat_file(f"{fs_root}/a.txt", start=6) == b"bytes"
+    assert await afs._ls(fs_root, detail=False) == [f"{fs_root}/a.txt"]
+    async with await afs.open_async(f"{fs_root}/a.txt", "rb") as f:
+        assert await f.read(5) == b"async" and f.size == 11
+    async with await afs.open_async(f"{fs_root}/big.bin", "wb", block_size=5 * MiB) as f:
+        for _ in range(6):
+            await f.write(b"w" * MiB)
+    assert (await afs._info(f"{fs_root}/big.bin"))["size"] == 6 * MiB
+    with pytest.raises(RuntimeError, match="open_async"):
+        afs.open(f"{fs_root}/a.txt", "rb")
+    await afs.close_session()
+    assert "closed" in repr(client)
+    assert await afs._exists(f"{fs_root}/a.txt")  # a new client, made on demand
+    assert await afs.set_session() is not client
+
+
+async def test_asynchronous_write_error_aborts(afs: S3FileSystem, fs_root: str) -> None:
+    path = f"{fs_root}/abort.bin"
+    with pytest.raises(RuntimeError, match="stop"):
+        async with await afs.open_async(path, "wb", block_size=5 * MiB) as f:
+            await f.write(b"q" * (6 * MiB))
+            raise RuntimeError("stop")
+    s3 = await afs.set_session()
+    bucket, key = path.split("/", 1)
+    assert [u async for u in s3.list_multipart_uploads(key, bucket=bucket)] == []
+    assert not await afs._exists(path)
+    await afs._pipe_file(f"{fs_root}/x", b"1", mode="create")
+    with pytest.raises(FileExistsError):
+        await afs._pipe_file(f"{fs_root}/x", b"2", mode="create")
+    assert await afs._cat_file(f"{fs_root}/x") == b"1"
+
+
+def test_each_event_loop_gets_its_own_client_closed_with_the_loop(
+    server: Server, fs_root: str
+) -> None:
+    import threading
+
+    fs = S3FileSystem(skip_instance_cache=True, asynchronous=True, **storage_options(server))
+    clients: list[aios3.S3] = []
+
+    async def use(n: int) -> None:
+        clients.append(await fs.set_session())
+        await fs._pipe_file(f"{fs_root}/loop{n}", b"x")
+
+    threads = [threading.Thread(target=asyncio.run, args=(use(n),)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    asyncio.run(use(2))  # never closed by hand: asyncio.run's shutdown closes it
+    assert len({id(c) for c in clients}) == 3
+    assert all("closed" in repr(c) for c in clients)
+    sync_fs = S3FileSystem(skip_instance_cache=True, **storage_options(server))
+    try:
+        assert sync_fs.ls(fs_root, detail=False) == [f"{fs_root}/loop{n}" for n in range(3)]
+    finally:
+        sync_fs.close()
+
+
+def test_interpreter_exit_closes_clients_and_aborts_open_uploads(
+    server: Server, shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    import subprocess
+    import sys
+    import textwrap
+
+    path = f"{fs_root}/at-exit.bin"
+    script = textwrap.dedent(
+        f"""
+        import sys, warnings
+        warnings.simplefilter("error")
+        from aios3.fs import S3FileSystem
+        fs = S3FileSystem(**{storage_options(server)!r})
+        fs.pipe({fs_root + "/before-exit"!r}, b"ok")
+        f = fs.open({path!r}, "wb", block_size=5 * 2**20)
+        f.write(b"e" * (6 * 2**20))  # a multipart upload is open now
+        print(len(fs.ls({fs_root!r})), flush=True)
+        sys.exit(0)  # neither the file nor the filesystem is closed
+        """
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+    for bad in (
+        "Unclosed",
+        "Exception ignored",
+        "Task was destroyed",
+        "never retrieved",
+        "Traceback",
+    ):
+        assert bad not in proc.stderr, proc.stderr
+    assert _uploads(shared_fs, path) == [] and not shared_fs.exists(path)
