@@ -24,6 +24,7 @@ from ._exceptions import (
     PreconditionFailed,
     S3Error,
     ServiceError,
+    SourceNotFound,
     TransferError,
 )
 from ._info import (
@@ -38,7 +39,9 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import S3Name
+from ._redact import log_redaction
 from ._stream import ObjectStream
+from ._tree import TreeItem, TreeResult
 
 __version__ = "0.1.0"
 
@@ -61,6 +64,8 @@ __all__ = [
     # transfers
     "ObjectStream",
     "MultipartUpload",
+    "TreeResult",
+    "TreeItem",
     # errors
     "S3Error",
     "InvalidRequest",
@@ -69,6 +74,7 @@ __all__ = [
     "NoSuchBucket",
     "NoSuchKey",
     "NoSuchUpload",
+    "SourceNotFound",
     "AccessDenied",
     "PreconditionFailed",
     "Conflict",
@@ -76,6 +82,8 @@ __all__ = [
     "EndpointError",
     "TransferError",
     "IntegrityError",
+    # logging
+    "log_redaction",
     # sizes
     "KiB",
     "MiB",

@@ -10,7 +10,7 @@ it: ``_stream`` (reading), ``_download`` (to a file), ``_upload`` (any source) a
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ._multipart import MultipartUpload
     from ._sources import Source
     from ._stream import ObjectStream
+    from ._tree import Filter, TreeItem, TreeResult, _Run
 
 __all__ = ["S3", "connect"]
 
@@ -125,22 +126,36 @@ class S3(BucketOps):
         end: int | None = None,
         version_id: str | None = None,
     ) -> tuple[bytes, ObjectInfo]:
-        """Read a (small) object, or ``object[start:end]``, into memory; return its bytes
-        and its info. A body cut short is fetched again (``part_retries`` times); one
-        that fails its checksum raises :class:`~aios3.IntegrityError`."""
+        """Read a (small) object, or ``object[start:end]`` (slice semantics: a range past
+        the end is empty, never an error), into memory; return its bytes and its info.
+        A body cut short is fetched again (``part_retries`` times); one that fails its
+        checksum raises :class:`~aios3.IntegrityError`."""
+        from ._exceptions import S3Error
         from ._retry import with_retries
-        from ._stream import body_error, check_range, range_header
+        from ._stream import (
+            body_error,
+            check_range,
+            describe,
+            empty_range,
+            range_header,
+            unsatisfiable,
+        )
 
         check_range(start, end)
         b, k = self.name(name, bucket=bucket)
         params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
-        if start is not None and end is not None and end <= start:
-            return b"", await self.head(S3Name(k, b), version_id=version_id)
+        if empty_range(start, end):
+            return b"", await describe(self, b, k, params)
         if start or end is not None:
             params["Range"] = range_header(start or 0, end)
 
         async def attempt() -> tuple[bytes, ObjectInfo]:
-            resp = await self.call("get_object", action="get", bucket=b, key=k, **params)
+            try:
+                resp = await self.call("get_object", action="get", bucket=b, key=k, **params)
+            except S3Error as err:
+                if not unsatisfiable(err):
+                    raise
+                return b"", await describe(self, b, k, params)  # starts at or past the end
             body = resp["Body"]
             try:
                 data: bytes = await body.read()
@@ -311,7 +326,8 @@ class S3(BucketOps):
         """Finish a multipart upload that an interrupted process left behind.
 
         Lists the parts the server holds (all pages), checks each against the same range
-        of ``source`` (a path, bytes, or a seekable binary file), sends only the parts
+        of ``source`` (a path, bytes, or a seekable binary file read from its current
+        position, as :meth:`upload` reads it), sends only the parts
         that are missing or differ, then completes. Find upload ids with
         :meth:`list_multipart_uploads`. On failure the upload is aborted, as always.
         """
@@ -321,3 +337,220 @@ class S3(BucketOps):
         return await resume_upload(
             self, b, k, upload_id, source, transfer=transfer or self.transfer
         )
+
+    # -- folders -----------------------------------------------------------------------
+
+    def _tree_run(
+        self,
+        *,
+        jobs: int | None,
+        dryrun: bool,
+        on_item: Callable[[TreeItem], object] | None,
+        transfer: TransferConfig | None,
+    ) -> _Run:
+        from ._tree import DEFAULT_JOBS, _Run
+
+        transfer = transfer or self.transfer
+        if jobs is None:
+            jobs = min(DEFAULT_JOBS, transfer.concurrency)
+        if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
+            raise InvalidRequest(f"jobs={jobs!r}: give a whole number of files at once, >= 1")
+        return _Run(self, transfer, jobs, dryrun, on_item)
+
+    async def upload_dir(
+        self,
+        local_dir: str | os.PathLike[str],
+        prefix: Name = "",
+        *,
+        bucket: str | None = None,
+        exclude: Iterable[str] = (),
+        include: Iterable[str] = (),
+        filters: Sequence[Filter] = (),
+        dryrun: bool = False,
+        jobs: int | None = None,
+        on_item: Callable[[TreeItem], object] | None = None,
+        content_type: str | None = None,
+        content_disposition: str | None = None,
+        content_encoding: str | None = None,
+        content_language: str | None = None,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> TreeResult:
+        """Upload every file under ``local_dir`` to the folder ``prefix``
+        (``aws s3 cp --recursive DIR s3://...``); return what was done.
+
+        ``prefix`` names a folder (``"backups"`` means ``backups/``). Files are matched
+        by their path relative to ``local_dir`` against ``exclude`` then ``include``
+        patterns (``fnmatch``, ``*`` crossing ``/``), then ``filters``, a sequence of
+        ``("exclude" | "include", pattern)`` applied in order, later ones winning, as
+        aws applies ``--exclude`` / ``--include``. ``jobs`` files move at once (default
+        4), sharing ``transfer.concurrency`` for their parts. ``on_item`` is called with
+        each file's :class:`TreeItem` as it is done. Special and unreadable files are
+        skipped and reported; a failed file never stops the others (see
+        :meth:`TreeResult.raise_for_failures`). A missing ``local_dir`` raises
+        :class:`~aios3.SourceNotFound` before any request. Headers and ``metadata``
+        apply to every object written (``content_type`` is guessed per file when not
+        given).
+        """
+        from ._tree import _rules, remote_side, upload_dir
+
+        rules = _rules(filters, exclude, include)
+        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
+        run.result.dryrun = dryrun
+        write = _write_options(
+            content_type=content_type,
+            content_disposition=content_disposition,
+            content_encoding=content_encoding,
+            content_language=content_language,
+            cache_control=cache_control,
+            metadata=metadata,
+            storage_class=storage_class,
+            extra=extra,
+        )
+        return await upload_dir(
+            self, local_dir, remote_side(self, prefix, bucket), rules=rules, write=write, run=run
+        )
+
+    async def download_dir(
+        self,
+        prefix: Name,
+        local_dir: str | os.PathLike[str],
+        *,
+        bucket: str | None = None,
+        exclude: Iterable[str] = (),
+        include: Iterable[str] = (),
+        filters: Sequence[Filter] = (),
+        dryrun: bool = False,
+        jobs: int | None = None,
+        on_item: Callable[[TreeItem], object] | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> TreeResult:
+        """Download every object under the folder ``prefix`` into ``local_dir``
+        (``aws s3 cp --recursive s3://... DIR``); return what was done.
+
+        Nothing is ever written outside ``local_dir``: a key that would land there
+        (``../x``, ``/abs``, ``a//b``, a symlinked folder leading out) is skipped and
+        reported in :attr:`TreeResult.skipped`. Each file is written atomically and
+        gets the object's LastModified as its mtime. A prefix holding no objects raises
+        :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item`` as in
+        :meth:`upload_dir`.
+        """
+        from ._tree import _rules, download_dir, remote_side
+
+        rules = _rules(filters, exclude, include)
+        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
+        run.result.dryrun = dryrun
+        return await download_dir(
+            self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run
+        )
+
+    async def copy_prefix(
+        self,
+        source: Name,
+        destination: Name,
+        *,
+        exclude: Iterable[str] = (),
+        include: Iterable[str] = (),
+        filters: Sequence[Filter] = (),
+        dryrun: bool = False,
+        jobs: int | None = None,
+        on_item: Callable[[TreeItem], object] | None = None,
+        metadata: Mapping[str, str] | None = None,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        storage_class: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> TreeResult:
+        """Copy every object under the folder ``source`` to the folder ``destination``,
+        server-side (``aws s3 cp --recursive s3://... s3://...``). Objects keep their
+        headers and metadata unless new ones are given. A source prefix holding no
+        objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item``
+        as in :meth:`upload_dir`."""
+        from ._tree import _rules, copy_prefix, remote_side
+
+        rules = _rules(filters, exclude, include)
+        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
+        run.result.dryrun = dryrun
+        write = _write_options(
+            metadata=metadata,
+            content_type=content_type,
+            cache_control=cache_control,
+            storage_class=storage_class,
+            extra=extra,
+        )
+        return await copy_prefix(
+            self,
+            remote_side(self, source),
+            remote_side(self, destination),
+            rules=rules,
+            write=write,
+            run=run,
+        )
+
+    async def sync(
+        self,
+        source: str | os.PathLike[str] | S3Name,
+        destination: str | os.PathLike[str] | S3Name,
+        *,
+        delete: bool = False,
+        size_only: bool = False,
+        exact_timestamps: bool = False,
+        exclude: Iterable[str] = (),
+        include: Iterable[str] = (),
+        filters: Sequence[Filter] = (),
+        dryrun: bool = False,
+        jobs: int | None = None,
+        on_item: Callable[[TreeItem], object] | None = None,
+        content_type: str | None = None,
+        cache_control: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> TreeResult:
+        """Make ``destination`` hold what ``source`` holds (``aws s3 sync``); each side
+        is a local folder or an ``s3://`` URL / :class:`S3Name` (a folder): local->S3,
+        S3->local or S3->S3.
+
+        A file is copied when it is missing at the destination or its size differs,
+        or by time as aws does: an upload or copy when the source is newer than the
+        destination, a download when the local file is newer than the object
+        (``exact_timestamps``: when the times differ at all); ``size_only`` compares
+        sizes alone. Downloads set the local mtime from LastModified, so syncing back
+        transfers nothing. ``delete`` removes what the source does not have (never a
+        file the source still has, nor one an unsafe key could stand for, nor one the
+        filters exclude). A missing source raises :class:`~aios3.SourceNotFound` before
+        anything is written or deleted.
+        """
+        from ._tree import _rules, sync
+
+        rules = _rules(filters, exclude, include)
+        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
+        run.result.dryrun = dryrun
+        write = _write_options(
+            content_type=content_type,
+            cache_control=cache_control,
+            metadata=metadata,
+            storage_class=storage_class,
+            extra=extra,
+        )
+        return await sync(
+            self,
+            source,
+            destination,
+            rules=rules,
+            delete=delete,
+            size_only=size_only,
+            exact_timestamps=exact_timestamps,
+            write=write,
+            run=run,
+        )
+
+
+def _write_options(**given: Any) -> dict[str, Any]:
+    """The write keywords a folder call passes on to each upload or copy: those given."""
+    return {name: value for name, value in given.items() if value is not None}

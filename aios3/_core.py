@@ -11,9 +11,10 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from ._config import Config, TransferConfig
-from ._direct import DirectPath
-from ._exceptions import translate
+from ._direct import DirectPath, http_session_class
+from ._exceptions import ConfigError, translate
 from ._names import Name, resolve
+from ._redact import protect as protect_logs
 
 __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
 
@@ -85,6 +86,7 @@ class ClientCore:
         cfg = self.config
         stack = AsyncExitStack()
         try:
+            stack.callback(protect_logs(cfg, self))  # secrets kept out of logs until closed
             session = AioSession(profile=cfg.profile)
             # botocore parses every Last-Modified with dateutil (~0.1-0.3 ms a
             # response): parse the two forms S3 sends directly, the rest as before.
@@ -107,10 +109,17 @@ class ClientCore:
             elif not cfg.verify_tls:
                 kwargs["verify"] = False
             client = await stack.enter_async_context(session.create_client("s3", **kwargs))
-        except BaseException:
+        except BaseException as exc:
             await stack.aclose()
+            from botocore.exceptions import BotoCoreError
+
+            if isinstance(exc, BotoCoreError):  # an unknown profile, a broken config file
+                raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
             raise
         self._stack, self._client = stack, client
+        from ._retry import bound_connect_retries
+
+        bound_connect_retries(client, cfg.connect_timeout)
         if cfg.direct_requests:
             self._direct = DirectPath.for_client(client, sign_payload=self._sign_payload())
 
@@ -159,6 +168,7 @@ class ClientCore:
             "s3": s3,
             "retries": {"total_max_attempts": cfg.max_attempts, "mode": "standard"},
             "connect_timeout": cfg.connect_timeout,
+            "http_session_cls": http_session_class(),
             "read_timeout": cfg.read_timeout,
             "max_pool_connections": cfg.max_pool_connections
             or max(64, 4 * self.transfer.concurrency),

@@ -17,11 +17,21 @@ Anything else goes through botocore unchanged: a parameter outside the table, a 
 other than aios3's own, a PutObject without a checksum where botocore would add one, a
 bucket whose endpoint needs another signer (S3 Express, SigV4a, access points) or that
 redirects to another region.
+
+Redirects are never followed, on either path: a signed request re-sent to wherever a
+``Location`` points would hand that host the session token and the whole body. A 3xx is
+an answer like any other. botocore's region redirector acts on the ones that name the
+bucket's region (``x-amz-bucket-region``); any other 3xx is an error. The direct path
+asks aiohttp not to follow; botocore's path gets the same from
+:func:`http_session_class`, the HTTP session aios3 gives aiobotocore, which also stops
+the region redirector from chasing a 3xx that names no region (it would otherwise HEAD
+the bucket, get the same 3xx, HEAD it again, until Python's recursion limit).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -32,7 +42,7 @@ from ._body import Body
 from ._checksum import LARGE_BODY
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 
-__all__ = ["DirectPath", "OPERATIONS"]
+__all__ = ["DirectPath", "OPERATIONS", "http_session_class"]
 
 log = logging.getLogger("aios3")
 
@@ -187,6 +197,70 @@ class _Status:
 @dataclass(frozen=True, slots=True)
 class _Raw:
     raw: Any
+
+
+def _response_headers(raw: Any) -> dict[str, str]:
+    """A response's headers as aiobotocore's session reads them: lower-case names,
+    UTF-8 values (a ``UnicodeDecodeError`` where they are not)."""
+    return {k.decode("utf-8").lower(): v.decode("utf-8") for k, v in raw.raw_headers}
+
+
+def _host_header(url: str) -> str:
+    """The Host header aiohttp sends for ``url``, which is what the signature must cover:
+    an IPv6 literal in brackets (``[::1]:8333``), the port unless it is the scheme's."""
+    from yarl import URL
+
+    host: str | None = URL(url, encoded=True).host_port_subcomponent
+    if host is None:  # pragma: no cover - only relative URLs have none
+        raise ValueError(f"no host in {url!r}")
+    return host
+
+
+def _region_redirect(status: int, headers: dict[str, str]) -> bool:
+    """Whether botocore's region redirector acts on this answer: a 301, 302, 307 or 400
+    that names the bucket's region. Any other 3xx is an error."""
+    return status in (301, 302, 307, 400) and "x-amz-bucket-region" in headers
+
+
+class _NoRedirects:
+    """An aiohttp session whose requests never follow a redirect."""
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: Any) -> None:
+        self._session = session
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["allow_redirects"] = False
+        return self._session.request(*args, **kwargs)
+
+
+@functools.cache
+def http_session_class() -> type[Any]:
+    """The HTTP session class aios3's clients give aiobotocore
+    (``AioConfig(http_session_cls=...)``): aiobotocore's own aiohttp session, except
+    that no request follows a redirect, and that a 3xx naming no region
+    (``x-amz-bucket-region``) is final: botocore's region redirector leaves it alone,
+    so it ends as the error it is."""
+    from aiobotocore.httpsession import AIOHTTPSession
+
+    class NoRedirectSession(AIOHTTPSession):  # type: ignore[misc]
+        async def _get_session(self, proxy_url: Any) -> Any:
+            return _NoRedirects(await super()._get_session(proxy_url))
+
+        async def send(self, request: Any) -> Any:
+            response = await super().send(request)
+            if 300 <= response.status_code < 400 and not _region_redirect(
+                response.status_code, response.headers
+            ):
+                # What S3RegionRedirectorv2 reads to know it redirected already.
+                context = getattr(request, "context", None) or {}
+                redirect = context.get("s3_redirect")
+                if isinstance(redirect, dict):
+                    redirect["redirected"] = True
+            return response
+
+    return NoRedirectSession
 
 
 def _connection_error(exc: Exception, url: str) -> Exception:
@@ -392,7 +466,7 @@ class DirectPath:
                 credentials = await self._credentials.get_frozen_credentials()
             request = self.prepare(op, target, key, params, credentials, payload_hash)
             try:
-                raw, content = await self._request(request)
+                raw, headers, content = await self._request(request)
             except Exception as exc:
                 error = _connection_error(exc, request.url)
                 if await self._needs_retry(attempts, op, request_dict, None, error):
@@ -400,20 +474,21 @@ class DirectPath:
                 if error is exc:
                     raise
                 raise error from exc
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in raw.raw_headers}
             status = raw.status
             if status >= 300:
                 http = AioAWSResponse(request.url, status, headers, raw)
                 if content is not None:
                     http._content = content  # read already; the connection is back in the pool
                 response = await convert_to_response_dict(http, op.model)
-                if self._redirected(status, headers):
+                if _region_redirect(status, headers):
                     # Another region: botocore's redirector knows what to do; let it.
                     self._targets[bucket] = None
                     return None
                 parsed = await self._parser.parse(response, op.model.output_shape)
-                if await self._needs_retry(attempts, op, request_dict, (http, parsed), None):
-                    continue
+                if status >= 400 and await self._needs_retry(
+                    attempts, op, request_dict, (http, parsed), None
+                ):
+                    continue  # (a 3xx is final: never retried, never followed)
                 parsed["ResponseMetadata"]["RetryAttempts"] = attempts - 1
                 code = parsed.get("Error", {}).get("Code")
                 raise self._client.exceptions.from_code(code)(parsed, op.model.name)
@@ -427,9 +502,11 @@ class DirectPath:
                 out["Body"] = await self._body(op, raw, headers, params)
             return out
 
-    async def _request(self, request: _Request) -> tuple[Any, bytes | None]:
+    async def _request(self, request: _Request) -> tuple[Any, dict[str, str], bytes | None]:
         """Send ``request`` on the client's own aiohttp session (its pool, TLS and
-        timeouts); read the body unless the operation streams it (or fails)."""
+        timeouts), never following a redirect; read the body unless the operation
+        streams it (or fails). The response headers are decoded as aiobotocore decodes
+        them (UTF-8; bytes that are not UTF-8 fail the attempt, as they do there)."""
         from yarl import URL
 
         if self._session is None:
@@ -437,12 +514,21 @@ class DirectPath:
         headers = request.headers
         headers["accept-encoding"] = "identity"  # as aiobotocore asks (botocore #1255)
         raw = await self._session.request(
-            request.method, URL(request.url, encoded=True), headers=headers, data=request.body
+            request.method,
+            URL(request.url, encoded=True),
+            headers=headers,
+            data=request.body,
+            allow_redirects=False,
         )
-        if request.stream_output and raw.status < 300:
-            return raw, None
         try:
-            return raw, await raw.read()
+            answer = _response_headers(raw)
+        except BaseException:
+            raw.release()
+            raise
+        if request.stream_output and raw.status < 300:
+            return raw, answer, None
+        try:
+            return raw, answer, await raw.read()
         finally:
             raw.release()
 
@@ -459,10 +545,6 @@ class DirectPath:
             attempts, op.model, request_dict, response, error
         )
         return retry
-
-    @staticmethod
-    def _redirected(status: int, headers: dict[str, str]) -> bool:
-        return status in (301, 307) or (status == 400 and "x-amz-bucket-region" in headers)
 
     @staticmethod
     def _parse(
@@ -570,8 +652,7 @@ class DirectPath:
             if context.get("auth_type") not in ("v4", "s3v4") or self._credentials is None:
                 return None
             signer = Signer(signing.get("region") or client.meta.region_name or "us-east-1")
-        host = parts.hostname or ""
-        default_port = {"http": 80, "https": 443}.get(parts.scheme)
-        if parts.port is not None and parts.port != default_port:
-            host = f"{host}:{parts.port}"
-        return _Target(parts.scheme, parts.netloc, host, parts.path.rstrip("/"), signer)
+        url = f"{parts.scheme}://{parts.netloc}"
+        return _Target(
+            parts.scheme, parts.netloc, _host_header(url), parts.path.rstrip("/"), signer
+        )

@@ -47,13 +47,43 @@ _FLUSH = 4 * WRITE_BATCH  # bytes a GET hands its writer at a time
 _QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
 
 
+_PARTIAL = ".aios3-partial"
+_NAME_MAX = 255  # bytes in a file name, where the filesystem does not say
+
+
+def _name_max(folder: Path) -> int:
+    """The longest file name ``folder``'s filesystem takes, in bytes."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, OSError, ValueError):  # no pathconf, or no answer
+        return _NAME_MAX
+
+
 def _check_target(path: Path) -> None:
+    size, limit = len(os.fsencode(path.name)), _name_max(path.parent)
+    if size > limit:
+        raise InvalidRequest(
+            f"the file name {path.name!r} is {size} bytes; its folder's filesystem "
+            f"takes at most {limit}"
+        )
     if path.is_dir():
         raise InvalidRequest(f"{str(path)!r} is a directory; download takes a file path")
     if not path.parent.is_dir():
         raise InvalidRequest(f"the folder {str(path.parent)!r} does not exist")
     if not os.access(path.parent, os.W_OK):
         raise InvalidRequest(f"the folder {str(path.parent)!r} is not writable")
+
+
+def partial_path(path: Path) -> Path:
+    """The temporary file a download of ``path`` writes before renaming it into place:
+    ``.{name}.{8 hex digits}.aios3-partial`` beside it, with the name cut short (at a
+    character) where the whole would exceed the filesystem's limit on a name."""
+    tail = f".{secrets.token_hex(4)}{_PARTIAL}"
+    room = _name_max(path.parent) - len(os.fsencode(f".{tail}"))
+    name = path.name
+    while len(os.fsencode(name)) > room:
+        name = name[:-1]
+    return path.with_name(f".{name}{tail}")
 
 
 def _preallocate(fd: int, size: int) -> None:
@@ -100,7 +130,7 @@ async def download(
     declared = info.full_object_checksum
     if declared and declared[0] not in VERIFIABLE:
         declared = None  # CRC32C / CRC64NVME: not computable here without extra packages
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.aios3-partial")
+    tmp = partial_path(path)
 
     def error(message: str) -> IntegrityError:
         return IntegrityError(f"download s3://{bucket}/{key}: {message}", bucket=bucket, key=key)
@@ -236,6 +266,11 @@ async def _ranged(
                         chunks = await _read_some(body, _FLUSH)
                     except Exception as exc:
                         error = body_error(exc, action=what, bucket=bucket, key=key)
+                        if isinstance(error, IntegrityError):
+                            # The bytes handed over failed the response's checksum: the
+                            # next try fetches the whole range again, its CRC anew.
+                            pos = start
+                            writer.restart(index)
                         raise error or translate(exc, action=what, bucket=bucket, key=key) from exc
                     got = sum(len(c) for c in chunks)
                     if not got or pos + got > end:

@@ -9,7 +9,8 @@ The hierarchy::
     ├── NotFound                 404: the bucket, key, version or upload does not exist
     │   ├── NoSuchBucket
     │   ├── NoSuchKey
-    │   └── NoSuchUpload
+    │   ├── NoSuchUpload
+    │   └── SourceNotFound   a directory call's source folder or prefix is missing
     ├── AccessDenied             403: wrong credentials, signature, or no permission
     ├── PreconditionFailed       412: If-Match / If-None-Match did not hold
     ├── Conflict                 409: a concurrent write won, or the bucket is not empty
@@ -40,6 +41,7 @@ __all__ = [
     "PreconditionFailed",
     "S3Error",
     "ServiceError",
+    "SourceNotFound",
     "TransferError",
 ]
 
@@ -92,6 +94,12 @@ class NoSuchKey(NotFound):
 
 class NoSuchUpload(NotFound):
     """The multipart upload id is unknown: completed, aborted, or never created."""
+
+
+class SourceNotFound(NotFound):
+    """The source of a directory transfer does not exist: a local folder that is
+    missing or is not a folder, or an S3 prefix that holds no objects. Raised before
+    anything is written or deleted."""
 
 
 class AccessDenied(S3Error):
@@ -226,6 +234,12 @@ def translate(
             cls = NoSuchBucket
         text = err.get("Message") or code or "error"
         hint = _HINTS.get(cls)
+        if status is not None and 300 <= status < 400:
+            location = (meta.get("HTTPHeaders") or {}).get("location")
+            hint = (
+                f"the endpoint redirected{f' to {location}' if location else ''}; a signed "
+                "request is never sent on to another host: check the endpoint and region"
+            )
         msg = f"{action}{target} failed: {code or status}: {text}"
         if hint:
             msg += f" ({hint})"
@@ -237,6 +251,8 @@ def translate(
             bucket=bucket,
             key=key,
         )
+    if isinstance(exc, bex.ParamValidationError):  # botocore refused it; nothing was sent
+        return InvalidRequest(f"{action}{target}: {exc}", bucket=bucket, key=key)
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):
         return ConfigError(
             f"{action}{target}: no usable credentials; pass access_key_id/secret_access_key, "

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import mimetypes
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -15,6 +18,8 @@ from ._exceptions import InvalidRequest
 __all__ = ["ObjectInfo", "write_params"]
 
 CHECKSUM_FIELDS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
+_DIGEST_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
+_MULTIPART_ETAG = re.compile(r'(?:W/)?"?[^"]*-[0-9]+"?')
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 MAX_METADATA_BYTES = 2048
 
@@ -114,14 +119,37 @@ class ObjectInfo:
 
     @property
     def full_object_checksum(self) -> tuple[str, str] | None:
-        """``(algorithm, value)`` of a checksum over the whole object, if there is one
-        (composite ``value-N`` checksums of multipart objects are not)."""
-        if self.checksum_type == "COMPOSITE":
+        """``(algorithm, value)`` of a checksum over the whole object's bytes, if the
+        server reports one, else ``None``.
+
+        The server's ``checksum_type`` decides where it reports one: FULL_OBJECT is,
+        COMPOSITE (a checksum of the part checksums) is not. Where it reports none, a
+        multipart object's checksum (ETag ``"...-N"``, or a part count) is taken as
+        composite, as S3 makes them by default (some servers leave out the ``-N``),
+        and a single-part object's as full. A value that is not the base64 of a digest
+        of the algorithm's size is not one either: downloads check only what this
+        returns (and always the length)."""
+        kind = self.checksum_type
+        if kind not in (None, "FULL_OBJECT"):
+            return None
+        if kind is None and (
+            self.parts is not None
+            or (self.etag is not None and _MULTIPART_ETAG.fullmatch(self.etag) is not None)
+        ):
             return None
         for algo in CHECKSUM_FIELDS:
             value = self.checksums.get(algo)
-            if value and "-" not in value:
+            if value and _digest_size(value) == _DIGEST_SIZES[algo]:
                 return algo, value
+        return None
+
+
+def _digest_size(value: str) -> int | None:
+    """The size of the digest ``value`` encodes in base64, or ``None`` if it is not
+    base64 (a composite ``value-N``, say)."""
+    try:
+        return len(base64.b64decode(value, validate=True))
+    except (binascii.Error, ValueError):
         return None
 
 
@@ -171,10 +199,14 @@ def write_params(
 
     With no ``content_type`` it is guessed from ``guess_from`` (a local file name) or the
     key's extension, as ``aws s3 cp`` does; an unknown extension leaves S3's default.
-    ``extra`` passes further botocore parameters through (SSE, ACL, tagging, ...).
+    ``extra`` passes further botocore parameters through (SSE, ACL, tagging, ...),
+    checked as botocore checks them (a parameter of PutObject, CreateMultipartUpload or
+    CopyObject, of the type its model gives) and as the keywords are (header values
+    printable ASCII, metadata as ``metadata``): a mistake raises
+    :class:`~aios3.InvalidRequest` here, whichever way the request is sent later.
     """
     params: dict[str, Any] = {}
-    if content_type is None:
+    if content_type is None and not (extra and "ContentType" in extra):
         content_type = guess_type(guess_from or key)
     for name, value in (
         ("ContentType", content_type),
@@ -193,8 +225,52 @@ def write_params(
         clash = sorted(set(extra) & set(params))
         if clash:
             raise InvalidRequest(f"extra repeats parameters given by keyword: {clash}")
-        params.update(extra)
+        params.update(check_extra(extra))
     return params
+
+
+_OWN_PARAMS = frozenset({"Bucket", "Key", "Body", "CopySource"})
+_WRITE_OPERATIONS = ("PutObject", "CreateMultipartUpload", "CopyObject")
+
+
+@cache
+def _write_shapes() -> tuple[Any, ...]:
+    """The input shapes of the operations ``extra`` may go to (botocore's S3 model,
+    loaded once)."""
+    from botocore.loaders import create_loader
+    from botocore.model import ServiceModel
+
+    model = ServiceModel(create_loader().load_service_model("s3", "service-2"), "s3")
+    return tuple(model.operation_model(name).input_shape for name in _WRITE_OPERATIONS)
+
+
+def check_extra(extra: Mapping[str, Any]) -> dict[str, Any]:
+    """Check ``extra`` botocore parameters of an object write before any request: each
+    a parameter of PutObject, CreateMultipartUpload or CopyObject, valid for its type by
+    botocore's own validator, header values printable ASCII and user metadata as
+    :func:`check_metadata` wants it. Returns them (metadata keys lower-cased)."""
+    from botocore.validate import ParamValidator
+
+    shapes = _write_shapes()
+    checked: dict[str, Any] = {}
+    for name, value in extra.items():
+        if name in _OWN_PARAMS:
+            raise InvalidRequest(f"extra must not give {name!r}: the call itself sets it")
+        shape = next((s for s in shapes if name in s.members), None)
+        if shape is None:
+            known = ", ".join(_WRITE_OPERATIONS)
+            raise InvalidRequest(f"extra parameter {name!r} is not a parameter of {known}")
+        dummies = {required: "x" for required in shape.required_members}
+        report = ParamValidator().validate({**dummies, name: value}, shape)
+        if report.has_errors():
+            raise InvalidRequest(f"extra parameter {name!r}: {report.generate_report()}")
+        where = shape.members[name].serialization.get("location")
+        if where == "headers":
+            value = check_metadata(value)
+        elif where == "header" and isinstance(value, str):
+            _check_header(f"extra parameter {name!r}", value)
+        checked[name] = value
+    return checked
 
 
 def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
@@ -214,13 +290,17 @@ def check_metadata(metadata: Mapping[str, str]) -> dict[str, str]:
     return checked
 
 
+# What an HTTP header value may not hold: control characters other than tab, and DEL.
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
 def _check_header(name: str, value: str) -> None:
     if not isinstance(value, str):
         raise InvalidRequest(f"{name} must be a str, not {type(value).__name__}")
-    if not value.isascii() or any(c in value for c in "\r\n\0"):
+    if not value.isascii() or _CONTROL.search(value):
         raise InvalidRequest(
-            f"{name} {value!r} must be printable ASCII; encode non-ASCII text first "
-            "(aios3.content_disposition() does it for file names)"
+            f"{name} {value!r} must be printable ASCII (no control characters); encode "
+            "non-ASCII text first (aios3.content_disposition() does it for file names)"
         )
 
 
@@ -230,20 +310,38 @@ def content_disposition(disposition: str = "attachment", *, filename: str) -> st
     ``content_disposition(filename="résumé.pdf")`` gives
     ``attachment; filename="resume.pdf"; filename*=UTF-8''r%C3%A9sum%C3%A9.pdf``
     (RFC 6266: an ASCII fallback plus the exact UTF-8 name that browsers prefer).
+    In the fallback, accents are dropped and each run of other non-ASCII characters
+    becomes ``_``; a name with no ASCII letter or digit left falls back to
+    ``download`` with the name's extension (``報告.txt``: ``download.txt``).
     """
-    import unicodedata
     from urllib.parse import quote
 
     if disposition not in ("attachment", "inline"):
         raise InvalidRequest('disposition must be "attachment" or "inline"')
     if not filename or "/" in filename or "\\" in filename:
         raise InvalidRequest(f"filename {filename!r} must be a bare, non-empty file name")
-    folded = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
-    fallback = "".join(c if c.isprintable() and c not in '"\\;' else "_" for c in folded)
-    value = f'{disposition}; filename="{fallback or "download"}"'
+    fallback = _ascii_fallback(filename)
+    value = f'{disposition}; filename="{fallback}"'
     if fallback != filename:
         value += f"; filename*=UTF-8''{quote(filename, safe='')}"
     return value
+
+
+def _ascii_fallback(filename: str) -> str:
+    """``filename`` in printable ASCII for a quoted ``filename="..."``."""
+    import unicodedata
+
+    decomposed = unicodedata.normalize("NFKD", filename)
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    ascii_only = re.sub(r'[^\x20-\x7e]+|["\\;]', "_", bare)
+    if bare.isascii():
+        return ascii_only
+    stem, dot, extension = ascii_only.rpartition(".")
+    if not dot:
+        stem, extension = ascii_only, ""
+    if any(c.isalnum() for c in stem):
+        return ascii_only
+    return "download" + (f".{extension}" if extension.isalnum() else "")
 
 
 @dataclass(frozen=True, slots=True)

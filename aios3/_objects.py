@@ -359,9 +359,15 @@ class ObjectOps(ClientCore):
         result.deleted += len(batch) - len(errors)
 
     async def delete_prefix(self, prefix: Name, *, bucket: str | None = None) -> DeleteResult:
-        """Delete every object whose key starts with ``prefix`` (``aws s3 rm --recursive``).
-        An empty prefix empties the bucket. Listing and deleting overlap."""
+        """Delete every object in the folder ``prefix`` (``aws s3 rm --recursive``).
+
+        The prefix names a folder: ``"logs"`` deletes ``logs/...``, never ``logs.json``
+        or ``logs-old/...``. An empty prefix empties the bucket. Listing and deleting
+        overlap."""
+        from ._tree import folder
+
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
+        p = folder(p)
 
         async def keys() -> AsyncIterator[Name]:
             async for item in self.list(p, bucket=b):
@@ -463,20 +469,22 @@ def _merged_params(
     extra: Mapping[str, Any] | None,
 ) -> dict[str, Any]:
     """The destination's write parameters: the source's headers and metadata, with the
-    given ones replacing them ("" removes a header)."""
-    merged: dict[str, Any] = {}
-    for field_name, _ in _HEADER_FIELDS:
-        given = headers.get(field_name)
-        value = getattr(src, field_name) if given is None else given
-        if value:
-            merged[field_name] = value
+    given ones replacing them ("" removes a header). Only what the caller gives is
+    checked; what the source holds is the server's, and is kept as it is."""
+    given = {name: value for name, value in headers.items() if value is not None and value != ""}
     params = write_params(
         key,
-        metadata=check_metadata(metadata) if metadata is not None else dict(src.metadata),
+        metadata=check_metadata(metadata) if metadata is not None else None,
         storage_class=storage_class,
         extra=extra,
-        **merged,
+        **given,
     )
-    if "content_type" not in merged:
+    if "content_type" not in given and "ContentType" not in (extra or {}):
         params.pop("ContentType", None)  # keep "no content type" rather than guessing one
+    for field_name, param in _HEADER_FIELDS:
+        kept = getattr(src, field_name) if headers.get(field_name) is None else None
+        if kept:
+            params.setdefault(param, kept)
+    if metadata is None and src.metadata:
+        params.setdefault("Metadata", dict(src.metadata))
     return params

@@ -3,7 +3,8 @@
 ListParts (paged: 1,000 parts a page) tells what the server holds -> the part size is
 read off part 1 -> each stored part is checked against the same range of the source
 (its CRC32, or MD5 against the ETag) -> missing or mismatched parts are sent -> Complete.
-The source must be re-readable: a path, bytes, or a seekable binary file.
+The source must be re-readable: a path, bytes, or a seekable binary file (read from its
+current position, as :meth:`S3.upload` reads it).
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ class _RangeReader:
             self._owned = False
             return
         self._data = None
+        self._base = 0  # a file object is read from its position, as upload() reads it
         if isinstance(source, str | os.PathLike):
             try:
                 self._file = open(source, "rb")  # noqa: SIM115 - closed by close()
@@ -81,17 +83,18 @@ class _RangeReader:
             self._owned = True
         elif hasattr(source, "seek") and hasattr(source, "read") and source.seekable():
             self._file, self._owned = source, False
+            self._base = source.tell()
         else:
             raise InvalidRequest(
                 "resume needs a re-readable source: a path, bytes, or a seekable binary file"
             )
-        self.size = self._file.seek(0, io.SEEK_END)
+        self.size = self._file.seek(0, io.SEEK_END) - self._base
 
     def _read(self, start: int, end: int) -> Body:
         if self._data is not None:
             return Body(self._data[start:end])
         assert self._file is not None
-        self._file.seek(start)
+        self._file.seek(self._base + start)
         buf = Body(end - start)
         got = self._file.readinto(buf)
         if got != end - start:

@@ -10,21 +10,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ._config import TransferConfig
 from ._exceptions import EndpointError, IntegrityError, S3Error, ServiceError, TransferError
 
-__all__ = ["retryable", "with_retries"]
+__all__ = ["bound_connect_retries", "retryable", "with_retries"]
 
 log = logging.getLogger("aios3")
 T = TypeVar("T")
 
 
+def could_not_connect(err: BaseException) -> bool:
+    """Whether ``err`` is a connection that could not be made (refused, no route,
+    connect timeout): botocore has retried it already, within the connect budget."""
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+    return isinstance(err.__cause__, EndpointConnectionError | ConnectTimeoutError)
+
+
 def retryable(err: S3Error) -> bool:
-    """Transient: unreachable endpoint, corrupted bytes, 5xx / SlowDown, broken body."""
-    if isinstance(err, EndpointError | IntegrityError):
+    """Transient: a broken connection, corrupted bytes, 5xx / SlowDown, broken body. An
+    endpoint that could not be reached at all is not tried again here: botocore's own
+    retries already spent the connect budget (see :func:`bound_connect_retries`)."""
+    if isinstance(err, EndpointError):
+        return not could_not_connect(err)
+    if isinstance(err, IntegrityError):
         return True
     if isinstance(err, ServiceError):
         return (err.status or 500) >= 500 or err.code in ("SlowDown", "RequestTimeout")
@@ -51,3 +64,56 @@ async def with_retries(
             log.info("retrying %s in %.2f s: %s", what, delay, err)
             await asyncio.sleep(delay)
     raise AssertionError("unreachable")
+
+
+_FIRST_FAILURE = "aios3_connect_failed_at"
+
+
+def bound_connect_retries(client: Any, budget: float) -> None:
+    """Make an unreachable endpoint fail within ``budget`` seconds (the client's
+    ``Config.connect_timeout``) instead of botocore's full backoff (about 7 s for five
+    attempts at a refused port, 50 s for five connect timeouts).
+
+    Wraps the client's own standard-mode retry handler (so both request paths get it):
+    a connection that timed out is not tried again, as it spent the budget already; a
+    refused one is tried again while the time since its first failure plus the next
+    delay stays within the budget. Every other retry decision is botocore's, unchanged.
+    """
+    emitter = client.meta.events
+    inner = getattr(emitter, "_emitter", emitter)
+    unique_id = "retry-config-s3"
+    item = inner._unique_id_handlers.get(unique_id)
+    if item is None:  # pragma: no cover - a botocore that registers it otherwise
+        log.debug("connect retries not bounded: no %s handler", unique_id)
+        return
+    bounded = _BoundedRetries(item["handler"], budget)
+    emitter.unregister("needs-retry.s3", unique_id=unique_id)
+    emitter.register("needs-retry.s3", bounded.needs_retry, unique_id=unique_id)
+
+
+class _BoundedRetries:
+    """The client's retry handler, with connection failures bounded in time. Keeps
+    the handler's ``_retry_quota`` where the direct path looks for it."""
+
+    def __init__(self, handler: Any, budget: float) -> None:
+        self._handler = handler
+        self._budget = budget
+        self._retry_quota = getattr(getattr(handler, "__self__", None), "_retry_quota", None)
+
+    async def needs_retry(self, **kwargs: Any) -> Any:
+        from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError
+
+        delay = self._handler(**kwargs)
+        if asyncio.iscoroutine(delay):
+            delay = await delay
+        error = kwargs.get("caught_exception")
+        if not delay or not isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+            return delay
+        if isinstance(error, ConnectTimeoutError):
+            return None  # the attempt spent the whole budget already
+        context = (kwargs.get("request_dict") or {}).get("context")
+        if context is None:
+            return delay
+        now = time.monotonic()
+        first = context.setdefault(_FIRST_FAILURE, now)
+        return delay if now - first + delay <= self._budget else None

@@ -24,14 +24,32 @@ __all__ = ["ObjectStream", "body_error", "check_range", "is_cut_short", "range_h
 
 
 def check_range(start: int | None, end: int | None) -> None:
-    """Refuse negative, inverted or non-integer ranges before any request."""
+    """Refuse negative or non-integer bounds before any request. Everything else
+    follows slice semantics, as ``data[start:end]`` would: an ``end`` past the end is
+    the end, and a ``start`` at or past the end, or an ``end <= start``, is empty."""
     for name, value in (("start", start), ("end", end)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise InvalidRequest(f"{name} must be an int, not {type(value).__name__}")
         if value is not None and value < 0:
             raise InvalidRequest(f"{name}={value} is negative; ranges count from 0")
-    if start is not None and end is not None and end < start:
-        raise InvalidRequest(f"end={end} is before start={start}; end is exclusive")
+
+
+def empty_range(start: int | None, end: int | None) -> bool:
+    """Whether ``object[start:end]`` is empty whatever the object's size."""
+    return start is not None and end is not None and end <= start
+
+
+def unsatisfiable(err: S3Error) -> bool:
+    """A 416: the range starts at or past the end of the object (or it is empty), which
+    slice semantics answer with no bytes."""
+    return err.status == 416 or err.code == "InvalidRange"
+
+
+async def describe(s3: S3, bucket: str, key: str, params: dict[str, Any]) -> ObjectInfo:
+    """The object's info by HEAD, for a range that holds no bytes."""
+    head = {k: v for k, v in params.items() if k in ("VersionId", "IfMatch")}
+    resp = await s3.call("head_object", action="head", bucket=bucket, key=key, **head)
+    return ObjectInfo.from_response(bucket, key, resp)
 
 
 def range_header(start: int, end: int | None) -> str:
@@ -133,19 +151,23 @@ class ObjectStream:
             params["VersionId"] = self._version_id
         if self._etag:
             params["IfMatch"] = self._etag
-        if self._end is not None and self._end <= self._pos:
+        if empty_range(self._pos, self._end):
             # An empty range: S3 cannot express it, so describe the object with HEAD.
-            resp = await self._s3.call(
-                "head_object", action="head", bucket=self.bucket, key=self.key, **params
-            )
-            self._info = ObjectInfo.from_response(self.bucket, self.key, resp)
+            self._info = await describe(self._s3, self.bucket, self.key, params)
             self._done = True
             return
         if self._pos or self._end is not None:
             params["Range"] = range_header(self._pos, self._end)
-        resp = await self._s3.call(
-            "get_object", action="get", bucket=self.bucket, key=self.key, **params
-        )
+        try:
+            resp = await self._s3.call(
+                "get_object", action="get", bucket=self.bucket, key=self.key, **params
+            )
+        except S3Error as err:
+            if self._info is not None or not unsatisfiable(err):
+                raise
+            self._info = await describe(self._s3, self.bucket, self.key, params)
+            self._done = True  # the range starts at or past the end: no bytes
+            return
         self._body = resp["Body"]
         self._s3._live.add(self)  # closing the client closes this body too
         if self._info is None:

@@ -30,6 +30,7 @@ __all__ = ["FileWriter"]
 # 256 -> 705-942).
 WRITE_BATCH = 256 * 1024
 _IOV_MAX = 512  # buffers per pwritev call (the system allows 1,024)
+_RESTART = -1  # the offset of the queue item that starts a slot's CRC over
 
 
 def _batches(chunks: list[bytes]) -> list[list[bytes]]:
@@ -111,6 +112,11 @@ class FileWriter:
                         self._waiters.remove(waiter)
         self._queue.put((slot, chunks, offset, nbytes))
 
+    def restart(self, slot: int) -> None:
+        """Start ``slot``'s CRC over: the pieces queued for it from here on are its
+        first (a range fetched again from its start, after its bytes failed a check)."""
+        self._queue.put((slot, [], _RESTART, 0))
+
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
             self._stop = True  # skip what is still queued: the download failed
@@ -131,7 +137,9 @@ class FileWriter:
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
             slot, chunks, offset, nbytes = item
-            if not self._stop:
+            if offset == _RESTART:
+                self.crcs[slot] = 0
+            elif not self._stop:
                 try:
                     crc = self.crcs[slot]
                     for chunk in chunks:

@@ -5,7 +5,7 @@ its own upstream connection, and requests and responses are relayed byte for byt
 (keep-alive, ``Content-Length``, ``chunked``/``aws-chunked`` bodies, ``Expect:
 100-continue`` and close-delimited responses all work)::
 
-    proxy = FaultProxy("127.0.0.1", upstream_port)
+    proxy = FaultProxy("127.0.0.1", upstream_port)  # host="::1": listen on IPv6
     await proxy.start()
     try:
         rule = proxy.add(Fault("status", method="PUT", path_contains="partNumber=2"))
@@ -21,6 +21,10 @@ request's method and target, and is not spent, fires on that request. Actions:
     Answer with an S3-style XML error (``status``/``code``) instead of forwarding. The
     request body is read and discarded (after a ``100 Continue`` if the client asked for
     one), so the connection stays usable.
+``redirect``
+    Like ``status`` (give a 3xx ``status`` and a ``code`` such as ``TemporaryRedirect``),
+    with ``Location: {location}{target}`` and, if ``region`` is set, the
+    ``x-amz-bucket-region`` header S3 sends with a region redirect.
 ``stall``
     Forward the request, then sleep ``seconds`` before relaying the response head (if
     ``after_bytes`` is 0) or after relaying ``after_bytes`` bytes of the response body.
@@ -60,7 +64,9 @@ __all__ = ["Fault", "FaultProxy"]
 _CHUNK = 64 * 1024
 _LIMIT = 1024 * 1024  # longest request/response head accepted
 
-Action = Literal["reset_request", "reset_response", "stall", "status", "truncate", "corrupt"]
+Action = Literal[
+    "reset_request", "reset_response", "stall", "status", "redirect", "truncate", "corrupt"
+]
 
 
 @dataclass(eq=False)
@@ -74,6 +80,8 @@ class Fault:
     status: int = 503
     code: str = "SlowDown"
     seconds: float = 5.0
+    location: str = ""
+    region: str | None = None
     times: int = 1
     fired: int = field(default=0, compare=False)
 
@@ -100,6 +108,7 @@ class _Close(Exception):
 @dataclass
 class _Exchange:
     method: str
+    target: str
     fault: Fault | None
     close: bool  # the request asked for Connection: close
 
@@ -166,7 +175,7 @@ async def _body_pieces(
         yield line, False
 
 
-def _error_response(fault: Fault, method: str) -> bytes:
+def _error_response(fault: Fault, method: str, target: str) -> bytes:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<Error><Code>{fault.code}</Code><Message>Injected by FaultProxy</Message>"
@@ -174,20 +183,28 @@ def _error_response(fault: Fault, method: str) -> bytes:
     ).encode()
     if method.upper() == "HEAD":
         body = b""
+    extra = ""
+    if fault.action == "redirect":
+        extra = f"Location: {fault.location}{target}\r\n"
+        if fault.region is not None:
+            extra += f"x-amz-bucket-region: {fault.region}\r\n"
     head = (
         f"HTTP/1.1 {fault.status} Injected\r\n"
         "Content-Type: application/xml\r\n"
         f"Content-Length: {len(body)}\r\n"
         "x-amz-request-id: faultproxy\r\n"
+        f"{extra}"
         "\r\n"
     ).encode()
     return head + body
 
 
 class FaultProxy:
-    """Relay 127.0.0.1:<free port> to ``upstream_host:upstream_port``, injecting faults."""
+    """Relay ``host``:<free port> (127.0.0.1 unless given) to
+    ``upstream_host:upstream_port``, injecting faults."""
 
-    def __init__(self, upstream_host: str, upstream_port: int) -> None:
+    def __init__(self, upstream_host: str, upstream_port: int, *, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.faults: list[Fault] = []
@@ -202,10 +219,11 @@ class FaultProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
 
     async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, limit=_LIMIT)
+        self._server = await asyncio.start_server(self._serve, self.host, 0, limit=_LIMIT)
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def close(self) -> None:
@@ -303,9 +321,11 @@ class FaultProxy:
             self.log.append((method, target))
             self.ranges.append(headers.get("range"))
             fault = self._match(method, target)
-            exchange = _Exchange(method, fault, headers.get("connection", "").lower() == "close")
+            exchange = _Exchange(
+                method, target, fault, headers.get("connection", "").lower() == "close"
+            )
             pieces = _body_pieces(creader, *_framing(headers, default="none"))
-            if fault is not None and fault.action == "status":
+            if fault is not None and fault.action in ("status", "redirect"):
                 if headers.get("expect", "").lower() == "100-continue":
                     cwriter.write(b"HTTP/1.1 100 Continue\r\n\r\n")
                     await cwriter.drain()
@@ -330,8 +350,8 @@ class FaultProxy:
     ) -> None:
         while (exchange := await queue.get()) is not None:
             fault = exchange.fault
-            if fault is not None and fault.action == "status":
-                cwriter.write(_error_response(fault, exchange.method))
+            if fault is not None and fault.action in ("status", "redirect"):
+                cwriter.write(_error_response(fault, exchange.method, exchange.target))
                 await cwriter.drain()
                 continue
             if fault is not None and fault.action == "stall" and fault.after_bytes <= 0:

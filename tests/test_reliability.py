@@ -5,6 +5,7 @@ a pool smaller than the demand."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -104,7 +105,6 @@ async def test_bad_local_paths(s3: aios3.S3, tmp_path: Path) -> None:
 async def test_bad_arguments_are_refused_before_any_request(s3: aios3.S3) -> None:
     cases = [
         lambda: s3.stream("k", start=-1),
-        lambda: s3.stream("k", start=5, end=2),
         lambda: s3.multipart_upload("k", part_size=MiB),
         lambda: s3.multipart_upload("k", part_size=6 * 1024 * MiB),
         lambda: s3.multipart_upload("k", part_size=5 * MiB, size=10_001 * 5 * MiB),
@@ -229,6 +229,64 @@ async def test_unreachable_endpoint_fails_in_bounded_time() -> None:
             with pytest.raises(aios3.EndpointError):
                 await s3.get_bytes("s3://some-bucket/k")
         assert time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("call", ["upload", "get_bytes", "head", "list_buckets"])
+async def test_an_unreachable_endpoint_fails_within_the_connect_timeout(call: str) -> None:
+    """With the default retries (botocore's 5 attempts, aios3's part retries on top) a
+    refused port took 40 s to fail an upload; now every call gives up within
+    connect_timeout, both request paths alike."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: connections are refused
+        async with aios3.connect(
+            endpoint=f"http://127.0.0.1:{port}",
+            access_key_id="a",
+            secret_access_key="b",
+            connect_timeout=2,
+            default_bucket="some-bucket",
+        ) as s3:
+            started = time.monotonic()
+            with pytest.raises(aios3.EndpointError):
+                if call == "upload":
+                    await s3.upload("k", b"x")
+                elif call == "list_buckets":
+                    await s3.list_buckets()
+                else:
+                    await getattr(s3, call)("k")
+            assert time.monotonic() - started < 2 + 1.5
+
+
+async def test_a_connect_timeout_is_not_tried_again_and_again() -> None:
+    """A listener whose backlog is full lets SYNs go unanswered: each attempt waits the
+    whole connect_timeout, so one attempt is all the budget allows."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(0)
+        port = server.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):  # fill the accept queue (never accepted)
+                filler = socket.socket()
+                filler.setblocking(False)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+                fillers.append(filler)
+            async with aios3.connect(
+                endpoint=f"http://127.0.0.1:{port}",
+                access_key_id="a",
+                secret_access_key="b",
+                connect_timeout=1,
+                read_timeout=1,
+                default_bucket="some-bucket",
+            ) as s3:
+                started = time.monotonic()
+                with pytest.raises(aios3.EndpointError):
+                    await s3.get_bytes("k")
+                assert time.monotonic() - started < 1 + 1.5
+        finally:
+            for filler in fillers:
+                filler.close()
 
 
 # -- load --------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ async def test_stream_ranges_and_info(s3: aios3.S3) -> None:
 
 
 async def test_bad_ranges_are_refused_before_any_request(s3: aios3.S3) -> None:
-    for start, end in [(-1, None), (None, -5), (10, 5)]:
+    for start, end in [(-1, None), (None, -5)]:  # (10, 5) is empty, as a slice
         with pytest.raises(aios3.InvalidRequest):
             s3.stream("r/none", start=start, end=end)
 
