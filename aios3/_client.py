@@ -343,19 +343,26 @@ class S3(BucketOps):
     def _tree_run(
         self,
         *,
+        filters: Sequence[Filter],
+        exclude: Iterable[str],
+        include: Iterable[str],
         jobs: int | None,
         dryrun: bool,
         on_item: Callable[[TreeItem], object] | None,
         transfer: TransferConfig | None,
-    ) -> _Run:
-        from ._tree import DEFAULT_JOBS, _Run
+    ) -> tuple[list[Filter], _Run]:
+        """A folder call's checked filter rules, and the run that will carry it out."""
+        from ._tree import DEFAULT_JOBS, _rules, _Run
 
+        rules = _rules(filters, exclude, include)
         transfer = transfer or self.transfer
         if jobs is None:
             jobs = min(DEFAULT_JOBS, transfer.concurrency)
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise InvalidRequest(f"jobs={jobs!r}: give a whole number of files at once, >= 1")
-        return _Run(self, transfer, jobs, dryrun, on_item)
+        run = _Run(self, transfer, jobs, dryrun, on_item)
+        run.result.dryrun = dryrun
+        return rules, run
 
     async def upload_dir(
         self,
@@ -395,11 +402,17 @@ class S3(BucketOps):
         apply to every object written (``content_type`` is guessed per file when not
         given).
         """
-        from ._tree import _rules, remote_side, upload_dir
+        from ._tree import remote_side, upload_dir
 
-        rules = _rules(filters, exclude, include)
-        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
-        run.result.dryrun = dryrun
+        rules, run = self._tree_run(
+            filters=filters,
+            exclude=exclude,
+            include=include,
+            jobs=jobs,
+            dryrun=dryrun,
+            on_item=on_item,
+            transfer=transfer,
+        )
         write = _write_options(
             content_type=content_type,
             content_disposition=content_disposition,
@@ -438,11 +451,17 @@ class S3(BucketOps):
         :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item`` as in
         :meth:`upload_dir`.
         """
-        from ._tree import _rules, download_dir, remote_side
+        from ._tree import download_dir, remote_side
 
-        rules = _rules(filters, exclude, include)
-        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
-        run.result.dryrun = dryrun
+        rules, run = self._tree_run(
+            filters=filters,
+            exclude=exclude,
+            include=include,
+            jobs=jobs,
+            dryrun=dryrun,
+            on_item=on_item,
+            transfer=transfer,
+        )
         return await download_dir(
             self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run
         )
@@ -470,11 +489,17 @@ class S3(BucketOps):
         headers and metadata unless new ones are given. A source prefix holding no
         objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item``
         as in :meth:`upload_dir`."""
-        from ._tree import _rules, copy_prefix, remote_side
+        from ._tree import copy_prefix, remote_side
 
-        rules = _rules(filters, exclude, include)
-        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
-        run.result.dryrun = dryrun
+        rules, run = self._tree_run(
+            filters=filters,
+            exclude=exclude,
+            include=include,
+            jobs=jobs,
+            dryrun=dryrun,
+            on_item=on_item,
+            transfer=transfer,
+        )
         write = _write_options(
             metadata=metadata,
             content_type=content_type,
@@ -526,11 +551,17 @@ class S3(BucketOps):
         filters exclude). A missing source raises :class:`~aios3.SourceNotFound` before
         anything is written or deleted.
         """
-        from ._tree import _rules, sync
+        from ._tree import sync
 
-        rules = _rules(filters, exclude, include)
-        run = self._tree_run(jobs=jobs, dryrun=dryrun, on_item=on_item, transfer=transfer)
-        run.result.dryrun = dryrun
+        rules, run = self._tree_run(
+            filters=filters,
+            exclude=exclude,
+            include=include,
+            jobs=jobs,
+            dryrun=dryrun,
+            on_item=on_item,
+            transfer=transfer,
+        )
         write = _write_options(
             content_type=content_type,
             cache_control=cache_control,

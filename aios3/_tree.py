@@ -31,7 +31,7 @@ import fnmatch
 import os
 import re
 import stat
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
@@ -372,6 +372,25 @@ class _Run:
         if self.on_item is not None:
             self.on_item(item)
 
+    def changed(
+        self,
+        entries: Iterable[_Entry],
+        dest: Mapping[str, _Entry] | None,
+        *,
+        download: bool,
+        size_only: bool,
+        exact: bool,
+    ) -> Iterator[_Entry]:
+        """The ``entries`` to copy: all of them when ``dest`` is ``None`` (a copy, not a
+        sync), else those missing or changed there; the rest count as unchanged."""
+        for entry in entries:
+            if dest is not None and not _needs_copy(
+                entry, dest.get(entry.rel), download=download, size_only=size_only, exact=exact
+            ):
+                self.result.unchanged += 1
+                continue
+            yield entry
+
     def file_transfer(self) -> TransferConfig:
         share = max(1, self.transfer.concurrency // self.jobs)
         return dataclasses.replace(self.transfer, concurrency=share)
@@ -458,16 +477,11 @@ async def upload_dir(
     transfer = run.file_transfer()
 
     def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
-        for rel, entry in source.items():
-            if not _included(rules, rel):
-                continue
-            if sync and not _needs_copy(
-                entry, dest.get(rel), download=False, size_only=size_only, exact=exact_timestamps
-            ):
-                run.result.unchanged += 1
-                continue
-            key = remote.prefix + rel
-            item = TreeItem("upload", entry.where, remote.url(rel), entry.size)
+        included = (e for rel, e in source.items() if _included(rules, rel))
+        compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
+        for entry in run.changed(included, dest if sync else None, **compare):
+            key = remote.prefix + entry.rel
+            item = TreeItem("upload", entry.where, remote.url(entry.rel), entry.size)
 
             def job(path: str = entry.where, key: str = key) -> Awaitable[Any]:
                 return s3.upload(S3Name(key, remote.bucket), path, transfer=transfer, **write)
@@ -515,7 +529,7 @@ async def download_dir(
         dest, _ = await asyncio.to_thread(_walk, root, source=False)
     transfer = run.file_transfer()
     protected: set[str] = set()  # what unsafe keys could stand for: never deleted
-    planned: list[tuple[_Entry, list[str]]] = []
+    planned: dict[_Entry, list[str]] = {}  # what to download -> its path segments
     for rel, entry in source.items():
         if not _included(rules, rel):
             continue
@@ -527,21 +541,14 @@ async def download_dir(
             if normal is not None:
                 protected.add(normal)
             continue
-        planned.append((entry, parts))
+        planned[entry] = parts
     if not run.dryrun:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
     def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
-        for entry, parts in planned:
-            if sync and not _needs_copy(
-                entry,
-                dest.get(entry.rel),
-                download=True,
-                size_only=size_only,
-                exact=exact_timestamps,
-            ):
-                run.result.unchanged += 1
-                continue
+        compare = {"download": True, "size_only": size_only, "exact": exact_timestamps}
+        for entry in run.changed(planned, dest if sync else None, **compare):
+            parts = planned[entry]
             shown = os.fspath(root.joinpath(*parts))
             item = TreeItem("download", entry.where, shown, entry.size)
 
@@ -590,17 +597,12 @@ async def copy_prefix(
     transfer = run.file_transfer()
 
     def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
-        for rel, entry in source.items():
-            if not _included(rules, rel):
-                continue
-            if sync and not _needs_copy(
-                entry, dest.get(rel), download=False, size_only=size_only, exact=exact_timestamps
-            ):
-                run.result.unchanged += 1
-                continue
-            item = TreeItem("copy", entry.where, dst.url(rel), entry.size)
+        included = (e for rel, e in source.items() if _included(rules, rel))
+        compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
+        for entry in run.changed(included, dest if sync else None, **compare):
+            item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
             from_name = S3Name(entry.key or "", src.bucket)
-            to_name = S3Name(dst.prefix + rel, dst.bucket)
+            to_name = S3Name(dst.prefix + entry.rel, dst.bucket)
 
             def job(a: S3Name = from_name, b: S3Name = to_name) -> Awaitable[Any]:
                 return s3.copy(a, b, transfer=transfer, **write)
