@@ -39,6 +39,7 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import S3Name
+from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
 from ._tree import TreeItem, TreeResult
@@ -66,6 +67,8 @@ __all__ = [
     "MultipartUpload",
     "TreeResult",
     "TreeItem",
+    "Progress",
+    "ProgressCallback",
     # errors
     "S3Error",
     "InvalidRequest",
