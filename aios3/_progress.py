@@ -72,7 +72,7 @@ async def _call(callback: ProgressCallback, event: Progress) -> None:
 class Meter:
     """One object's acknowledged bytes, reported to a callback (or to a tree)."""
 
-    __slots__ = ("name", "total", "done", "_callback", "_tree", "_last", "_started", "_ended")
+    __slots__ = ("_callback", "_ended", "_last", "_started", "_tree", "done", "name", "total")
 
     def __init__(
         self,
