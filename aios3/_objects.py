@@ -8,7 +8,7 @@ import dataclasses
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sized
 from datetime import timedelta
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
@@ -31,6 +31,11 @@ __all__ = ["ObjectOps"]
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 DELETE_BATCH = 1000  # DeleteObjects' limit
 _MIN_SPREAD = 100
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from ._tree import Filter, TreeItem
 
 _HEADER_FIELDS = (
     ("content_type", "ContentType"),
@@ -275,11 +280,14 @@ class ObjectOps(ClientCore):
         *,
         bucket: str | None = None,
         concurrency: int | None = None,
+        on_item: Callable[[TreeItem], object] | None = None,
     ) -> DeleteResult:
         """Delete many objects: names (or ``(name, version_id)`` pairs) from a list or an
         async iterable, sent as DeleteObjects batches of up to 1,000, ``concurrency``
         batches at once (a list too short to fill them all is split evenly between
-        them). Returns the count deleted and every key that failed, with why."""
+        them). Returns the count deleted and every key that failed, with why.
+        ``on_item`` is called with a :class:`~aios3.TreeItem` for each key once its
+        batch is answered: ``"delete"``, or ``"fail"`` with the error."""
         result = DeleteResult()
         lanes = concurrency or self.transfer.concurrency
         slots = Budget(lanes, 0)
@@ -292,7 +300,7 @@ class ObjectOps(ClientCore):
 
         async def send(b: str, batch: list[dict[str, str]]) -> None:
             try:
-                await self._delete_batch(b, batch, result)
+                await self._delete_batch(b, batch, result, on_item)
             finally:
                 slots.release(0)
 
@@ -324,8 +332,13 @@ class ObjectOps(ClientCore):
         return result
 
     async def _delete_batch(
-        self, bucket: str, batch: list[dict[str, str]], result: DeleteResult
+        self,
+        bucket: str,
+        batch: list[dict[str, str]],
+        result: DeleteResult,
+        on_item: Callable[[TreeItem], object] | None = None,
     ) -> None:
+        failures: list[DeleteFailure] = []
         try:
             resp = await self.call(
                 "delete_objects",
@@ -335,7 +348,7 @@ class ObjectOps(ClientCore):
             )
         except S3Error as err:
             for entry in batch:  # the whole request failed: every key in it failed
-                result.failed.append(
+                failures.append(
                     DeleteFailure(
                         bucket,
                         entry["Key"],
@@ -344,37 +357,70 @@ class ObjectOps(ClientCore):
                         entry.get("VersionId"),
                     )
                 )
-            return
-        errors = resp.get("Errors") or []
-        for e in errors:
-            result.failed.append(
-                DeleteFailure(
-                    bucket,
-                    e.get("Key", ""),
-                    e.get("Code", "Error"),
-                    e.get("Message", ""),
-                    e.get("VersionId"),
+        else:
+            for e in resp.get("Errors") or []:
+                failures.append(
+                    DeleteFailure(
+                        bucket,
+                        e.get("Key", ""),
+                        e.get("Code", "Error"),
+                        e.get("Message", ""),
+                        e.get("VersionId"),
+                    )
                 )
-            )
-        result.deleted += len(batch) - len(errors)
+            result.deleted += len(batch) - len(failures)
+        result.failed.extend(failures)
+        if on_item is not None:
+            _report_batch(bucket, batch, failures, on_item)
 
-    async def delete_prefix(self, prefix: Name, *, bucket: str | None = None) -> DeleteResult:
+    async def delete_prefix(
+        self,
+        prefix: Name,
+        *,
+        bucket: str | None = None,
+        exclude: Iterable[str] = (),
+        include: Iterable[str] = (),
+        filters: Sequence[Filter] = (),
+        dryrun: bool = False,
+        on_item: Callable[[TreeItem], object] | None = None,
+    ) -> DeleteResult:
         """Delete every object in the folder ``prefix`` (``aws s3 rm --recursive``).
 
         The prefix names a folder: ``"logs"`` deletes ``logs/...``, never ``logs.json``
         or ``logs-old/...``. An empty prefix empties the bucket. Listing and deleting
-        overlap."""
-        from ._tree import folder
+        overlap. Keys are matched by their path relative to the folder against
+        ``exclude``, ``include`` and ``filters`` as in :meth:`upload_dir`; only those
+        kept are deleted. ``on_item`` is called with a :class:`~aios3.TreeItem` per
+        key (``"delete"`` with its size, or ``"fail"``). With ``dryrun`` nothing is
+        deleted: each key that would be is reported, and counted in ``deleted``."""
+        from ._tree import TreeItem, _included, _rules, folder
 
+        rules = _rules(filters, exclude, include)
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
         p = folder(p)
+        sizes: dict[str, int | None] = {}  # keys sent and not yet reported, for on_item
+
+        def report(item: TreeItem) -> None:
+            if on_item is not None:
+                size = sizes.pop(item.source, None)
+                on_item(dataclasses.replace(item, size=size) if item.action == "delete" else item)
 
         async def keys() -> AsyncIterator[Name]:
             async for item in self.list(p, bucket=b):
-                if isinstance(item, ObjectInfo):
-                    yield S3Name(item.key, b)
+                if not isinstance(item, ObjectInfo) or not _included(rules, item.key[len(p) :]):
+                    continue
+                if dryrun:
+                    dry.deleted += 1
+                    if on_item is not None:
+                        on_item(TreeItem("delete", f"s3://{b}/{item.key}", size=item.size))
+                    continue
+                if on_item is not None:
+                    sizes[f"s3://{b}/{item.key}"] = item.size
+                yield S3Name(item.key, b)
 
-        return await self.delete_many(keys())
+        dry = DeleteResult()
+        result = await self.delete_many(keys(), on_item=report if on_item else None)
+        return dry if dryrun else result
 
     # -- list ------------------------------------------------------------------------
 
@@ -488,3 +534,23 @@ def _merged_params(
     if metadata is None and src.metadata:
         params.setdefault("Metadata", dict(src.metadata))
     return params
+
+
+def _report_batch(
+    bucket: str,
+    batch: list[dict[str, str]],
+    failures: Sequence[DeleteFailure],
+    on_item: Callable[[TreeItem], object],
+) -> None:
+    """Report each key of an answered DeleteObjects batch: deleted, or failed with why."""
+    from ._tree import TreeItem
+
+    failed = {(f.key, f.version_id): f for f in failures}
+    for entry in batch:
+        url = f"s3://{bucket}/{entry['Key']}"
+        problem = failed.get((entry["Key"], entry.get("VersionId")))
+        if problem is None:
+            on_item(TreeItem("delete", url))
+        else:
+            error = S3Error(f"delete {url} failed: {problem.code}: {problem.message}")
+            on_item(TreeItem("fail", url, error=error, reason=str(error)))
