@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -308,6 +309,10 @@ class Bars:
         self._slots: list[Any] = []  # per-file bars, reused as files come and go
         self._names: list[str | None] = []
         self._closed = False
+        try:  # a terminal that reports no width (a bare pty) gets 100 columns
+            self._sized = os.get_terminal_size(stream.fileno()).columns > 0
+        except (AttributeError, OSError, ValueError):
+            self._sized = False
 
     def _bar(self, position: int, desc: str, total: int | None) -> Any:
         from tqdm import tqdm
@@ -321,7 +326,8 @@ class Bars:
             position=position,
             leave=position == 0,
             file=self.stream,
-            dynamic_ncols=True,
+            dynamic_ncols=self._sized,
+            ncols=None if self._sized else 100,
             mininterval=0.1,
             miniters=1,
             bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
@@ -353,9 +359,7 @@ class Bars:
         for i, name in enumerate(self._names):  # free the slots of files that ended
             if name is not None and name not in by_name:
                 self._names[i] = None
-                self._slots[i].reset(total=0)
-                self._slots[i].set_description_str("", refresh=False)
-                self._slots[i].refresh()
+                self._slots[i].clear()  # an empty line until another file takes it
         for name, event in by_name.items():
             if name in self._names:
                 i = self._names.index(name)

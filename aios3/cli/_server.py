@@ -82,7 +82,9 @@ def serve(args: argparse.Namespace) -> int:
     from ..testing import moto_server
 
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    # Ctrl-C and SIGTERM stop it, even where SIGINT came ignored (a background job).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
     with _request_log(args.verbose), moto_server(port=args.port) as srv:
         print(
             f"aios3 server: moto S3 on {srv.endpoint} (Ctrl-C stops it)\n"
@@ -96,10 +98,7 @@ def serve(args: argparse.Namespace) -> int:
             f"AWS_SECRET_ACCESS_KEY={srv.secret_access_key} AWS_REGION={srv.region}",
             flush=True,
         )
-        try:
-            while not stop.wait(0.5):
-                pass
-        except KeyboardInterrupt:
+        while not stop.wait(0.5):
             pass
     print("aios3 server: stopped", file=sys.stderr, flush=True)
     return 0
