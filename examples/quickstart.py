@@ -4,6 +4,9 @@ Runs against an embedded moto S3 server on 127.0.0.1 (no AWS account needed):
 
     pip install '.[server]' && python examples/quickstart.py
 
+``aios3 demo`` (the README's first command) is this round trip at 256 MiB, with
+progress bars, throughput and peak memory.
+
 Point it at any S3 store instead with --endpoint (credentials from the environment).
 """
 
