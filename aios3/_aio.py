@@ -6,15 +6,18 @@
   transfer's memory flat: ``write()`` waits on it (back-pressure) before cutting more.
 - :func:`wake` resolves a waiter unless it is already done (a callback from another
   thread or from the selector, racing a cancellation).
+- :data:`tree_budget` is the one :class:`Budget` a directory call's transfers share
+  (set for the tasks of the call, so every file's parts draw on the same pool).
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
+from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["Budget", "shielded", "wake"]
+__all__ = ["Budget", "shielded", "tree_budget", "wake"]
 
 T = TypeVar("T")
 
@@ -94,3 +97,9 @@ class Budget:
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+tree_budget: ContextVar[Budget | None] = ContextVar("aios3_tree_budget", default=None)
+"""The budget of the directory call whose task this is, if any: its uploads' parts and
+its downloads' ranges all draw on it, so the whole tree holds at most
+``part_size x concurrency`` bytes of parts, whatever the number of files."""

@@ -12,13 +12,15 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from ._buckets import BucketOps
 from ._config import Config, TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo
 from ._names import Name, S3Name
+from ._options import ReadOptions, WriteOptions, read_options, write_options
+from ._progress import ProgressCallback
 
 if TYPE_CHECKING:
     from ._multipart import MultipartUpload
@@ -82,6 +84,8 @@ class S3(BucketOps):
         end: int | None = None,
         version_id: str | None = None,
         if_match: str | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectStream:
         """Stream an object's bytes: ``async with s3.stream(key) as body: async for chunk
         in body: ...``. Nothing is held in memory beyond one chunk.
@@ -90,6 +94,7 @@ class S3(BucketOps):
         ``ObjectStream``'s ``info`` describes the object once opened. A connection cut
         mid-body resumes from where it stopped, pinned to the object's ETag. Leaving the
         ``async with`` (or breaking out of a bare ``async for``) releases the connection.
+        ``progress`` counts the bytes handed to the reader (see :meth:`upload`).
         """
         from ._stream import ObjectStream
 
@@ -103,6 +108,8 @@ class S3(BucketOps):
             end=end,
             version_id=version_id,
             if_match=if_match,
+            progress=progress,
+            options=read_options(options, what="stream()"),
         )
 
     async def get_bytes(
@@ -113,9 +120,13 @@ class S3(BucketOps):
         start: int | None = None,
         end: int | None = None,
         version_id: str | None = None,
+        **options: Unpack[ReadOptions],
     ) -> bytes:
         """Read a (small) object, or ``object[start:end]``, into memory."""
-        return (await self.get(name, bucket=bucket, start=start, end=end, version_id=version_id))[0]
+        got = await self.get(
+            name, bucket=bucket, start=start, end=end, version_id=version_id, **options
+        )
+        return got[0]
 
     async def get(
         self,
@@ -125,6 +136,7 @@ class S3(BucketOps):
         start: int | None = None,
         end: int | None = None,
         version_id: str | None = None,
+        **options: Unpack[ReadOptions],
     ) -> tuple[bytes, ObjectInfo]:
         """Read a (small) object, or ``object[start:end]`` (slice semantics: a range past
         the end is empty, never an error), into memory; return its bytes and its info.
@@ -143,19 +155,22 @@ class S3(BucketOps):
 
         check_range(start, end)
         b, k = self.name(name, bucket=bucket)
+        opts = read_options(options, what="get()")
         params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         if empty_range(start, end):
-            return b"", await describe(self, b, k, params)
+            return b"", await describe(self, b, k, params, opts)
         if start or end is not None:
             params["Range"] = range_header(start or 0, end)
 
         async def attempt() -> tuple[bytes, ObjectInfo]:
             try:
-                resp = await self.call("get_object", action="get", bucket=b, key=k, **params)
+                resp = await self.call(
+                    "get_object", action="get", bucket=b, key=k, options=opts, **params
+                )
             except S3Error as err:
                 if not unsatisfiable(err):
                     raise
-                return b"", await describe(self, b, k, params)  # starts at or past the end
+                return b"", await describe(self, b, k, params, opts)  # starts at or past the end
             body = resp["Body"]
             try:
                 data: bytes = await body.read()
@@ -179,6 +194,8 @@ class S3(BucketOps):
         bucket: str | None = None,
         version_id: str | None = None,
         transfer: TransferConfig | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectInfo:
         """Download an object to ``path``, atomically.
 
@@ -187,12 +204,20 @@ class S3(BucketOps):
         matched. On any failure or cancellation no partial file remains and an existing
         file at ``path`` is untouched. Objects above ``download_threshold`` arrive by
         concurrent ranged GETs pinned to one ETag, ``concurrency`` at a time.
+        ``progress`` counts the bytes written (see :meth:`upload`).
         """
         from ._download import download
 
         b, k = self.name(name, bucket=bucket)
         return await download(
-            self, b, k, Path(path), version_id=version_id, transfer=transfer or self.transfer
+            self,
+            b,
+            k,
+            Path(path),
+            version_id=version_id,
+            transfer=transfer or self.transfer,
+            progress=progress,
+            options=read_options(options, what="download()"),
         )
 
     # -- writing -----------------------------------------------------------------------
@@ -215,6 +240,8 @@ class S3(BucketOps):
         if_match: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Unpack[WriteOptions],
     ) -> ObjectInfo:
         """Store ``source`` as an object and return the stored object's info.
 
@@ -226,10 +253,18 @@ class S3(BucketOps):
         length (checked). ``if_none_match="*"`` writes only if the key is new;
         ``if_match=etag`` only if the object is unchanged. ``content_type`` is guessed
         from the file or key name when not given.
+
+        ``progress`` (a function or coroutine function) is called with a
+        :class:`~aios3.Progress` at the start, at most every 0.1 s as the server
+        acknowledges parts (a retried part counts once), and at the end, once every byte
+        is acknowledged and before the upload is completed. An exception it raises stops
+        the upload like any other error: the upload is aborted and nothing is stored
+        (an object small enough for one PutObject is stored once that is answered).
         """
         from ._upload import upload
 
         b, k = self.name(name, bucket=bucket)
+        per_request, written = write_options(options, what="upload()")
         return await upload(
             self,
             b,
@@ -244,11 +279,13 @@ class S3(BucketOps):
                 "cache_control": cache_control,
                 "metadata": metadata,
                 "storage_class": storage_class,
-                "extra": extra,
+                "extra": _with_written(extra, written),
             },
             if_none_match=if_none_match,
             if_match=if_match,
             transfer=transfer or self.transfer,
+            progress=progress,
+            options=per_request,
         )
 
     def multipart_upload(
@@ -270,6 +307,8 @@ class S3(BucketOps):
         if_match: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Unpack[WriteOptions],
     ) -> MultipartUpload:
         """A multipart upload as an async context manager::
 
@@ -284,12 +323,15 @@ class S3(BucketOps):
         retries, or cancellation aborts the upload and re-raises. ``size`` (the total,
         if known) picks a part size that fits 10,000 parts and is checked at the end;
         without it the part size grows as the stream goes on. An explicit ``part_size``
-        is kept, and a size it cannot fit is refused before any request.
+        is kept, and a size it cannot fit is refused before any request. ``progress``
+        reports acknowledged parts (see :meth:`upload`).
         """
         from ._info import write_params
         from ._multipart import MultipartUpload
+        from ._progress import Meter
 
         b, k = self.name(name, bucket=bucket)
+        per_request, written = write_options(options, what="multipart_upload()")
         params = write_params(
             k,
             content_type=content_type,
@@ -299,7 +341,7 @@ class S3(BucketOps):
             cache_control=cache_control,
             metadata=metadata,
             storage_class=storage_class,
-            extra=extra,
+            extra=_with_written(extra, written),
         )
         return MultipartUpload(
             self,
@@ -312,6 +354,8 @@ class S3(BucketOps):
             if_none_match=if_none_match,
             if_match=if_match,
             transfer=transfer or self.transfer,
+            meter=Meter(f"s3://{b}/{k}", size, progress),
+            options=per_request,
         )
 
     async def resume_upload(
@@ -322,6 +366,8 @@ class S3(BucketOps):
         *,
         bucket: str | None = None,
         transfer: TransferConfig | None = None,
+        progress: ProgressCallback | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectInfo:
         """Finish a multipart upload that an interrupted process left behind.
 
@@ -330,12 +376,20 @@ class S3(BucketOps):
         position, as :meth:`upload` reads it), sends only the parts
         that are missing or differ, then completes. Find upload ids with
         :meth:`list_multipart_uploads`. On failure the upload is aborted, as always.
+        ``progress`` counts the parts already stored as done (see :meth:`upload`).
         """
         from ._resume import resume_upload
 
         b, k = self.name(name, bucket=bucket)
         return await resume_upload(
-            self, b, k, upload_id, source, transfer=transfer or self.transfer
+            self,
+            b,
+            k,
+            upload_id,
+            source,
+            transfer=transfer or self.transfer,
+            progress=progress,
+            options=read_options(options, what="resume_upload()"),
         )
 
     # -- folders -----------------------------------------------------------------------
@@ -349,6 +403,7 @@ class S3(BucketOps):
         jobs: int | None,
         dryrun: bool,
         on_item: Callable[[TreeItem], object] | None,
+        progress: ProgressCallback | None,
         transfer: TransferConfig | None,
     ) -> tuple[list[Filter], _Run]:
         """A folder call's checked filter rules, and the run that will carry it out."""
@@ -360,7 +415,7 @@ class S3(BucketOps):
             jobs = min(DEFAULT_JOBS, transfer.concurrency)
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise InvalidRequest(f"jobs={jobs!r}: give a whole number of files at once, >= 1")
-        run = _Run(self, transfer, jobs, dryrun, on_item)
+        run = _Run(self, transfer, jobs, dryrun, on_item, progress)
         run.result.dryrun = dryrun
         return rules, run
 
@@ -376,6 +431,7 @@ class S3(BucketOps):
         dryrun: bool = False,
         jobs: int | None = None,
         on_item: Callable[[TreeItem], object] | None = None,
+        progress: ProgressCallback | None = None,
         content_type: str | None = None,
         content_disposition: str | None = None,
         content_encoding: str | None = None,
@@ -385,6 +441,7 @@ class S3(BucketOps):
         storage_class: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        **options: Unpack[WriteOptions],
     ) -> TreeResult:
         """Upload every file under ``local_dir`` to the folder ``prefix``
         (``aws s3 cp --recursive DIR s3://...``); return what was done.
@@ -395,8 +452,10 @@ class S3(BucketOps):
         ``("exclude" | "include", pattern)`` applied in order, later ones winning, as
         aws applies ``--exclude`` / ``--include``. ``jobs`` files move at once (default
         4), sharing ``transfer.concurrency`` for their parts. ``on_item`` is called with
-        each file's :class:`TreeItem` as it is done. Special and unreadable files are
-        skipped and reported; a failed file never stops the others (see
+        each file's :class:`TreeItem` as it is done; ``progress`` with a
+        :class:`~aios3.Progress` for the whole tree (bytes and files done of the total,
+        and the files in flight as ``active``), at most every 0.1 s. Special and
+        unreadable files are skipped and reported; a failed file never stops the others (see
         :meth:`TreeResult.raise_for_failures`). A missing ``local_dir`` raises
         :class:`~aios3.SourceNotFound` before any request. Headers and ``metadata``
         apply to every object written (``content_type`` is guessed per file when not
@@ -411,6 +470,7 @@ class S3(BucketOps):
             jobs=jobs,
             dryrun=dryrun,
             on_item=on_item,
+            progress=progress,
             transfer=transfer,
         )
         write = _write_options(
@@ -422,6 +482,7 @@ class S3(BucketOps):
             metadata=metadata,
             storage_class=storage_class,
             extra=extra,
+            **_checked(options, write=True, what="upload_dir()"),
         )
         return await upload_dir(
             self, local_dir, remote_side(self, prefix, bucket), rules=rules, write=write, run=run
@@ -439,7 +500,9 @@ class S3(BucketOps):
         dryrun: bool = False,
         jobs: int | None = None,
         on_item: Callable[[TreeItem], object] | None = None,
+        progress: ProgressCallback | None = None,
         transfer: TransferConfig | None = None,
+        **options: Unpack[ReadOptions],
     ) -> TreeResult:
         """Download every object under the folder ``prefix`` into ``local_dir``
         (``aws s3 cp --recursive s3://... DIR``); return what was done.
@@ -448,8 +511,8 @@ class S3(BucketOps):
         (``../x``, ``/abs``, ``a//b``, a symlinked folder leading out) is skipped and
         reported in :attr:`TreeResult.skipped`. Each file is written atomically and
         gets the object's LastModified as its mtime. A prefix holding no objects raises
-        :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item`` as in
-        :meth:`upload_dir`.
+        :class:`~aios3.SourceNotFound`. Filters, ``jobs``, ``on_item`` and ``progress``
+        as in :meth:`upload_dir`.
         """
         from ._tree import download_dir, remote_side
 
@@ -460,10 +523,12 @@ class S3(BucketOps):
             jobs=jobs,
             dryrun=dryrun,
             on_item=on_item,
+            progress=progress,
             transfer=transfer,
         )
+        read = _checked(options, write=False, what="download_dir()")
         return await download_dir(
-            self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run
+            self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run, read=read
         )
 
     async def copy_prefix(
@@ -477,18 +542,20 @@ class S3(BucketOps):
         dryrun: bool = False,
         jobs: int | None = None,
         on_item: Callable[[TreeItem], object] | None = None,
+        progress: ProgressCallback | None = None,
         metadata: Mapping[str, str] | None = None,
         content_type: str | None = None,
         cache_control: str | None = None,
         storage_class: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        **options: Unpack[WriteOptions],
     ) -> TreeResult:
         """Copy every object under the folder ``source`` to the folder ``destination``,
         server-side (``aws s3 cp --recursive s3://... s3://...``). Objects keep their
         headers and metadata unless new ones are given. A source prefix holding no
-        objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs`` and ``on_item``
-        as in :meth:`upload_dir`."""
+        objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs``, ``on_item`` and
+        ``progress`` as in :meth:`upload_dir`."""
         from ._tree import copy_prefix, remote_side
 
         rules, run = self._tree_run(
@@ -498,6 +565,7 @@ class S3(BucketOps):
             jobs=jobs,
             dryrun=dryrun,
             on_item=on_item,
+            progress=progress,
             transfer=transfer,
         )
         write = _write_options(
@@ -506,6 +574,7 @@ class S3(BucketOps):
             cache_control=cache_control,
             storage_class=storage_class,
             extra=extra,
+            **_checked(options, write=True, what="copy_prefix()"),
         )
         return await copy_prefix(
             self,
@@ -530,12 +599,14 @@ class S3(BucketOps):
         dryrun: bool = False,
         jobs: int | None = None,
         on_item: Callable[[TreeItem], object] | None = None,
+        progress: ProgressCallback | None = None,
         content_type: str | None = None,
         cache_control: str | None = None,
         metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        **options: Unpack[WriteOptions],
     ) -> TreeResult:
         """Make ``destination`` hold what ``source`` holds (``aws s3 sync``); each side
         is a local folder or an ``s3://`` URL / :class:`S3Name` (a folder): local->S3,
@@ -560,6 +631,7 @@ class S3(BucketOps):
             jobs=jobs,
             dryrun=dryrun,
             on_item=on_item,
+            progress=progress,
             transfer=transfer,
         )
         write = _write_options(
@@ -568,6 +640,7 @@ class S3(BucketOps):
             metadata=metadata,
             storage_class=storage_class,
             extra=extra,
+            **_checked(options, write=True, what="sync()"),
         )
         return await sync(
             self,
@@ -580,6 +653,27 @@ class S3(BucketOps):
             write=write,
             run=run,
         )
+
+
+def _checked(options: Mapping[str, Any], *, write: bool, what: str) -> dict[str, Any]:
+    """A folder call's request keywords, checked once before any request, to pass on
+    to each file's call."""
+    if write:
+        write_options(options, what=what)
+    else:
+        read_options(options, what=what)
+    return dict(options)
+
+
+def _with_written(extra: Mapping[str, Any] | None, written: Mapping[str, Any]) -> Any:
+    """``extra`` with the parameters the write keywords (acl, tags, sse...) make; one
+    given both ways is refused, as any repeated parameter is."""
+    if not written:
+        return extra
+    clash = sorted(set(extra or ()) & set(written))
+    if clash:
+        raise InvalidRequest(f"extra repeats parameters given by keyword: {clash}")
+    return {**(extra or {}), **written}
 
 
 def _write_options(**given: Any) -> dict[str, Any]:

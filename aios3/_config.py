@@ -115,6 +115,8 @@ _FILE_KEYS = {
     "verify_tls",
     "sign_payload",
     "direct_requests",
+    "request_payer",
+    "expected_bucket_owner",
 }
 
 
@@ -151,6 +153,10 @@ class Config:
       checks but without its generic per-request machinery (~0.9 ms of CPU each).
       ``False`` sends every request through botocore, e.g. for event hooks registered
       on :attr:`S3.client`, which the direct path does not run.
+    - ``request_payer`` (False): ``True`` accepts the charges of requester-pays buckets
+      on every request that takes ``RequestPayer``; ``expected_bucket_owner``: a
+      12-digit account id every request asks S3 to check (``ExpectedBucketOwner``),
+      so a bucket name squatted by another account is refused. Calls override both.
     """
 
     access_key_id: str | None = None
@@ -172,6 +178,8 @@ class Config:
     verify_tls: bool = True
     sign_payload: bool | None = None
     direct_requests: bool = True
+    request_payer: bool = False
+    expected_bucket_owner: str | None = None
 
     def __post_init__(self) -> None:
         if self.default_bucket is not None:
@@ -190,6 +198,11 @@ class Config:
             raise ConfigError("max_pool_connections must be at least 1")
         if (self.access_key_id is None) != (self.secret_access_key is None):
             raise ConfigError("give both access_key_id and secret_access_key, or neither")
+        owner = self.expected_bucket_owner
+        if owner is not None and not (
+            isinstance(owner, str) and owner.isdigit() and len(owner) == 12
+        ):
+            raise ConfigError(f"expected_bucket_owner={owner!r} must be a 12-digit account id")
         self.endpoint_url()  # validates endpoint and tls together
 
     @classmethod

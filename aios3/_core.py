@@ -14,6 +14,7 @@ from ._config import Config, TransferConfig
 from ._direct import DirectPath, http_session_class
 from ._exceptions import ConfigError, translate
 from ._names import Name, resolve
+from ._options import RequestOptions, request_options
 from ._redact import protect as protect_logs
 
 __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
@@ -57,6 +58,11 @@ class ClientCore:
         self._live: weakref.WeakSet[LiveTransfer] = weakref.WeakSet()
         self._closing = False
         self._direct: DirectPath | None = None
+        # what every request carries where its operation takes it (Config's defaults)
+        self._options = request_options(
+            request_payer=config.request_payer or None,
+            expected_bucket_owner=config.expected_bucket_owner,
+        )
 
     def __repr__(self) -> str:
         state = "open" if self._client is not None else "closed"
@@ -198,11 +204,23 @@ class ClientCore:
         )
 
     async def call(
-        self, operation: str, *, action: str, bucket: str, key: str | None = None, **params: Any
+        self,
+        operation: str,
+        *,
+        action: str,
+        bucket: str,
+        key: str | None = None,
+        options: RequestOptions | None = None,
+        **params: Any,
     ) -> Any:
         """Call a botocore operation, turning its errors into aios3's. The hot
-        single-object operations take the direct path where it applies."""
+        single-object operations take the direct path where it applies. ``options``
+        (and the client's defaults: requester pays, expected bucket owner) add the
+        parameters this operation takes; ``params`` given outright win."""
         client = self.client
+        given = self._options.merged(options)
+        if given:
+            params = {**given.for_operation(client, operation), **params}
         try:
             if key is not None:
                 direct = self._direct

@@ -48,19 +48,20 @@ log = logging.getLogger("aios3")
 
 # client method -> (botocore operation, the parameters the direct path writes itself)
 _CHECKSUMS = ("ChecksumCRC32", "ChecksumCRC32C", "ChecksumSHA1", "ChecksumSHA256")
+# what aios3's request options add (``_options``): the SSE-C key, already in the base64
+# form and with the MD5 botocore's sse_md5 handler would make, and the payer / owner
+_OWNER = ("RequestPayer", "ExpectedBucketOwner")
+_SSE_C = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
+_READ = ("VersionId", "ChecksumMode", "IfMatch", "IfNoneMatch", "Range", "PartNumber")
 OPERATIONS: dict[str, tuple[str, frozenset[str]]] = {
-    "head_object": (
-        "HeadObject",
-        frozenset({"VersionId", "ChecksumMode", "IfMatch", "IfNoneMatch", "Range", "PartNumber"}),
-    ),
-    "get_object": (
-        "GetObject",
-        frozenset({"VersionId", "ChecksumMode", "IfMatch", "IfNoneMatch", "Range", "PartNumber"}),
-    ),
-    "delete_object": ("DeleteObject", frozenset({"VersionId"})),
+    "head_object": ("HeadObject", frozenset({*_READ, *_SSE_C, *_OWNER})),
+    "get_object": ("GetObject", frozenset({*_READ, *_SSE_C, *_OWNER})),
+    "delete_object": ("DeleteObject", frozenset({"VersionId", *_OWNER})),
     "upload_part": (
         "UploadPart",
-        frozenset({"Body", "ContentLength", "PartNumber", "UploadId", *_CHECKSUMS}),
+        frozenset(
+            {"Body", "ContentLength", "PartNumber", "UploadId", *_CHECKSUMS, *_SSE_C, *_OWNER}
+        ),
     ),
     "put_object": (
         "PutObject",
@@ -82,7 +83,13 @@ OPERATIONS: dict[str, tuple[str, frozenset[str]]] = {
                 "WebsiteRedirectLocation",
                 "ServerSideEncryption",
                 "SSEKMSKeyId",
+                "SSEKMSEncryptionContext",
+                "BucketKeyEnabled",
+                "ObjectLockMode",
+                "ObjectLockLegalHoldStatus",
                 *_CHECKSUMS,
+                *_SSE_C,
+                *_OWNER,
             }
         ),
     ),

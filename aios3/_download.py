@@ -21,7 +21,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._aio import shielded
+from ._aio import shielded, tree_budget
 from ._checksum import VERIFIABLE, b64, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
 from ._exceptions import (
@@ -33,9 +33,10 @@ from ._exceptions import (
     translate,
 )
 from ._info import ObjectInfo
-from ._names import S3Name
+from ._options import NO_OPTIONS, RequestOptions
+from ._progress import Meter, ProgressCallback
 from ._retry import with_retries
-from ._stream import body_error, range_header
+from ._stream import ObjectStream, body_error, range_header
 from ._writer import WRITE_BATCH, FileWriter
 
 if TYPE_CHECKING:
@@ -120,10 +121,12 @@ async def download(
     *,
     version_id: str | None,
     transfer: TransferConfig,
+    progress: ProgressCallback | None = None,
+    options: RequestOptions = NO_OPTIONS,
 ) -> ObjectInfo:
     _check_target(path)
     pinned: dict[str, Any] = {"VersionId": version_id} if version_id else {}
-    info = await s3.head(S3Name(key, bucket), version_id=version_id)
+    info = await s3._head(bucket, key, version_id, options)
     if info.etag:
         pinned["IfMatch"] = info.etag
     size = info.size or 0
@@ -131,6 +134,7 @@ async def download(
     if declared and declared[0] not in VERIFIABLE:
         declared = None  # CRC32C / CRC64NVME: not computable here without extra packages
     tmp = partial_path(path)
+    meter = Meter(f"s3://{bucket}/{key}", size, progress)
 
     def error(message: str) -> IntegrityError:
         return IntegrityError(f"download s3://{bucket}/{key}: {message}", bucket=bucket, key=key)
@@ -145,10 +149,15 @@ async def download(
             await shielded(
                 asyncio.to_thread(_preallocate, fd, size), within=transfer.cleanup_timeout
             )
+            await meter.start()
             if size <= transfer.download_threshold:
-                written, digest = await _single(s3, bucket, key, pinned, fd, declared, transfer)
+                written, digest = await _single(
+                    s3, bucket, key, pinned, fd, declared, transfer, meter, options
+                )
             else:
-                written, crc = await _ranged(s3, bucket, key, size, pinned, fd, transfer)
+                written, crc = await _ranged(
+                    s3, bucket, key, size, pinned, fd, transfer, meter, options
+                )
                 digest = None
                 if declared and declared[0] == "CRC32":
                     digest = crc32_b64(crc)
@@ -163,6 +172,7 @@ async def download(
                 f"{declared[0]} checksum mismatch: the object declares {declared[1]}, "
                 f"the bytes received give {digest}"
             )
+        await meter.end()  # before the rename: a callback that raises leaves no file
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -184,6 +194,8 @@ async def _single(
     fd: int,
     declared: tuple[str, str] | None,
     transfer: TransferConfig,
+    meter: Meter,
+    options: RequestOptions,
 ) -> tuple[int, str | None]:
     """One streamed GET, handed to the writer about _FLUSH bytes at a time while the
     next ones arrive. The writer's thread CRCs what it writes; an object that declares
@@ -194,12 +206,16 @@ async def _single(
     written = 0
     chunks: list[bytes] = []
     held = 0
-    stream = s3.stream(
+    stream = ObjectStream(
+        s3,
+        bucket,
         key,
-        bucket=bucket,
         chunk_size=WRITE_BATCH,
+        start=None,
+        end=None,
         version_id=pinned.get("VersionId"),
         if_match=pinned.get("IfMatch"),
+        options=options,
     )
     writer = FileWriter(
         fd,
@@ -214,10 +230,12 @@ async def _single(
             held += len(chunk)
             if held >= _FLUSH:
                 await writer.put(0, chunks, written)
+                await meter.add(held)
                 written, chunks, held = written + held, [], 0
         if chunks:
             await writer.put(0, chunks, written)
             written += held
+            await meter.add(held)
     if sha is not None:
         return written, b64(sha.digest())
     return written, crc32_b64(writer.crcs[0]) if algorithm == "CRC32" else None
@@ -231,6 +249,8 @@ async def _ranged(
     pinned: dict[str, Any],
     fd: int,
     transfer: TransferConfig,
+    meter: Meter,
+    options: RequestOptions,
 ) -> tuple[int, int]:
     """Ranged GETs, ``concurrency`` at a time, each written at its offset about _FLUSH
     bytes at a time as it arrives. Returns the bytes written and the whole object's CRC32
@@ -241,10 +261,11 @@ async def _ranged(
 
     async def fetch(index: int, start: int, end: int) -> None:
         pos = start  # the next byte to fetch
+        counted = start  # bytes up to here were reported (a refetched range counts once)
 
         async def attempt() -> None:
             # A retry resumes at ``pos``: what was handed to the writer stays written.
-            nonlocal pos
+            nonlocal pos, counted
             what = f"get bytes {pos}-{end - 1} of"
             try:
                 resp = await s3.call(
@@ -253,6 +274,7 @@ async def _ranged(
                     bucket=bucket,
                     key=key,
                     Range=range_header(pos, end),
+                    options=options,
                     **pinned,
                 )
             except S3Error:
@@ -277,6 +299,9 @@ async def _ranged(
                         break
                     await writer.put(index, chunks, pos)
                     pos += got
+                    if pos > counted:
+                        await meter.add(pos - counted)
+                        counted = pos
             finally:
                 body.close()
             if pos != end or got:
@@ -289,12 +314,20 @@ async def _ranged(
 
         await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
 
+    shared = tree_budget.get()  # a directory call's pool, shared with its other files
     slots = asyncio.Semaphore(transfer.concurrency)
     job = _RangeJob(bucket, key)
 
     async def bounded(index: int, start: int, end: int) -> None:
         async with slots:
-            await fetch(index, start, end)
+            if shared is None:
+                await fetch(index, start, end)
+                return
+            held = await shared.acquire(0)  # a slot: ranges stream, they hold no part
+            try:
+                await fetch(index, start, end)
+            finally:
+                shared.release(held)
 
     s3._live.add(job)  # closing the client cancels the ranges still in flight
     try:

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ._aio import Budget, shielded
+from ._aio import Budget, shielded, tree_budget
 from ._body import Body
 from ._checksum import PartChecksum, body_checksum, crc32_b64, crc32_combine
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
 from ._info import ObjectInfo
+from ._options import NO_OPTIONS, RequestOptions
+from ._progress import Meter
 from ._retry import with_retries
 
 if TYPE_CHECKING:
@@ -123,6 +125,8 @@ class MultipartUpload:
         if_none_match: str | None,
         if_match: str | None,
         transfer: TransferConfig,
+        meter: Meter | None = None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> None:
         if concurrency is not None and concurrency < 1:
             raise InvalidRequest("concurrency must be at least 1")
@@ -133,6 +137,7 @@ class MultipartUpload:
         self.result: ObjectInfo | None = None
         self._s3 = s3
         self._params = params
+        self._options = options  # on every request: Create, parts, Complete, Abort
         self._transfer = transfer
         self._plan = PartPlan(part_size=part_size, default=transfer.part_size, size=size)
         self._size = size
@@ -140,10 +145,11 @@ class MultipartUpload:
             k: v for k, v in (("IfNoneMatch", if_none_match), ("IfMatch", if_match)) if v
         }
         slots = concurrency or transfer.concurrency
-        self._budget = Budget(slots, self._plan.size_of(1) * slots)
+        shared = tree_budget.get()  # a directory call's: one pool for every file's parts
+        self._budget = shared or Budget(slots, self._plan.size_of(1) * slots)
         self._spare: list[Body] = []  # part buffers sent and acknowledged, to fill again
         self._spare_size = 0  # the size of the buffers write() fills now
-        self._slots = slots
+        self._slots = 0 if shared else slots  # spares kept: none outside the shared pool
         self._algorithm = transfer.checksum_algorithm
         self._full_crc = self._algorithm == "CRC32" and transfer.full_object_checksum
         self._buffer: Body | None = None
@@ -160,6 +166,7 @@ class MultipartUpload:
         self._cleanup_task: asyncio.Future[None] | None = None
         self._create: asyncio.Future[Any] | None = None
         self._closed_by: TransferError | None = None
+        self._meter = meter or Meter(f"s3://{bucket}/{key}", size, None)
 
     def __repr__(self) -> str:
         return (
@@ -180,6 +187,7 @@ class MultipartUpload:
         if self.upload_id is not None:  # resuming an upload that exists already
             self._state = "open"
             self._s3._live.add(self)
+            await self._started()
             return self
         params = dict(self._params)
         if self._algorithm and self._algorithm != "MD5":
@@ -197,6 +205,7 @@ class MultipartUpload:
                 action="create multipart upload",
                 bucket=self.bucket,
                 key=self.key,
+                options=self._options,
                 **params,
             )
         )
@@ -215,7 +224,20 @@ class MultipartUpload:
             raise self._closed_by
         self.upload_id = resp["UploadId"]
         self._state = "open"
+        await self._started()
         return self
+
+    async def _started(self) -> None:
+        """Report the start; a progress callback that raises aborts the new upload (no
+        ``__aexit__`` follows a failed ``__aenter__``)."""
+        try:
+            await self._meter.start(self._size, self._accepted)
+        except BaseException as exc:
+            try:
+                await self._cleanup(exc)
+            finally:
+                self._s3._live.discard(self)
+            raise
 
     async def _abort_if_created(self, create: asyncio.Future[Any]) -> None:
         try:
@@ -358,6 +380,7 @@ class MultipartUpload:
         self._claimed.add(part.number)
         self._accepted += part.size
         self._parts[part.number] = part
+        self._meter.done += part.size  # stored already: counted, reported with the next
 
     def _check_open(self, what: str) -> None:
         if self._closed_by is not None:
@@ -410,6 +433,7 @@ class MultipartUpload:
             )
             etag = resp["CopyPartResult"]["ETag"]
             self._parts[number] = _Part(number, etag, end - start, None)
+            await self._meter.add(end - start)
 
         await self._spawn(0, copy)
 
@@ -453,6 +477,7 @@ class MultipartUpload:
                 action=f"{operation.replace('_', ' ')} {number}",
                 bucket=self.bucket,
                 key=self.key,
+                options=self._options,
                 UploadId=self.upload_id,
                 PartNumber=number,
                 **params,
@@ -492,6 +517,7 @@ class MultipartUpload:
             "upload_part", number, Body=data, ContentLength=len(data), **extra
         )
         self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
+        await self._meter.add(len(data))  # acknowledged: a retried part counts once
         if (
             reuse
             and len(self._spare) < self._slots
@@ -560,6 +586,7 @@ class MultipartUpload:
                 bucket=self.bucket,
                 key=self.key,
             )
+        await self._meter.end()  # before completing: a callback that raises aborts
         await self._complete(numbers)
 
     async def _complete(self, numbers: list[int]) -> None:
@@ -585,6 +612,7 @@ class MultipartUpload:
             action="complete multipart upload",
             bucket=self.bucket,
             key=self.key,
+            options=self._options,
             UploadId=self.upload_id,
             MultipartUpload={"Parts": parts},
             **params,
@@ -656,6 +684,7 @@ class MultipartUpload:
                     action="abort multipart upload",
                     bucket=self.bucket,
                     key=self.key,
+                    options=self._options,
                     UploadId=self.upload_id,
                 )
                 await self._s3.call(
@@ -663,6 +692,7 @@ class MultipartUpload:
                     action="check aborted upload",
                     bucket=self.bucket,
                     key=self.key,
+                    options=self._options,
                     UploadId=self.upload_id,
                     MaxParts=1,
                 )

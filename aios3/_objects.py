@@ -8,7 +8,7 @@ import dataclasses
 import math
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sized
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
@@ -25,6 +25,19 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import Name, S3Name
+from ._options import (
+    NO_OPTIONS,
+    ONCE,
+    Payer,
+    ReadOptions,
+    RequestOptions,
+    SSECustomerKey,
+    WriteOptions,
+    read_options,
+    request_options,
+    write_options,
+)
+from ._progress import Meter, ProgressCallback
 
 __all__ = ["ObjectOps"]
 
@@ -65,17 +78,30 @@ class ObjectOps(ClientCore):
     # -- describe ------------------------------------------------------------------
 
     async def head(
-        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+        self,
+        name: Name,
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectInfo:
         """The object's info (size, etag, last modified, headers, user metadata, version,
         storage class, checksums) without its bytes. Raises :class:`~aios3.NoSuchKey`,
-        or :class:`~aios3.NoSuchBucket` when the bucket itself is missing."""
+        or :class:`~aios3.NoSuchBucket` when the bucket itself is missing. An object
+        stored with a customer key needs it: ``sse_c=`` (see :class:`ReadOptions`)."""
         b, k = self.name(name, bucket=bucket)
+        return await self._head(b, k, version_id, read_options(options, what="head()"))
+
+    async def _head(
+        self, b: str, k: str, version_id: str | None, options: RequestOptions
+    ) -> ObjectInfo:
         params: dict[str, Any] = {"ChecksumMode": "ENABLED"}
         if version_id:
             params["VersionId"] = version_id
         try:
-            resp = await self.call("head_object", action="head", bucket=b, key=k, **params)
+            resp = await self.call(
+                "head_object", action="head", bucket=b, key=k, options=options, **params
+            )
         except NotFound as err:
             # HEAD answers a bare 404 for both; tell them apart for the caller.
             if not await self.bucket_exists(b):
@@ -96,18 +122,25 @@ class ObjectOps(ClientCore):
         return ObjectInfo.from_response(b, k, resp)
 
     async def stat(
-        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+        self,
+        name: Name,
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectInfo | None:
         """Existence and metadata in one request: the object's info, or ``None`` if the
         key does not exist (a missing bucket still raises)."""
         try:
-            return await self.head(name, bucket=bucket, version_id=version_id)
+            return await self.head(name, bucket=bucket, version_id=version_id, **options)
         except NoSuchKey:
             return None
 
-    async def exists(self, name: Name, *, bucket: str | None = None) -> bool:
+    async def exists(
+        self, name: Name, *, bucket: str | None = None, **options: Unpack[ReadOptions]
+    ) -> bool:
         """Whether the object exists."""
-        return await self.stat(name, bucket=bucket) is not None
+        return await self.stat(name, bucket=bucket, **options) is not None
 
     async def bucket_exists(self, name: str) -> bool:
         """Whether the bucket exists (and is visible to these credentials)."""
@@ -135,6 +168,9 @@ class ObjectOps(ClientCore):
         storage_class: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        progress: ProgressCallback | None = None,
+        source_sse_c: SSECustomerKey | None = None,
+        **options: Unpack[WriteOptions],
     ) -> ObjectInfo:
         """Copy an object server-side, within or across buckets.
 
@@ -143,10 +179,21 @@ class ObjectOps(ClientCore):
         each header given replaces that header while the others are kept. The source is
         pinned to its ETag, so a concurrent overwrite fails the copy instead of mixing.
         Objects above ``copy_threshold`` (and all above 5 GiB) copy as concurrent
-        UploadPartCopy parts, aborted on any error or cancellation.
+        UploadPartCopy parts, aborted on any error or cancellation. ``progress`` is
+        called with a :class:`~aios3.Progress` as parts are copied (see :meth:`upload`).
+        ``source_sse_c`` is the source's customer key; ``sse_c`` and the other
+        :class:`WriteOptions` apply to the copy (``tags`` replace the source's).
         """
         sb, sk = self.name(source)
         db, dk = self.name(destination)
+        per_request, written = write_options(options, what="copy()")
+        reads = per_request.params
+        source_opts = request_options(
+            sse_c=source_sse_c,
+            request_payer=bool(reads.get("RequestPayer")) or None,
+            expected_bucket_owner=reads.get("ExpectedBucketOwner"),
+        )
+        both = per_request.merged(request_options(source_sse_c=source_sse_c))
         headers = {
             "content_type": content_type,
             "content_disposition": content_disposition,
@@ -154,9 +201,10 @@ class ObjectOps(ClientCore):
             "content_language": content_language,
             "cache_control": cache_control,
         }
-        src = await self.head(S3Name(sk, sb), version_id=source_version_id)
+        src = await self._head(sb, sk, source_version_id, source_opts)
         replace = metadata is not None or any(v is not None for v in headers.values())
         params = _merged_params(src, dk, metadata, headers, storage_class, extra)
+        params.update(written)
         return await self._copy(
             src,
             db,
@@ -165,6 +213,8 @@ class ObjectOps(ClientCore):
             replace=replace,
             version_id=source_version_id,
             transfer=transfer or self.transfer,
+            meter=Meter(f"s3://{db}/{dk}", src.size or 0, progress),
+            options=both,
         )
 
     async def update_metadata(
@@ -179,6 +229,7 @@ class ObjectOps(ClientCore):
         content_language: str | None = None,
         cache_control: str | None = None,
         transfer: TransferConfig | None = None,
+        **options: Unpack[ReadOptions],
     ) -> ObjectInfo:
         """Change user metadata and the named headers in place, keeping everything not
         named. ``metadata`` replaces the user metadata as a whole (``{}`` clears it);
@@ -192,10 +243,20 @@ class ObjectOps(ClientCore):
             "content_language": content_language,
             "cache_control": cache_control,
         }
-        src = await self.head(S3Name(k, b))
+        opts = read_options(options, what="update_metadata()")
+        src = await self._head(b, k, None, opts)
         params = _merged_params(src, k, metadata, headers, None, None)
+        sse_c = options.get("sse_c")  # an SSE-C object is copied onto itself with its key
+        both = opts.merged(request_options(source_sse_c=sse_c)) if sse_c else opts
         return await self._copy(
-            src, b, k, params, replace=True, version_id=None, transfer=transfer or self.transfer
+            src,
+            b,
+            k,
+            params,
+            replace=True,
+            version_id=None,
+            transfer=transfer or self.transfer,
+            options=both,
         )
 
     async def _copy(
@@ -208,9 +269,13 @@ class ObjectOps(ClientCore):
         replace: bool,
         version_id: str | None,
         transfer: TransferConfig,
+        meter: Meter | None = None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> ObjectInfo:
         size = src.size or 0
+        meter = meter or Meter(f"s3://{bucket}/{key}", size, None)
         if size <= transfer.copy_threshold:
+            await meter.start()
             copy_source: dict[str, str] = {"Bucket": src.bucket, "Key": src.key}
             if version_id:
                 copy_source["VersionId"] = version_id
@@ -220,10 +285,14 @@ class ObjectOps(ClientCore):
             if replace:
                 call_params["MetadataDirective"] = "REPLACE"
                 call_params.update(params)
-            elif "StorageClass" in params:
-                call_params["StorageClass"] = params["StorageClass"]
+            else:  # kept: the source's headers and metadata; given: these
+                for name in ("StorageClass", *ONCE):
+                    if name in params:
+                        call_params[name] = params[name]
+                if "Tagging" in params:
+                    call_params["TaggingDirective"] = "REPLACE"
             resp = await self.call(
-                "copy_object", action="copy", bucket=bucket, key=key, **call_params
+                "copy_object", action="copy", bucket=bucket, key=key, options=options, **call_params
             )
             result = resp.get("CopyObjectResult") or {}
             info = ObjectInfo.from_write(
@@ -235,6 +304,8 @@ class ObjectOps(ClientCore):
                 checksums={},
                 checksum_type=None,
             )
+            meter.done = size
+            await meter.end()
             return dataclasses.replace(info, last_modified=result.get("LastModified"))
         part = max(transfer.copy_part_size, math.ceil(math.ceil(size / MAX_PARTS) / MiB) * MiB)
         part = min(part, MAX_PART_SIZE)
@@ -249,6 +320,8 @@ class ObjectOps(ClientCore):
             if_none_match=None,
             if_match=None,
             transfer=dataclasses.replace(transfer, checksum_algorithm=None),
+            meter=meter,
+            options=options,
         )
         async with up:
             for number, start in enumerate(range(0, size, part), 1):
@@ -266,13 +339,19 @@ class ObjectOps(ClientCore):
     # -- delete ----------------------------------------------------------------------
 
     async def delete(
-        self, name: Name, *, bucket: str | None = None, version_id: str | None = None
+        self,
+        name: Name,
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[Payer],
     ) -> None:
         """Delete an object (or one version of it). Deleting a missing key succeeds, as
         in S3; in a versioned bucket, without ``version_id`` it adds a delete marker."""
         b, k = self.name(name, bucket=bucket)
         params = {"VersionId": version_id} if version_id else {}
-        await self.call("delete_object", action="delete", bucket=b, key=k, **params)
+        opts = read_options(options, what="delete()", payer_only=True)
+        await self.call("delete_object", action="delete", bucket=b, key=k, options=opts, **params)
 
     async def delete_many(
         self,
@@ -281,6 +360,7 @@ class ObjectOps(ClientCore):
         bucket: str | None = None,
         concurrency: int | None = None,
         on_item: Callable[[TreeItem], object] | None = None,
+        **options: Unpack[Payer],
     ) -> DeleteResult:
         """Delete many objects: names (or ``(name, version_id)`` pairs) from a list or an
         async iterable, sent as DeleteObjects batches of up to 1,000, ``concurrency``
@@ -289,6 +369,7 @@ class ObjectOps(ClientCore):
         ``on_item`` is called with a :class:`~aios3.TreeItem` for each key once its
         batch is answered: ``"delete"``, or ``"fail"`` with the error."""
         result = DeleteResult()
+        opts = read_options(options, what="delete_many()", payer_only=True)
         lanes = concurrency or self.transfer.concurrency
         slots = Budget(lanes, 0)
         pending: dict[str, list[dict[str, str]]] = {}
@@ -300,7 +381,7 @@ class ObjectOps(ClientCore):
 
         async def send(b: str, batch: list[dict[str, str]]) -> None:
             try:
-                await self._delete_batch(b, batch, result, on_item)
+                await self._delete_batch(b, batch, result, opts, on_item)
             finally:
                 slots.release(0)
 
@@ -336,6 +417,7 @@ class ObjectOps(ClientCore):
         bucket: str,
         batch: list[dict[str, str]],
         result: DeleteResult,
+        options: RequestOptions = NO_OPTIONS,
         on_item: Callable[[TreeItem], object] | None = None,
     ) -> None:
         failures: list[DeleteFailure] = []
@@ -344,6 +426,7 @@ class ObjectOps(ClientCore):
                 "delete_objects",
                 action="delete batch",
                 bucket=bucket,
+                options=options,
                 Delete={"Objects": batch, "Quiet": True},
             )
         except S3Error as err:
@@ -383,6 +466,7 @@ class ObjectOps(ClientCore):
         filters: Sequence[Filter] = (),
         dryrun: bool = False,
         on_item: Callable[[TreeItem], object] | None = None,
+        **options: Unpack[Payer],
     ) -> DeleteResult:
         """Delete every object in the folder ``prefix`` (``aws s3 rm --recursive``).
 
@@ -406,7 +490,7 @@ class ObjectOps(ClientCore):
                 on_item(dataclasses.replace(item, size=size) if item.action == "delete" else item)
 
         async def keys() -> AsyncIterator[Name]:
-            async for item in self.list(p, bucket=b):
+            async for item in self.list(p, bucket=b, **options):
                 if not isinstance(item, ObjectInfo) or not _included(rules, item.key[len(p) :]):
                     continue
                 if dryrun:
@@ -419,7 +503,7 @@ class ObjectOps(ClientCore):
                 yield S3Name(item.key, b)
 
         dry = DeleteResult()
-        result = await self.delete_many(keys(), on_item=report if on_item else None)
+        result = await self.delete_many(keys(), on_item=report if on_item else None, **options)
         return dry if dryrun else result
 
     # -- list ------------------------------------------------------------------------
@@ -432,6 +516,7 @@ class ObjectOps(ClientCore):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        **options: Unpack[Payer],
     ) -> AsyncIterator[ObjectInfo | Prefix]:
         """Objects under ``prefix``, in key order, fetched page by page as you iterate.
 
@@ -440,6 +525,7 @@ class ObjectOps(ClientCore):
         Listed objects carry key, size, etag, last modified and storage class.
         """
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
+        opts = read_options(options, what="list()", payer_only=True)
         if not 1 <= page_size <= 1000:
             raise InvalidRequest("page_size must be from 1 to 1000")
         params: dict[str, Any] = {"Prefix": p, "MaxKeys": page_size}
@@ -448,7 +534,9 @@ class ObjectOps(ClientCore):
         if start_after:
             params["StartAfter"] = start_after
         while True:
-            page = await self.call("list_objects_v2", action="list", bucket=b, **params)
+            page = await self.call(
+                "list_objects_v2", action="list", bucket=b, options=opts, **params
+            )
             for item in page.get("Contents") or []:
                 yield _listed(b, item)
             for common in page.get("CommonPrefixes") or []:

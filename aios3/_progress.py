@@ -8,8 +8,9 @@ The meter calls the user's callback (sync or async) at the start, at most every
 ``interval`` seconds after that, and once at the end; an exception the callback raises
 propagates from ``add()`` into the transfer, which stops and cleans up as for any error.
 
-Directory calls own a :class:`TreeMeter`: each file gets a child meter that adds to it,
-and its events carry the tree's totals plus the files in flight (``active``).
+Directory calls own a :class:`TreeMeter`: each file's transfer reports to it through an
+ordinary callback, and its events carry the tree's totals plus the files in flight
+(``active``).
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from __future__ import annotations
 import inspect
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeAlias
 
-__all__ = ["Progress", "ProgressCallback", "Meter", "TreeMeter", "meter"]
+from ._aio import tree_budget
+
+__all__ = ["Meter", "Progress", "ProgressCallback", "TreeMeter"]
 
 INTERVAL = 0.1
 """Seconds between two events of one transfer, at least (start and end always report)."""
@@ -34,7 +37,7 @@ class Progress:
     or prefix); ``bytes_done`` the bytes acknowledged so far (uploads: parts the server
     answered; downloads: bytes written); ``bytes_total`` the size, when known. For a
     directory call ``files_done`` / ``files_total`` count the files to copy, and
-    ``active`` holds one event per file in flight.
+    ``active`` holds one event per file in flight, named by its source.
     """
 
     name: str
@@ -64,61 +67,60 @@ ProgressCallback: TypeAlias = "Callable[[Progress], object | Awaitable[object]]"
 
 
 async def _call(callback: ProgressCallback, event: Progress) -> None:
-    outcome = callback(event)
-    if inspect.isawaitable(outcome):
-        await outcome
+    # Outside any directory call's shared pool: a callback that itself transfers must
+    # not wait for slots held by the very parts that are waiting for it.
+    token = tree_budget.set(None)
+    try:
+        outcome = callback(event)
+        if inspect.isawaitable(outcome):
+            await outcome
+    finally:
+        tree_budget.reset(token)
 
 
 class Meter:
-    """One object's acknowledged bytes, reported to a callback (or to a tree)."""
+    """One transfer's acknowledged bytes, reported to its callback (none: counted only)."""
 
-    __slots__ = ("_callback", "_ended", "_last", "_started", "_tree", "done", "name", "total")
+    __slots__ = ("_callback", "_ended", "_last", "_sent", "_started", "done", "name", "total")
 
-    def __init__(
-        self,
-        name: str,
-        total: int | None,
-        callback: ProgressCallback | None,
-        *,
-        tree: TreeMeter | None = None,
-    ) -> None:
+    def __init__(self, name: str, total: int | None, callback: ProgressCallback | None) -> None:
         self.name, self.total, self.done = name, total, 0
-        self._callback, self._tree = callback, tree
+        self._callback = callback
         self._last = 0.0
+        self._sent: tuple[int, int | None] | None = None  # the last event's numbers
         self._started = self._ended = False
 
     def event(self) -> Progress:
         return Progress(self.name, self.done, self.total)
+
+    async def _send(self) -> None:
+        assert self._callback is not None
+        self._sent = (self.done, self.total)
+        await _call(self._callback, self.event())
 
     async def start(self, total: int | None = None, done: int = 0) -> None:
         """Report the start (once the total is known, if it can be): ``done`` bytes are
         already there (a resumed upload's stored parts)."""
         if total is not None:
             self.total = total
-        self.done = done
         if self._started:
             return
-        self._started = True
-        if self._tree is not None:
-            await self._tree.file_started(self, done)
-        elif self._callback is not None:
+        self.done, self._started = done, True
+        if self._callback is not None:
             self._last = time.monotonic()
-            await _call(self._callback, self.event())
+            await self._send()
 
     async def add(self, nbytes: int) -> None:
         """Count ``nbytes`` more as acknowledged; report if ``INTERVAL`` has passed."""
         if not self._started:
             await self.start()
         self.done += nbytes
-        if self._tree is not None:
-            await self._tree.file_added(nbytes)
-            return
         if self._callback is None:
             return
         now = time.monotonic()
         if now - self._last >= INTERVAL:
             self._last = now
-            await _call(self._callback, self.event())
+            await self._send()
 
     async def end(self) -> None:
         """Report the finished transfer (its size, when it was not known, is the bytes done)."""
@@ -129,48 +131,31 @@ class Meter:
         self._ended = True
         if self.total is None or self.total < self.done:
             self.total = self.done
-        if self._tree is not None:
-            await self._tree.file_ended(self)
-        elif self._callback is not None:
-            await _call(self._callback, self.event())
-
-
-def meter(name: str, total: int | None, callback: ProgressCallback | Meter | None) -> Meter:
-    """The meter of one transfer: a fresh one for a user's callback (or none: a meter
-    that counts and reports nothing), or the one a directory call made for this file."""
-    if isinstance(callback, Meter):
-        if total is not None and callback.total is None:
-            callback.total = total
-        return callback
-    return Meter(name, total, callback)
+        if self._callback is not None and self._sent != (self.done, self.total):
+            await self._send()  # unless the last event said it already
 
 
 class TreeMeter:
-    """A directory call's progress: its files' bytes summed, reported as one stream of
-    events (throttled like a single transfer's)."""
+    """A directory call's progress: its files' events summed into one stream of events
+    (throttled like a single transfer's), with the files in flight as ``active``.
+
+    Each file's transfer reports to :meth:`file_callback`; the run tells
+    :meth:`file_done` when a file's job is over, whatever its outcome.
+    """
 
     def __init__(self, name: str, callback: ProgressCallback | None) -> None:
         self.name = name
         self._callback = callback
-        self.files_total = 0
-        self.bytes_total = 0
-        self.files_done = 0
-        self.bytes_done = 0
-        self._active: dict[int, Meter] = {}
+        self.files_total = self.bytes_total = 0
+        self.files_done = self.bytes_done = 0
+        self._seen: dict[str, int] = {}  # bytes done per file in flight
+        self._active: dict[str, Progress] = {}
         self._last = 0.0
         self.failed: BaseException | None = None  # what the callback raised, if it did
-
-    @property
-    def enabled(self) -> bool:
-        return self._callback is not None
 
     def plan(self, files: int, nbytes: int) -> None:
         """Set what the call will copy: ``files`` files holding ``nbytes`` bytes."""
         self.files_total, self.bytes_total = files, nbytes
-
-    def file(self, name: str, size: int | None) -> Meter:
-        """The meter one file's transfer reports to."""
-        return Meter(name, size, None, tree=self)
 
     def event(self) -> Progress:
         return Progress(
@@ -179,8 +164,33 @@ class TreeMeter:
             self.bytes_total,
             self.files_done,
             self.files_total,
-            tuple(m.event() for m in self._active.values()),
+            tuple(self._active.values()),
         )
+
+    def file_callback(self, name: str) -> ProgressCallback | None:
+        """The ``progress=`` callback for the transfer of the file ``name``."""
+        if self._callback is None:
+            return None
+
+        async def on_event(event: Progress) -> None:
+            self.bytes_done += event.bytes_done - self._seen.get(name, 0)
+            self._seen[name] = event.bytes_done
+            self._active[name] = replace(event, name=name)  # named by its source
+            await self._report()
+
+        return on_event
+
+    async def file_done(self, name: str, size: int, *, ok: bool) -> None:
+        """The file ``name`` (``size`` bytes) is done with: copied (``ok``), or failed or
+        skipped, when the bytes it will never move leave the total."""
+        seen = self._seen.pop(name, 0)
+        self._active.pop(name, None)
+        if ok:
+            self.bytes_done += size - seen
+        else:
+            self.bytes_total -= size - seen
+        self.files_done += 1
+        await self._report()
 
     async def _report(self, *, force: bool = False) -> None:
         if self._callback is None:
@@ -195,28 +205,9 @@ class TreeMeter:
                 raise
 
     async def begin(self) -> None:
+        """Report the start (after :meth:`plan`)."""
         await self._report(force=True)
 
-    async def file_started(self, meter: Meter, done: int) -> None:
-        self._active[id(meter)] = meter
-        self.bytes_done += done
-        await self._report()
-
-    async def file_added(self, nbytes: int) -> None:
-        self.bytes_done += nbytes
-        await self._report()
-
-    async def file_ended(self, meter: Meter) -> None:
-        self._active.pop(id(meter), None)
-        self.files_done += 1
-        await self._report()
-
-    async def file_dropped(self, meter: Meter, size: int) -> None:
-        """A file that failed or was skipped: it will not add its bytes; count it done."""
-        self._active.pop(id(meter), None)
-        self.bytes_total -= max(0, size - meter.done)
-        self.files_done += 1
-        await self._report()
-
     async def finish(self) -> None:
+        """Report the end."""
         await self._report(force=True)

@@ -22,6 +22,8 @@ from ._config import MAX_PARTS, TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo
 from ._multipart import MultipartUpload, _Part
+from ._options import NO_OPTIONS, RequestOptions
+from ._progress import Meter, ProgressCallback
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -39,7 +41,9 @@ class StoredPart:
     crc32: str | None = None
 
 
-async def list_parts(s3: S3, bucket: str, key: str, upload_id: str) -> list[StoredPart]:
+async def list_parts(
+    s3: S3, bucket: str, key: str, upload_id: str, options: RequestOptions = NO_OPTIONS
+) -> list[StoredPart]:
     """Every part of the upload, following ListParts' pages (1,000 parts each)."""
     parts: list[StoredPart] = []
     marker = 0
@@ -50,6 +54,7 @@ async def list_parts(s3: S3, bucket: str, key: str, upload_id: str) -> list[Stor
             bucket=bucket,
             key=key,
             UploadId=upload_id,
+            options=options,
             PartNumberMarker=marker,
             MaxParts=1000,
         )
@@ -129,10 +134,12 @@ async def resume_upload(
     source: Any,
     *,
     transfer: TransferConfig,
+    progress: ProgressCallback | None = None,
+    options: RequestOptions = NO_OPTIONS,
 ) -> ObjectInfo:
     reader = _RangeReader(source)
     try:
-        stored = {p.number: p for p in await list_parts(s3, bucket, key, upload_id)}
+        stored = {p.number: p for p in await list_parts(s3, bucket, key, upload_id, options)}
         size = reader.size
         if 1 in stored and (len(stored) > 1 or stored[1].size < size):
             part_size = stored[1].size  # what the interrupted upload was cutting
@@ -156,6 +163,8 @@ async def resume_upload(
             if_none_match=None,
             if_match=None,
             transfer=transfer,
+            meter=Meter(f"s3://{bucket}/{key}", size, progress),
+            options=options,
         )
         up.upload_id = upload_id
         if stored and not any(p.crc32 for p in stored.values()):

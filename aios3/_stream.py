@@ -16,6 +16,8 @@ from ._exceptions import (
     translate,
 )
 from ._info import ObjectInfo
+from ._options import NO_OPTIONS, RequestOptions
+from ._progress import Meter, ProgressCallback
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -45,10 +47,14 @@ def unsatisfiable(err: S3Error) -> bool:
     return err.status == 416 or err.code == "InvalidRange"
 
 
-async def describe(s3: S3, bucket: str, key: str, params: dict[str, Any]) -> ObjectInfo:
+async def describe(
+    s3: S3, bucket: str, key: str, params: dict[str, Any], options: RequestOptions = NO_OPTIONS
+) -> ObjectInfo:
     """The object's info by HEAD, for a range that holds no bytes."""
     head = {k: v for k, v in params.items() if k in ("VersionId", "IfMatch")}
-    resp = await s3.call("head_object", action="head", bucket=bucket, key=key, **head)
+    resp = await s3.call(
+        "head_object", action="head", bucket=bucket, key=key, options=options, **head
+    )
     return ObjectInfo.from_response(bucket, key, resp)
 
 
@@ -114,6 +120,8 @@ class ObjectStream:
         end: int | None,
         version_id: str | None,
         if_match: str | None,
+        progress: ProgressCallback | None = None,
+        options: RequestOptions = NO_OPTIONS,
     ) -> None:
         check_range(start, end)
         if chunk_size < 1:
@@ -131,6 +139,8 @@ class ObjectStream:
         self._closed_by: TransferError | None = None
         self._retries = s3.transfer.part_retries
         self._backoff = s3.transfer.retry_backoff
+        self._meter = Meter(f"s3://{bucket}/{key}", None, progress)
+        self._options = options  # on the GET, and on every GET that resumes it
 
     @property
     def info(self) -> ObjectInfo:
@@ -153,25 +163,37 @@ class ObjectStream:
             params["IfMatch"] = self._etag
         if empty_range(self._pos, self._end):
             # An empty range: S3 cannot express it, so describe the object with HEAD.
-            self._info = await describe(self._s3, self.bucket, self.key, params)
+            self._info = await describe(self._s3, self.bucket, self.key, params, self._options)
             self._done = True
+            await self._meter.start(0)
             return
         if self._pos or self._end is not None:
             params["Range"] = range_header(self._pos, self._end)
         try:
             resp = await self._s3.call(
-                "get_object", action="get", bucket=self.bucket, key=self.key, **params
+                "get_object",
+                action="get",
+                bucket=self.bucket,
+                key=self.key,
+                options=self._options,
+                **params,
             )
         except S3Error as err:
             if self._info is not None or not unsatisfiable(err):
                 raise
-            self._info = await describe(self._s3, self.bucket, self.key, params)
+            self._info = await describe(self._s3, self.bucket, self.key, params, self._options)
             self._done = True  # the range starts at or past the end: no bytes
+            await self._meter.start(0)
             return
         self._body = resp["Body"]
         self._s3._live.add(self)  # closing the client closes this body too
         if self._info is None:
             self._info = ObjectInfo.from_response(self.bucket, self.key, resp)
+            try:
+                await self._meter.start(resp.get("ContentLength"))
+            except BaseException:
+                self.close()
+                raise
         self._etag = self._etag or resp.get("ETag")
 
     def __aiter__(self) -> ObjectStream:
@@ -181,10 +203,12 @@ class ObjectStream:
         if self._closed_by is not None:
             raise self._closed_by
         if self._done:
+            await self._meter.end()
             raise StopAsyncIteration
         if self._info is None:
             await self._request()
             if self._done:
+                await self._meter.end()
                 raise StopAsyncIteration
         for attempt in range(self._retries + 1):
             try:
@@ -216,11 +240,17 @@ class ObjectStream:
                     raise translate(
                         again, action="resume get", bucket=self.bucket, key=self.key
                     ) from again
-        if not chunk:
-            self._done = True
+        try:
+            if not chunk:
+                self._done = True
+                self.close()
+                await self._meter.end()
+                raise StopAsyncIteration
+            self._pos += len(chunk)
+            await self._meter.add(len(chunk))
+        except Exception:  # the progress callback raised: the stream stops here
             self.close()
-            raise StopAsyncIteration
-        self._pos += len(chunk)
+            raise
         return chunk
 
     async def read(self) -> bytes:

@@ -15,10 +15,12 @@ The path through the code, top to bottom:
 3. **Plan.** The filters (exclude / include, in order, later ones winning, matched
    against the relative path) and, for sync, the size-and-time comparison of
    ``aws s3 sync`` decide what is copied and what is deleted.
-4. **Run.** One pool runs the copies, ``jobs`` files at a time (each file gets a share
-   of ``TransferConfig.concurrency`` for its parts, so the part buffers of the whole
-   tree stay within ``part_size x max(concurrency, jobs)``); a failure is recorded,
-   never cancels the rest; deletes follow once every copy has finished. Every file
+4. **Run.** The copies run ``jobs`` files at a time, and every file's requests (parts,
+   ranges, small PutObjects) draw on one :class:`~aios3._aio.Budget` of
+   ``TransferConfig.concurrency`` requests and ``part_size x concurrency`` bytes
+   (:data:`~aios3._aio.tree_budget`): one big file among small ones gets every slot the
+   others leave, and memory stays flat whatever the tree. A failure is recorded, never
+   cancels the rest; deletes follow once every copy has finished. Every file
    written is checked, at the moment it is written, to resolve inside the destination
    (a symlinked folder that leads out of it is refused).
 """
@@ -36,10 +38,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from ._aio import Budget, tree_budget
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest, S3Error, SourceNotFound
 from ._info import ObjectInfo
 from ._names import S3Name
+from ._progress import ProgressCallback, TreeMeter
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -124,6 +128,8 @@ class TreeResult:
 
 
 OnItem: TypeAlias = "Callable[[TreeItem], object] | None"
+Job: TypeAlias = "Callable[[ProgressCallback | None], Awaitable[Any]]"
+"""One file's copy, given the ``progress=`` callback its transfer reports to."""
 
 
 # -- names: prefixes as folders, keys as paths -------------------------------------------
@@ -365,6 +371,7 @@ class _Run:
     jobs: int
     dryrun: bool
     on_item: OnItem
+    progress: ProgressCallback | None = None
     result: TreeResult = field(default_factory=TreeResult)
 
     def report(self, item: TreeItem) -> None:
@@ -391,36 +398,52 @@ class _Run:
                 continue
             yield entry
 
-    def file_transfer(self) -> TransferConfig:
-        share = max(1, self.transfer.concurrency // self.jobs)
-        return dataclasses.replace(self.transfer, concurrency=share)
-
-    async def copies(self, work: Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]) -> None:
+    async def copies(self, name: str, work: Iterable[tuple[TreeItem, Job]]) -> None:
         """Run each ``(item, job)``: report ``item`` once the job is done (or, in a dry
-        run, at once), or a ``fail`` item with the job's error."""
+        run, at once), or a ``fail`` item with the job's error. ``progress`` hears of
+        the whole tree (named ``name``, its source) as the files' transfers go."""
+        planned = list(work)
+        meter = TreeMeter(name, self.progress)
+        meter.plan(len(planned), sum(item.size or 0 for item, _ in planned))
+        await meter.begin()
         slots = asyncio.Semaphore(self.jobs)
 
-        async def one(item: TreeItem, job: Callable[[], Awaitable[Any]]) -> None:
+        async def one(item: TreeItem, job: Job) -> None:
+            copied = False
             try:
-                await job()
+                await job(meter.file_callback(item.source))
+                copied = True
             except _Unsafe as exc:
                 item = TreeItem("skip", item.source, reason=str(exc))
             except Exception as exc:
+                if meter.failed is not None:
+                    raise  # the progress callback raised: that stops the whole call
                 item = dataclasses.replace(item, action="fail", error=exc, reason=str(exc))
             finally:
                 slots.release()
+            await meter.file_done(item.source, item.size or 0, ok=copied)
             self.report(item)
 
+        # One pool for the parts of every file (and the files' ranges): the tree holds
+        # at most part_size x concurrency bytes of parts, however many files are open.
+        pool = Budget(
+            self.transfer.concurrency, self.transfer.part_size * self.transfer.concurrency
+        )
+        token = tree_budget.set(pool)
         try:
             async with asyncio.TaskGroup() as group:
-                for item, job in work:
+                for item, job in planned:
                     if self.dryrun:
+                        await meter.file_done(item.source, item.size or 0, ok=True)
                         self.report(item)
                         continue
                     await slots.acquire()
                     group.create_task(one(item, job))
-        except BaseExceptionGroup as group_error:  # on_item raised: the first error
+        except BaseExceptionGroup as group_error:  # on_item or progress raised
             raise group_error.exceptions[0] from None
+        finally:
+            tree_budget.reset(token)
+        await meter.finish()
 
     async def delete_local(self, entries: Iterable[_Entry]) -> None:
         for entry in entries:
@@ -453,6 +476,7 @@ class _Run:
 
 
 WriteOptions: TypeAlias = "Mapping[str, Any]"
+_READ_KEYWORDS = ("sse_c", "request_payer", "expected_bucket_owner")  # what a download takes
 
 
 async def upload_dir(
@@ -474,21 +498,24 @@ async def upload_dir(
     for item in skipped:
         run.report(item)
     dest = await _list_remote(s3, remote) if sync else {}
-    transfer = run.file_transfer()
+    transfer = run.transfer
 
-    def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
+    def work() -> Iterable[tuple[TreeItem, Job]]:
         included = (e for rel, e in source.items() if _included(rules, rel))
         compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
         for entry in run.changed(included, dest if sync else None, **compare):
             key = remote.prefix + entry.rel
             item = TreeItem("upload", entry.where, remote.url(entry.rel), entry.size)
 
-            def job(path: str = entry.where, key: str = key) -> Awaitable[Any]:
-                return s3.upload(S3Name(key, remote.bucket), path, transfer=transfer, **write)
+            def job(
+                progress: ProgressCallback | None, path: str = entry.where, key: str = key
+            ) -> Awaitable[Any]:
+                name = S3Name(key, remote.bucket)
+                return s3.upload(name, path, transfer=transfer, progress=progress, **write)
 
             yield item, job
 
-    await run.copies(work())
+    await run.copies(os.fspath(root), work())
     if delete:
         doomed = []
         for rel, entry in dest.items():
@@ -515,6 +542,7 @@ async def download_dir(
     size_only: bool = False,
     exact_timestamps: bool = False,
     run: _Run,
+    read: Mapping[str, Any] | None = None,
 ) -> TreeResult:
     """S3 folder -> local folder. Every key goes through :func:`key_parts` and
     :func:`_safe_target`; downloads set the file's mtime to the object's LastModified,
@@ -527,7 +555,7 @@ async def download_dir(
     dest: dict[str, _Entry] = {}
     if sync and exists:
         dest, _ = await asyncio.to_thread(_walk, root, source=False)
-    transfer = run.file_transfer()
+    transfer = run.transfer
     protected: set[str] = set()  # what unsafe keys could stand for: never deleted
     planned: dict[_Entry, list[str]] = {}  # what to download -> its path segments
     for rel, entry in source.items():
@@ -545,19 +573,23 @@ async def download_dir(
     if not run.dryrun:
         await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
-    def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
+    def work() -> Iterable[tuple[TreeItem, Job]]:
         compare = {"download": True, "size_only": size_only, "exact": exact_timestamps}
         for entry in run.changed(planned, dest if sync else None, **compare):
             parts = planned[entry]
             shown = os.fspath(root.joinpath(*parts))
             item = TreeItem("download", entry.where, shown, entry.size)
 
-            def job(entry: _Entry = entry, parts: list[str] = parts) -> Awaitable[None]:
-                return _download_one(s3, remote, entry, root, parts, transfer)
+            def job(
+                progress: ProgressCallback | None,
+                entry: _Entry = entry,
+                parts: list[str] = parts,
+            ) -> Awaitable[None]:
+                return _download_one(s3, remote, entry, root, parts, transfer, progress, read)
 
             yield item, job
 
-    await run.copies(work())
+    await run.copies(remote.url(), work())
     if delete:
         await run.delete_local(
             e
@@ -568,10 +600,18 @@ async def download_dir(
 
 
 async def _download_one(
-    s3: S3, remote: _Remote, entry: _Entry, root: Path, parts: list[str], transfer: TransferConfig
+    s3: S3,
+    remote: _Remote,
+    entry: _Entry,
+    root: Path,
+    parts: list[str],
+    transfer: TransferConfig,
+    progress: ProgressCallback | None = None,
+    read: Mapping[str, Any] | None = None,
 ) -> None:
     target = await asyncio.to_thread(_safe_target, root, parts)
-    await s3.download(S3Name(entry.key or "", remote.bucket), target, transfer=transfer)
+    name = S3Name(entry.key or "", remote.bucket)
+    await s3.download(name, target, transfer=transfer, progress=progress, **(read or {}))
     if entry.mtime_ns:
         await asyncio.to_thread(os.utime, target, ns=(entry.mtime_ns, entry.mtime_ns))
 
@@ -594,9 +634,9 @@ async def copy_prefix(
         raise InvalidRequest(f"{src.url()} is both the source and the destination")
     source = await _remote_source(s3, src)
     dest = await _list_remote(s3, dst) if sync else {}
-    transfer = run.file_transfer()
+    transfer = run.transfer
 
-    def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
+    def work() -> Iterable[tuple[TreeItem, Job]]:
         included = (e for rel, e in source.items() if _included(rules, rel))
         compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
         for entry in run.changed(included, dest if sync else None, **compare):
@@ -604,12 +644,14 @@ async def copy_prefix(
             from_name = S3Name(entry.key or "", src.bucket)
             to_name = S3Name(dst.prefix + entry.rel, dst.bucket)
 
-            def job(a: S3Name = from_name, b: S3Name = to_name) -> Awaitable[Any]:
-                return s3.copy(a, b, transfer=transfer, **write)
+            def job(
+                progress: ProgressCallback | None, a: S3Name = from_name, b: S3Name = to_name
+            ) -> Awaitable[Any]:
+                return s3.copy(a, b, transfer=transfer, progress=progress, **write)
 
             yield item, job
 
-    await run.copies(work())
+    await run.copies(src.url(), work())
     if delete:
         await run.delete_remote(
             dst,
@@ -657,5 +699,6 @@ async def sync(
     if is_remote(destination):
         return await upload_dir(s3, source, remote_side(s3, destination), write=write, **options)
     if is_remote(source):
-        return await download_dir(s3, remote_side(s3, source), destination, **options)
+        read = {k: v for k, v in write.items() if k in _READ_KEYWORDS}
+        return await download_dir(s3, remote_side(s3, source), destination, read=read, **options)
     raise InvalidRequest("sync needs an s3:// URL (or an S3Name) on at least one side")

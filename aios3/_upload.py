@@ -11,12 +11,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._aio import tree_budget
 from ._body import Body
 from ._checksum import body_checksum
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo, write_params
 from ._multipart import MultipartUpload
+from ._options import NO_OPTIONS, RequestOptions
+from ._progress import Meter, ProgressCallback
 from ._retry import with_retries
 from ._sources import Reader, open_source
 
@@ -37,6 +40,8 @@ async def upload(
     if_none_match: str | None,
     if_match: str | None,
     transfer: TransferConfig,
+    progress: ProgressCallback | None = None,
+    options: RequestOptions = NO_OPTIONS,
 ) -> ObjectInfo:
     if if_none_match not in (None, "*"):
         raise InvalidRequest('if_none_match takes only "*" (write only if the key is new)')
@@ -48,10 +53,19 @@ async def upload(
     known = reader.size if reader.size is not None else size
     params = write_params(key, guess_from=reader.name, **headers)
     conditions = {k: v for k, v in (("IfNoneMatch", if_none_match), ("IfMatch", if_match)) if v}
+    meter = Meter(f"s3://{bucket}/{key}", known, progress)
     async with reader:
         if known is not None and known <= transfer.multipart_threshold:
-            data = await _read_all(reader, known)
-            return await put_object(s3, bucket, key, data, params, conditions, transfer)
+            shared = tree_budget.get()  # in a directory call: held like a part
+            held = await shared.acquire(known) if shared is not None else 0
+            try:
+                data = await _read_all(reader, known)
+                return await put_object(
+                    s3, bucket, key, data, params, conditions, transfer, options, meter
+                )
+            finally:
+                if shared is not None:
+                    shared.release(held)
         # Read ahead: a short stream still goes in one request. What is read is copied
         # at once into buffers of the first part size, which become the first parts
         # (the caller's chunks are let go as they come: holding 16 MiB of them left
@@ -78,7 +92,9 @@ async def upload(
                         buffered += len(chunk)
                         continue
                 data = _joined(ahead, filled, buffered)
-                return await put_object(s3, bucket, key, data, params, conditions, transfer)
+                return await put_object(
+                    s3, bucket, key, data, params, conditions, transfer, options, meter
+                )
         up = MultipartUpload(
             s3,
             bucket,
@@ -90,6 +106,8 @@ async def upload(
             if_none_match=if_none_match,
             if_match=if_match,
             transfer=transfer,
+            meter=meter,
+            options=options,
         )
         async with up:
             if ahead:
@@ -159,8 +177,13 @@ async def put_object(
     params: Mapping[str, Any],
     conditions: Mapping[str, str],
     transfer: TransferConfig,
+    options: RequestOptions = NO_OPTIONS,
+    meter: Meter | None = None,
 ) -> ObjectInfo:
-    """One PutObject carrying ``data`` and its checksum, retried on transient failures."""
+    """One PutObject carrying ``data`` and its checksum, retried on transient failures;
+    reported to ``meter`` as one step: the start, then the end once stored."""
+    if meter is not None:
+        await meter.start(len(data))
     algorithm = transfer.checksum_algorithm
     checksum = await body_checksum(algorithm, data)
     extra = checksum.as_params() if checksum else {}
@@ -173,12 +196,16 @@ async def put_object(
             key=key,
             Body=data,
             ContentLength=len(data),
+            options=options,
             **params,
             **extra,
             **conditions,
         )
 
     resp, _ = await with_retries(attempt, transfer=transfer, what=f"upload of {key}")
+    if meter is not None:
+        meter.done = len(data)
+        await meter.end()
     checksums: dict[str, str] = {}
     if checksum and algorithm and algorithm != "MD5":
         checksums[algorithm] = checksum.value

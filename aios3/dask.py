@@ -32,7 +32,7 @@ import asyncio
 import dataclasses
 import os
 import pickle
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -44,6 +44,7 @@ from ._names import S3Name
 from ._tree import (
     DEFAULT_JOBS,
     Filter,
+    Job,
     TreeItem,
     TreeResult,
     _download_one,
@@ -350,9 +351,9 @@ async def _shard(shard: _Shard) -> TreeResult:
         else:
             assert isinstance(shard.destination, tuple)
             dest = await _remote_range(s3, _Remote(*shard.destination), first, last)
-        transfer = run.file_transfer()
+        transfer = run.transfer
 
-        def work() -> Iterable[tuple[TreeItem, Callable[[], Awaitable[Any]]]]:
+        def work() -> Iterable[tuple[TreeItem, Job]]:
             for entry in shard.entries:
                 if not _needs_copy(
                     entry,
@@ -365,31 +366,29 @@ async def _shard(shard: _Shard) -> TreeResult:
                     continue
                 yield _job(s3, shard, entry, transfer)
 
-        await run.copies(work())
+        await run.copies(shard.entries[0].where, work())
     result = run.result
     result.failed = [_picklable(item) for item in result.failed]
     return result
 
 
-def _job(
-    s3: Any, shard: _Shard, entry: _Entry, transfer: TransferConfig
-) -> tuple[TreeItem, Callable[[], Awaitable[Any]]]:
+def _job(s3: Any, shard: _Shard, entry: _Entry, transfer: TransferConfig) -> tuple[TreeItem, Job]:
     if shard.kind == "download":
         assert isinstance(shard.source, tuple) and isinstance(shard.destination, str)
         src, root = _Remote(*shard.source), Path(shard.destination)
         parts = key_parts(entry.rel)
         item = TreeItem("download", entry.where, os.fspath(root.joinpath(*parts)), entry.size)
-        return item, lambda: _download_one(s3, src, entry, root, parts, transfer)
+        return item, lambda progress: _download_one(s3, src, entry, root, parts, transfer)
     assert isinstance(shard.destination, tuple)
     dst = _Remote(*shard.destination)
     target = S3Name(dst.prefix + entry.rel, dst.bucket)
     if shard.kind == "upload":
         item = TreeItem("upload", entry.where, dst.url(entry.rel), entry.size)
-        return item, lambda: s3.upload(target, entry.where, transfer=transfer)
+        return item, lambda progress: s3.upload(target, entry.where, transfer=transfer)
     assert isinstance(shard.source, tuple)
     origin = S3Name(entry.key or "", shard.source[0])
     item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
-    return item, lambda: s3.copy(origin, target, transfer=transfer)
+    return item, lambda progress: s3.copy(origin, target, transfer=transfer)
 
 
 async def _remote_range(s3: Any, side: _Remote, first: str, last: str) -> dict[str, _Entry]:

@@ -48,6 +48,8 @@ CLIENTS = {
         Client("aios3", "aios3_client.py", None, "aios3"),
         # the opt-in Config(sign_payload=False): no SHA-256 of each body over http
         Client("aios3-unsigned", "aios3_client.py", None, "aios3", (("AIOS3_SIGN_PAYLOAD", "0"),)),
+        # progress= on every file transfer: the cost of watching (issue: within 1%)
+        Client("aios3-progress", "aios3_client.py", None, "aios3", (("AIOS3_PROGRESS", "1"),)),
         Client("aiobotocore", "aiobotocore_client.py", None, "aiobotocore"),
         Client("boto3", "boto3_client.py", None, "boto3"),
         Client("aioboto3", "aioboto3_client.py", "aioboto3", "aioboto3"),

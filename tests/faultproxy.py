@@ -105,7 +105,7 @@ class _Close(Exception):
         self.abort = abort
 
 
-@dataclass
+@dataclass(eq=False)
 class _Exchange:
     method: str
     target: str
@@ -213,6 +213,9 @@ class FaultProxy:
         self.fired = 0
         self.log: list[tuple[str, str]] = []
         self.ranges: list[str | None] = []  # each request's Range header, as self.log
+        self.active: set[_Exchange] = set()  # requests read and not yet answered in full
+        self.peak = 0  # the most requests in flight at once
+        self.peak_parts = 0  # ... of them UploadPart requests
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -324,6 +327,12 @@ class FaultProxy:
             exchange = _Exchange(
                 method, target, fault, headers.get("connection", "").lower() == "close"
             )
+            self.active.add(exchange)
+            parts = sum(1 for e in self.active if e.method == "PUT" and "partNumber=" in e.target)
+            self.peak, self.peak_parts = (
+                max(self.peak, len(self.active)),
+                max(self.peak_parts, parts),
+            )
             pieces = _body_pieces(creader, *_framing(headers, default="none"))
             if fault is not None and fault.action in ("status", "redirect"):
                 if headers.get("expect", "").lower() == "100-continue":
@@ -349,35 +358,40 @@ class FaultProxy:
         queue: asyncio.Queue[_Exchange | None],
     ) -> None:
         while (exchange := await queue.get()) is not None:
-            fault = exchange.fault
-            if fault is not None and fault.action in ("status", "redirect"):
-                cwriter.write(_error_response(fault, exchange.method, exchange.target))
-                await cwriter.drain()
-                continue
-            if fault is not None and fault.action == "stall" and fault.after_bytes <= 0:
-                await asyncio.sleep(fault.seconds)
-            while True:
-                head = await _read_head(ureader)
-                if head is None:
-                    raise _Close()
-                (_, status, *_), headers = _parse_head(head)
-                cwriter.write(head)
-                await cwriter.drain()
-                if not 100 <= int(status) < 200:
-                    break  # else an interim response, e.g. 100 Continue: the real one follows
-            kind, length = _framing(headers, default="close")
-            if exchange.method.upper() == "HEAD" or int(status) in (204, 304):
-                kind, length = "none", 0
-            if fault is not None and fault.action == "reset_request":
-                fault = None
-            await self._relay(_body_pieces(ureader, kind, length), cwriter, fault)
-            if (
-                kind == "close"
-                or exchange.close
-                or headers.get("connection", "").lower() == "close"
-            ):
-                raise _Close()
+            try:
+                await self._answer(exchange, ureader, cwriter)
+            finally:
+                self.active.discard(exchange)
         raise _Close()
+
+    async def _answer(
+        self, exchange: _Exchange, ureader: asyncio.StreamReader, cwriter: asyncio.StreamWriter
+    ) -> None:
+        """Relay the response to one request (or the fault's answer)."""
+        fault = exchange.fault
+        if fault is not None and fault.action in ("status", "redirect"):
+            cwriter.write(_error_response(fault, exchange.method, exchange.target))
+            await cwriter.drain()
+            return
+        if fault is not None and fault.action == "stall" and fault.after_bytes <= 0:
+            await asyncio.sleep(fault.seconds)
+        while True:
+            head = await _read_head(ureader)
+            if head is None:
+                raise _Close()
+            (_, status, *_), headers = _parse_head(head)
+            cwriter.write(head)
+            await cwriter.drain()
+            if not 100 <= int(status) < 200:
+                break  # else an interim response, e.g. 100 Continue: the real one follows
+        kind, length = _framing(headers, default="close")
+        if exchange.method.upper() == "HEAD" or int(status) in (204, 304):
+            kind, length = "none", 0
+        if fault is not None and fault.action == "reset_request":
+            fault = None
+        await self._relay(_body_pieces(ureader, kind, length), cwriter, fault)
+        if kind == "close" or exchange.close or headers.get("connection", "").lower() == "close":
+            raise _Close()
 
     async def _relay(
         self,

@@ -310,3 +310,31 @@ def test_cli_no_credentials_names_the_cli_flag(tmp_path: Path) -> None:
     )
     assert done.returncode == 253, done.stderr
     assert b"--no-sign-request" in done.stderr and b"anonymous=True" not in done.stderr
+
+
+async def test_one_pool_for_the_whole_tree(
+    server: Server, bucket_name: str, tmp_path: Path
+) -> None:
+    """Every file's parts draw on one pool of ``concurrency`` requests: a big file among
+    small ones gets the slots they leave (it used to get concurrency // jobs), and the
+    tree never has more than ``concurrency`` transfer requests in flight."""
+    from urllib.parse import urlsplit
+
+    from faultproxy import Fault, FaultProxy
+
+    src = tmp_path / "src"
+    make_tree(src, {"big": blob(30 * MiB, seed=2), **{f"small{i}": b"s" * i for i in range(6)}})
+    transfer = aios3.TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB, concurrency=4)
+    parts = urlsplit(server.endpoint)
+    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as proxy:
+        # every part answers late, so the parts in flight pile up to what the pool allows
+        proxy.add(Fault("stall", method="PUT", path_contains="partNumber=", seconds=0.3, times=-1))
+        config = server.config(endpoint=proxy.url, default_bucket=bucket_name)
+        async with aios3.connect(config, transfer=transfer) as s3:
+            await s3.create_bucket(bucket_name)
+            result = await s3.upload_dir(src, "pool", jobs=4)
+            assert len(result.copied) == 7 and result.ok
+            assert proxy.peak_parts >= 3  # the big file's 6 parts, more than 4 // 4 at once
+            assert proxy.peak_parts <= 4
+            assert await s3.get_bytes("pool/big") == (src / "big").read_bytes()
+            await s3.delete_bucket(bucket_name, force=True)
