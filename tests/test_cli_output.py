@@ -1,23 +1,32 @@
-"""The command line's output, without a server: sizes as aws prints them, the summary
-line, the options grammar (before or after the verb, refused where they do not apply,
-bad numbers at parse time), and the progress bars drawn on a pseudo-terminal from
-synthetic :class:`aios3.Progress` events."""
+"""The command line's output: sizes as aws prints them, the summary line, the options
+grammar (before or after the verb, refused where they do not apply, bad numbers at
+parse time), the progress bars drawn on a pseudo-terminal from synthetic
+:class:`aios3.Progress` events, then by real commands on a pty (and none, only the
+summary, when stderr is a file)."""
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
 import io
 import os
 import pty
 import select
 import struct
+import subprocess
+import sys
 import termios
+import threading
+from pathlib import Path
 
 import pytest
+from test_cli import cli_env
 
+import aios3
 from aios3 import MiB, Progress, TreeItem
 from aios3.cli._output import Bars, Output, human_size
 from aios3.cli._parse import parse, parse_metadata
+from aios3.testing import Server
 
 
 @pytest.mark.parametrize(
@@ -157,3 +166,96 @@ def test_no_bars_unless_stderr_is_a_terminal(tmp_path: object) -> None:
     finally:
         stream.close()
         os.close(master)
+
+
+# -- the bars of a real command, on a terminal and off it ------------------------------
+
+
+def _cli_on_pty(server: Server, *args: str) -> tuple[int, bytes, str]:
+    """Run the command with stderr on a pseudo-terminal (120 columns); return its exit
+    status, stdout, and everything drawn on the terminal."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    drawn = bytearray()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "aios3", *args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=slave,
+            env=cli_env(server),
+        )
+        os.close(slave)
+        slave = -1
+
+        def pump() -> None:
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # the child closed its end
+                    return
+                if not chunk:
+                    return
+                drawn.extend(chunk)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        stdout, _ = proc.communicate(timeout=120)
+        reader.join(10)
+    finally:
+        if slave >= 0:
+            os.close(slave)
+        os.close(master)
+    return proc.returncode, stdout, drawn.decode(errors="replace")
+
+
+async def test_cli_draws_bars_on_a_terminal(server: Server, s3: aios3.S3, tmp_path: Path) -> None:
+    bucket = s3.config.default_bucket
+    big = tmp_path / "src" / "big.bin"
+    big.parent.mkdir()
+    big.write_bytes(os.urandom(24 * MiB))
+    (tmp_path / "src" / "small.txt").write_text("small")
+    code, stdout, drawn = await asyncio.to_thread(
+        _cli_on_pty, server, "--part-size", "5", "cp", str(big), f"s3://{bucket}/big.bin"
+    )
+    assert code == 0 and stdout.startswith(b"upload: "), drawn
+    assert "100%" in drawn and "B/s" in drawn and "\r" in drawn, drawn
+    assert any(ch in drawn for ch in "█▏▎▍▌▋▊▉#")  # bar characters
+    assert "Completed 24.0 MiB/24.0 MiB (" in drawn
+    code, stdout, drawn = await asyncio.to_thread(
+        _cli_on_pty, server, "cp", "--recursive", str(tmp_path / "src"), f"s3://{bucket}/tree/"
+    )
+    assert code == 0 and len(stdout.splitlines()) == 2, drawn
+    assert "total" in drawn and "2/2 files" in drawn and "with 2 file(s)" in drawn
+    code, stdout, drawn = await asyncio.to_thread(
+        _cli_on_pty, server, "--no-progress", "cp", f"s3://{bucket}/big.bin", str(tmp_path / "b")
+    )
+    assert code == 0 and "%" not in drawn and "\r\n" in drawn  # only the summary line
+    assert drawn.strip().startswith("Completed 24.0 MiB/24.0 MiB")
+
+
+async def test_no_redraws_when_stderr_is_a_file(
+    server: Server, s3: aios3.S3, tmp_path: Path
+) -> None:
+    bucket = s3.config.default_bucket
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "one.bin").write_bytes(os.urandom(3 * MiB))
+    (src / "two.bin").write_bytes(os.urandom(MiB))
+    log = tmp_path / "stderr.txt"
+    with log.open("wb") as err:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "aios3", "sync", str(src), f"s3://{bucket}/s"],
+            stdout=subprocess.PIPE,
+            stderr=err,
+            env=cli_env(server),
+            timeout=120,
+        )
+    assert done.returncode == 0
+    written = log.read_bytes()
+    assert b"\r" not in written and b"\x1b[" not in written  # no redraws, no escapes
+    assert written.decode().splitlines() == [
+        written.decode().splitlines()[0]
+    ] and written.startswith(b"Completed 4.0 MiB/4.0 MiB (")
+    assert written.rstrip().endswith(b"with 2 file(s)")

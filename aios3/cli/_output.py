@@ -303,8 +303,12 @@ class Bars:
     rate, ETA, files done) and one per file in flight. tqdm is imported here, and only
     when stderr is a terminal."""
 
-    def __init__(self, stream: TextIO) -> None:
+    KNOWN = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}, {rate_fmt}]{postfix}"  # noqa: E501
+    UNKNOWN = "{desc}: {n_fmt} [{elapsed}, {rate_fmt}]{postfix}"  # a stream of unknown length
+
+    def __init__(self, stream: TextIO, *, label: str | None = None, leave: bool = True) -> None:
         self.stream = stream
+        self._label, self._leave = label, leave
         self._total: Any = None  # the overall bar
         self._slots: list[Any] = []  # per-file bars, reused as files come and go
         self._names: list[str | None] = []
@@ -320,19 +324,23 @@ class Bars:
         return tqdm(
             total=total,
             desc=desc,
-            unit="B",
+            unit="iB",  # with unit_divisor=1024: "24.0Mi" sizes, "45.1MiB/s" rates
             unit_scale=True,
             unit_divisor=1024,
             position=position,
-            leave=position == 0,
+            leave=self._leave and position == 0,
             file=self.stream,
             dynamic_ncols=self._sized,
             ncols=None if self._sized else 100,
             mininterval=0.1,
             miniters=1,
-            bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} "
-            "[{elapsed}<{remaining}, {rate_fmt}]{postfix}",
+            bar_format=self.KNOWN if total is not None else self.UNKNOWN,
         )
+
+    def _set_total(self, bar: Any, total: int | None) -> None:
+        if total is not None and bar.total != total:
+            bar.total = total
+            bar.bar_format = self.KNOWN
 
     @staticmethod
     def _short(name: str, width: int = 32) -> str:
@@ -342,11 +350,12 @@ class Bars:
         if self._closed:
             return
         if self._total is None:
-            label = "total" if event.files_total is not None else self._short(event.name)
+            label = self._label or (
+                "total" if event.files_total is not None else self._short(event.name)
+            )
             self._total = self._bar(0, label, event.bytes_total)
         bar = self._total
-        if event.bytes_total is not None and bar.total != event.bytes_total:
-            bar.total = event.bytes_total
+        self._set_total(bar, event.bytes_total)
         bar.n = event.bytes_done
         if event.files_total is not None:
             bar.set_postfix_str(f"{event.files_done or 0}/{event.files_total} files", refresh=False)
@@ -367,14 +376,14 @@ class Bars:
                 i = self._names.index(None)
                 self._names[i] = name
                 self._slots[i].reset(total=event.bytes_total)
+                self._slots[i].bar_format = self.KNOWN if event.bytes_total else self.UNKNOWN
                 self._slots[i].set_description_str(self._short(name), refresh=False)
             else:
                 i = len(self._slots)
                 self._names.append(name)
                 self._slots.append(self._bar(i + 1, self._short(name), event.bytes_total))
             slot = self._slots[i]
-            if event.bytes_total is not None and slot.total != event.bytes_total:
-                slot.total = event.bytes_total
+            self._set_total(slot, event.bytes_total)
             slot.n = event.bytes_done
             slot.refresh()
 

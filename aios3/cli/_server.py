@@ -197,7 +197,7 @@ class _Phases:
 
     @contextlib.contextmanager
     def phase(self, name: str, nbytes: int) -> Iterator[dict[str, Any]]:
-        bars = Bars(sys.stderr) if self.draw else None
+        bars = Bars(sys.stderr, label=name, leave=False) if self.draw else None
         options: dict[str, Any] = {"progress": bars.update} if bars is not None else {}
         started = time.perf_counter()
         try:
