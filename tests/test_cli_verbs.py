@@ -13,6 +13,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
 from conftest import new_bucket_name
 from test_cli import cli_env
 
@@ -324,3 +325,58 @@ async def test_exit_codes(server: Server, s3: aios3.S3, tmp_path: Path) -> None:
     assert server.secret_access_key.encode() not in debug.stderr or server.name == "moto"
     version = await acli(server, "--version")
     assert version.returncode == 0 and version.stdout.startswith(b"aios3/")
+
+
+def test_tls_ca_bundle_and_no_verify_ssl(tmp_path: Path) -> None:
+    """Against SeaweedFS over https with a certificate of a throwaway CA: refused
+    without the CA (one line, exit 255 as aws), accepted with --ca-bundle, and with
+    --no-verify-ssl."""
+    try:
+        from aios3.testing import seaweedfs_server
+
+        context = seaweedfs_server(https=True)
+        server = context.__enter__()
+    except RuntimeError as exc:  # pragma: no cover - depends on the install
+        pytest.skip(f"no SeaweedFS here: {exc}")
+    try:
+        assert server.ca_bundle and server.endpoint.startswith("https://")
+        once = tmp_path / "once.toml"  # botocore retries a failed handshake: try once
+        once.write_text("max_attempts = 1\n")
+        refused = cli(server, "--config", str(once), "ls")
+        assert refused.returncode == 255, refused.stderr.decode()
+        assert refused.stderr.count(b"\n") == 1 and b"Traceback" not in refused.stderr
+        trusted = cli(server, "--ca-bundle", server.ca_bundle, "mb", f"s3://{new_bucket_name()}")
+        assert trusted.returncode == 0, trusted.stderr.decode()
+        unverified = cli(server, "ls", "--no-verify-ssl")
+        assert unverified.returncode == 0, unverified.stderr.decode()
+        assert b"make_bucket" not in unverified.stdout and unverified.stdout
+    finally:
+        context.__exit__(None, None, None)
+
+
+async def test_connection_and_output_options(server: Server, s3: aios3.S3, tmp_path: Path) -> None:
+    bucket = s3.config.default_bucket
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("a", "b", "c"):
+        (src / name).write_text(name)
+    said = await acli(server, "--region", server.region, "--jobs", "2", "--only-show-errors",
+                      "cp", "--recursive", "--storage-class", "STANDARD_IA", str(src),
+                      f"s3://{bucket}/o")  # fmt: skip
+    assert said.returncode == 0 and said.stdout == b"" and said.stderr == b""
+    assert await keys(s3, "o/") == ["o/a", "o/b", "o/c"]
+    if server.name == "moto":  # SeaweedFS does not report a storage class back
+        assert (await s3.head("o/a")).storage_class == "STANDARD_IA"
+    moved = await acli(server, "--endpoint", server.endpoint, "--no-progress", "ls",
+                       f"s3://{bucket}/o/")  # fmt: skip
+    assert len(out(moved).splitlines()) == 3
+    if server.name == "seaweedfs":  # enforces signatures; reads of "public" are open
+        from aios3.testing import SEAWEEDFS_PUBLIC_BUCKET
+
+        denied = await acli(server, "--no-sign-request", "ls", f"s3://{bucket}/")
+        assert denied.returncode == 254 and denied.stderr.count(b"\n") == 1
+        public = await acli(server, "--anonymous", "ls", f"s3://{SEAWEEDFS_PUBLIC_BUCKET}/")
+        assert public.returncode == 0, public.stderr
+    else:
+        unsigned = await acli(server, "--no-sign-request", "ls", f"s3://{bucket}/o/")
+        assert len(out(unsigned).splitlines()) == 3
