@@ -11,8 +11,10 @@ import subprocess
 import sys
 
 import pytest
+from test_cli import cli_env
 
 import aios3
+from aios3.testing import Server
 
 pytest.importorskip("moto", reason="aios3 server needs moto (the server extra)")
 
@@ -101,3 +103,21 @@ def test_demo_runs_verified_with_throughput_and_memory() -> None:
     everything = done.stdout + done.stderr
     assert REQUEST_LOG not in everything and b"werkzeug" not in everything
     assert len(lines) <= 10 and done.stderr == b""  # no bars when stderr is not a terminal
+
+
+async def test_demo_against_a_given_store_removes_only_what_it_made(
+    server: Server, s3: aios3.S3
+) -> None:
+    bucket = s3.config.default_bucket or ""
+    await s3.upload("mine", b"kept")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "aios3", "demo", "--size", "8", "--bucket", bucket,
+         "--endpoint-url", server.endpoint],
+        capture_output=True, env=cli_env(server), timeout=180,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    assert f"through {server.endpoint}, as s3://{bucket}/aios3-demo/".encode() in done.stdout
+    assert b"verified: " in done.stdout
+    left = [i.key async for i in s3.list("") if isinstance(i, aios3.ObjectInfo)]
+    assert left == ["mine"] and await s3.bucket_exists(bucket)
