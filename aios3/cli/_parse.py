@@ -332,13 +332,17 @@ VERBS: dict[str, tuple[str, tuple[tuple[str, Any, str], ...]]] = {
 }
 
 
-def _common() -> _Parser:
-    """The options as a parent parser. Defaults are left unset (SUPPRESS) so that an
-    option given before the verb is not overwritten by the verb's parser."""
+def _common(verb: str | None) -> _Parser:
+    """The options as a parent parser, shown in the help of ``verb`` (or, for the
+    top level, the global ones) and accepted everywhere. Defaults are left unset
+    (SUPPRESS) so that an option given before the verb is not overwritten by the
+    verb's parser."""
     p = _Parser(add_help=False)
     for option in OPTIONS:
         kwargs = dict(option.kwargs)
         kwargs.setdefault("dest", option.dest)
+        if option.verbs is not None and verb not in option.verbs:
+            kwargs["help"] = argparse.SUPPRESS
         p.add_argument(*option.flags, default=argparse.SUPPRESS, **kwargs)
     return p
 
@@ -358,19 +362,31 @@ def _version() -> str:
     return f"aios3/{__version__} Python/{platform.python_version()} {platform.system()}{libs}"
 
 
+class _Version(argparse.Action):
+    """--version, as aws prints its own: the versions of aios3, Python and botocore
+    (worked out only when asked for)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option: Any = None) -> None:
+        print(_version())
+        parser.exit(0)
+
+
 def build() -> argparse.ArgumentParser:
     """The parser of the whole command line."""
-    common = _common()
     p = _Parser(
         prog="aios3",
-        description="Move data in and out of S3, the way `aws s3` does.",
-        parents=[common],
+        description="Move data in and out of S3, the way `aws s3` does. "
+        "Options go before or after the verb; 'aios3 VERB --help' lists a verb's own.",
+        parents=[_common(None)],
     )
-    p.add_argument("--version", action="version", version=_version())
+    p.add_argument("--version", action=_Version, help="print the versions and exit")
     sub = p.add_subparsers(dest="command", required=True, metavar="VERB")
     for name, (text, positionals) in VERBS.items():
-        q = sub.add_parser(name, help=text, description=text, parents=[common])
-        q.add_argument("--version", action="version", version=_version())
+        q = sub.add_parser(name, help=text, description=text, parents=[_common(name)])
+        q.add_argument("--version", action=_Version, help="print the versions and exit")
         for arg, nargs, arg_help in positionals:
             q.add_argument(arg, nargs=nargs, help=arg_help or None)
     return p
