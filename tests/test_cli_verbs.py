@@ -380,3 +380,27 @@ async def test_connection_and_output_options(server: Server, s3: aios3.S3, tmp_p
     else:
         unsigned = await acli(server, "--no-sign-request", "ls", f"s3://{bucket}/o/")
         assert len(out(unsigned).splitlines()) == 3
+
+
+async def test_delete_prefix_filters_dryrun_and_on_item(s3: aios3.S3) -> None:
+    """The library call behind ``rm --recursive``: filters on the path relative to the
+    folder, a dry run that deletes nothing, one TreeItem per key with its size."""
+    for key, size in (("p/a.txt", 1), ("p/b.log", 2), ("p/sub/c.txt", 3), ("px.txt", 4)):
+        await s3.upload(key, b"x" * size)
+    seen: list[aios3.TreeItem] = []
+    dry = await s3.delete_prefix("p", exclude=["*.log"], dryrun=True, on_item=seen.append)
+    assert dry.deleted == 2 and len(await keys(s3)) == 4
+    bucket = s3.config.default_bucket
+    assert sorted((i.action, i.source, i.size) for i in seen) == [
+        ("delete", f"s3://{bucket}/p/a.txt", 1),
+        ("delete", f"s3://{bucket}/p/sub/c.txt", 3),
+    ]
+    seen.clear()
+    done = await s3.delete_prefix("p", filters=[("exclude", "*"), ("include", "sub/*")],
+                                  on_item=seen.append)  # fmt: skip
+    assert done.deleted == 1 and done.ok
+    assert [(i.action, i.source, i.size) for i in seen] == [
+        ("delete", f"s3://{bucket}/p/sub/c.txt", 3)
+    ]
+    assert await keys(s3) == ["p/a.txt", "p/b.log", "px.txt"]
+    assert (await s3.delete_prefix("p")).deleted == 2 and await keys(s3) == ["px.txt"]
