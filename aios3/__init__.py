@@ -39,6 +39,7 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import S3Name
+from ._options import ObjectLock, Payer, ReadOptions, SSECustomerKey, WriteOptions
 from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
@@ -62,6 +63,12 @@ __all__ = [
     "DeleteResult",
     "DeleteFailure",
     "content_disposition",
+    # request options
+    "SSECustomerKey",
+    "ObjectLock",
+    "ReadOptions",
+    "WriteOptions",
+    "Payer",
     # transfers
     "ObjectStream",
     "MultipartUpload",

@@ -14,8 +14,10 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from faultproxy import FaultProxy
 
 import aios3
 from aios3.testing import Server
@@ -133,3 +135,11 @@ async def open_uploads(s3: aios3.S3, bucket: str, prefix: str = "") -> list[dict
     """The multipart uploads the server still lists under ``prefix``."""
     resp = await s3.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
     return list(resp.get("Uploads", []))
+
+
+@pytest.fixture
+async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting, request-recording proxy in front of the test server."""
+    parts = urlsplit(server.endpoint)
+    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
+        yield p
