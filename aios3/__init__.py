@@ -39,6 +39,7 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import S3Name
+from ._presign import PresignedPart, PresignedPost, PresignedUpload
 from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
@@ -69,6 +70,10 @@ __all__ = [
     "TreeItem",
     "Progress",
     "ProgressCallback",
+    # browser uploads
+    "PresignedPost",
+    "PresignedUpload",
+    "PresignedPart",
     # errors
     "S3Error",
     "InvalidRequest",

@@ -12,7 +12,6 @@ from typing import Any, Literal
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
-from ._core import ClientCore
 from ._exceptions import InvalidRequest, NoSuchBucket, NoSuchKey, NotFound, S3Error
 from ._info import (
     DeleteFailure,
@@ -25,6 +24,7 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import Name, S3Name
+from ._presign import PresignOps
 
 __all__ = ["ObjectOps"]
 
@@ -54,7 +54,7 @@ def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
     )
 
 
-class ObjectOps(ClientCore):
+class ObjectOps(PresignOps):
     """Object operations; see :class:`~aios3.S3`."""
 
     # -- describe ------------------------------------------------------------------
