@@ -5,7 +5,9 @@
         await s3.download("backups/db.dump", "restored.dump")
 
 Everything public is importable from here; modules whose names begin with ``_`` are
-private. ``aios3.testing`` runs real S3 servers on loopback for tests and examples.
+private. ``aios3.testing`` runs real S3 servers on loopback for tests and examples;
+``aios3.web`` serves objects to browsers and stores request bodies from Starlette /
+FastAPI and aiohttp apps.
 """
 
 from ._client import S3, connect
