@@ -12,7 +12,6 @@ from typing import Any, Literal, Unpack
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
-from ._core import ClientCore
 from ._exceptions import InvalidRequest, NoSuchBucket, NoSuchKey, NotFound, S3Error
 from ._info import (
     DeleteFailure,
@@ -38,6 +37,7 @@ from ._options import (
     tagging,
     write_options,
 )
+from ._presign import PresignOps
 from ._progress import Meter, ProgressCallback
 
 __all__ = ["ObjectOps"]
@@ -68,7 +68,7 @@ def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
     )
 
 
-class ObjectOps(ClientCore):
+class ObjectOps(PresignOps):
     """Object operations; see :class:`~aios3.S3`."""
 
     # -- describe ------------------------------------------------------------------

@@ -32,6 +32,8 @@ LACKS: dict[str, dict[str, str]] = {
         "upload_initiated": "moto reports a fixed Initiated date (2010-11-10) for every upload",
         "conditional_complete": "moto ignores If-Match on CompleteMultipartUpload",
         "bucket_not_empty": "",
+        "post_policy": "moto does not enforce a POST policy's conditions (size range, "
+        "content type, key prefix)",
     },
     "seaweedfs": {
         "bucket_location": "SeaweedFS does not report a bucket's LocationConstraint back",
