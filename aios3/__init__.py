@@ -5,7 +5,9 @@
         await s3.download("backups/db.dump", "restored.dump")
 
 Everything public is importable from here; modules whose names begin with ``_`` are
-private. ``aios3.testing`` runs real S3 servers on loopback for tests and examples.
+private. ``aios3.testing`` runs real S3 servers on loopback for tests and examples;
+``aios3.web`` serves objects to browsers and stores request bodies from Starlette /
+FastAPI and aiohttp apps.
 """
 
 from ._client import S3, connect
@@ -39,6 +41,8 @@ from ._info import (
 )
 from ._multipart import MultipartUpload
 from ._names import S3Name
+from ._options import ObjectLock, Payer, ReadOptions, SSECustomerKey, WriteOptions
+from ._presign import PresignedPart, PresignedPost, PresignedUpload
 from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
@@ -62,6 +66,12 @@ __all__ = [
     "DeleteResult",
     "DeleteFailure",
     "content_disposition",
+    # request options
+    "SSECustomerKey",
+    "ObjectLock",
+    "ReadOptions",
+    "WriteOptions",
+    "Payer",
     # transfers
     "ObjectStream",
     "MultipartUpload",
@@ -69,6 +79,10 @@ __all__ = [
     "TreeItem",
     "Progress",
     "ProgressCallback",
+    # browser uploads
+    "PresignedPost",
+    "PresignedUpload",
+    "PresignedPart",
     # errors
     "S3Error",
     "InvalidRequest",

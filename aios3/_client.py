@@ -35,14 +35,18 @@ def connect(
     config: Config | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     *,
     transfer: TransferConfig | None = None,
+    env_file: str | os.PathLike[str] | None = None,
     **settings: Any,
 ) -> S3:
     """Make an :class:`S3` client; use it as ``async with aios3.connect(...) as s3:``.
 
     ``config`` is a :class:`Config`, a mapping of its fields, or the path of a TOML file
-    holding them; keyword ``settings`` (any :class:`Config` field, e.g. ``endpoint=``,
-    ``default_bucket=``) override it. Whatever is left unset comes from the standard
-    AWS environment variables and profiles. ``transfer`` tunes part sizes and concurrency.
+    holding them (a ``.yaml`` / ``.yml`` path is read as YAML, with PyYAML); keyword
+    ``settings`` (any :class:`Config` field, e.g. ``endpoint=``, ``default_bucket=``)
+    override it. ``env_file`` names a ``.env`` file whose ``AWS_*`` variables fill what
+    is still unset, never overriding a variable the environment already sets (see
+    :meth:`Config.with_env_file`). Whatever is left unset comes from the standard AWS
+    environment variables and profiles. ``transfer`` tunes part sizes and concurrency.
     """
     if config is None:
         base = Config()
@@ -51,9 +55,13 @@ def connect(
     elif isinstance(config, Mapping):
         base = Config.from_mapping(config)
     elif isinstance(config, str | os.PathLike):
-        base = Config.from_toml(config)
+        base = Config.from_file(config)
     else:
-        raise InvalidRequest(f"config must be a Config, mapping or TOML path, not {config!r}")
+        raise InvalidRequest(
+            f"config must be a Config, mapping or TOML/YAML path, not {type(config).__name__}"
+        )
+    if env_file is not None:
+        base = base.with_env_file(env_file)
     unknown = sorted(set(settings) - set(Config.__dataclass_fields__))
     if unknown:
         raise InvalidRequest(f"connect() got unknown settings {unknown}")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -120,6 +119,42 @@ _FILE_KEYS = {
 }
 
 
+# The type each configuration key must have in a mapping or file (None: may be left out).
+_FILE_TYPES: dict[str, tuple[type, ...]] = {
+    **dict.fromkeys(
+        (
+            "access_key_id",
+            "secret_access_key",
+            "session_token",
+            "region",
+            "endpoint",
+            "default_bucket",
+            "profile",
+            "addressing_style",
+            "checksum",
+            "ca_bundle",
+        ),
+        (str,),
+    ),
+    **dict.fromkeys(("tls", "anonymous", "verify_tls", "sign_payload", "direct_requests"), (bool,)),
+    **dict.fromkeys(("max_attempts", "max_pool_connections"), (int,)),
+    **dict.fromkeys(("connect_timeout", "read_timeout"), (int, float)),
+}
+_TYPE_NAMES = {str: "a string", bool: "true or false", int: "a whole number", float: "a number"}
+
+
+def _check_type(key: str, value: Any) -> None:
+    """Refuse a mistyped value, naming the key and the type but never the value."""
+    kinds = _FILE_TYPES[key]
+    if value is None and Config.__dataclass_fields__[key].default is None:
+        return  # left unset
+    if isinstance(value, kinds) and not (isinstance(value, bool) and bool not in kinds):
+        return
+    raise ConfigError(
+        f"configuration key {key!r} must be {_TYPE_NAMES[kinds[-1]]}, not {type(value).__name__}"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Config:
     """Where to connect and as whom. Every field may be left ``None`` to take the
@@ -208,10 +243,14 @@ class Config:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Config:
         """Build from a mapping with the keys ``access_key_id``, ``secret_access_key``,
-        ``region``, ``endpoint``, ``tls``, ``default_bucket`` (and any other field)."""
+        ``region``, ``endpoint``, ``tls``, ``default_bucket`` (and any other field).
+        Each value must have its field's type (``tls = "false"`` is refused, not taken
+        as true); errors name the key, never the value."""
         unknown = sorted(set(data) - _FILE_KEYS)
         if unknown:
             raise ConfigError(f"unknown configuration keys {unknown}; known: {sorted(_FILE_KEYS)}")
+        for key, value in data.items():
+            _check_type(key, value)
         try:
             return cls(**dict(data))
         except TypeError as exc:
@@ -219,15 +258,81 @@ class Config:
 
     @classmethod
     def from_toml(cls, path: str | os.PathLike[str]) -> Config:
-        """Read a TOML file whose top-level keys are those of :meth:`from_mapping`."""
+        """Read a TOML file whose top-level keys (or those of its ``[s3]`` table, when
+        that is all it holds) are those of :meth:`from_mapping`."""
+        from ._config_files import load_toml
+
+        return cls.from_mapping(load_toml(path))
+
+    @classmethod
+    def from_yaml(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a YAML file holding the same keys as the TOML file, at the top level or
+        under an ``s3:`` section (the form of the ``s3`` library's ``s3.yaml``). Needs
+        PyYAML (``pip install 'aios3[yaml]'``); without it, a :class:`ConfigError`
+        says so. Invalid YAML raises one :class:`ConfigError` naming the line, never
+        quoting it."""
+        from ._config_files import load_yaml
+
+        return cls.from_mapping(load_yaml(path))
+
+    @classmethod
+    def from_file(cls, path: str | os.PathLike[str]) -> Config:
+        """Read a configuration file: YAML for ``.yaml`` / ``.yml``, else TOML."""
+        from ._config_files import YAML_SUFFIXES
+
+        if os.fspath(path).lower().endswith(YAML_SUFFIXES):
+            return cls.from_yaml(path)
+        return cls.from_toml(path)
+
+    def with_env_file(self, path: str | os.PathLike[str]) -> Config:
+        """A copy with unset fields filled from a ``.env`` file (``NAME=value`` lines,
+        as tutorials keep credentials), reading ``AWS_ACCESS_KEY_ID``,
+        ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION`` /
+        ``AWS_DEFAULT_REGION``, ``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``,
+        ``AWS_PROFILE`` and ``AWS_CA_BUNDLE``; other lines are ignored.
+
+        A variable already set in the environment is never overridden: the file's value
+        is then not used (credentials go as a group, used only when the environment
+        sets none of them nor ``AWS_PROFILE``, and this config gives none). Fields this
+        config sets win too. The values go to this config only: ``os.environ`` is left
+        as it is, and nothing is logged.
+        """
+        from ._config_files import CREDENTIAL_VARIABLES, ENV_FIELDS, read_env_file
+
+        values = read_env_file(path)
+        where = os.fspath(path)
+        changes: dict[str, Any] = {}
+        env = os.environ
+        for variable, field_name in ENV_FIELDS:
+            if field_name in ("access_key_id", "secret_access_key", "session_token"):
+                continue
+            if variable not in values or field_name in changes:
+                continue
+            if getattr(self, field_name) is not None:
+                continue
+            shadowed = {v for v, f in ENV_FIELDS if f == field_name}
+            if any(env.get(v) for v in shadowed):
+                continue  # the environment sets this field already
+            changes[field_name] = values[variable]
+        given = [v for v in CREDENTIAL_VARIABLES if values.get(v)]
+        if given:
+            key_id, secret = values.get("AWS_ACCESS_KEY_ID"), values.get("AWS_SECRET_ACCESS_KEY")
+            if not key_id or not secret:
+                raise ConfigError(
+                    f"{where!r} gives {given[0]} without "
+                    f"{'AWS_SECRET_ACCESS_KEY' if key_id else 'AWS_ACCESS_KEY_ID'}"
+                )
+            taken = any(env.get(v) for v in (*CREDENTIAL_VARIABLES, "AWS_PROFILE"))
+            if not taken and self.access_key_id is None and self.profile is None:
+                changes["access_key_id"] = key_id
+                changes["secret_access_key"] = secret
+                changes["session_token"] = values.get("AWS_SESSION_TOKEN") or None
+        if not changes:
+            return self
         try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except OSError as exc:
-            raise ConfigError(f"cannot read configuration file {os.fspath(path)!r}: {exc}") from exc
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{os.fspath(path)!r} is not valid TOML: {exc}") from exc
-        return cls.from_mapping(data)
+            return dataclasses.replace(self, **changes)
+        except ConfigError as exc:
+            raise ConfigError(f"{where!r}: {exc.message}") from None
 
     def merged(self, **overrides: Any) -> Config:
         """A copy with the non-``None`` ``overrides`` applied."""

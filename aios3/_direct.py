@@ -462,7 +462,13 @@ class DirectPath:
         from aiobotocore.awsrequest import AioAWSResponse
         from aiobotocore.endpoint import convert_to_response_dict
 
-        context: dict[str, Any] = {"client_config": self._client.meta.config}
+        context: dict[str, Any] = {
+            "client_config": self._client.meta.config,
+            # botocore's region redirector, among the retry handlers, must leave these
+            # alone (a region redirect went back to botocore above): without this a
+            # bare 400 to a HEAD sent it looking for the bucket here (KeyError).
+            "s3_redirect": {"redirected": True, "bucket": bucket, "params": params},
+        }
         request_dict = {"context": context}  # where the retry handler keeps its quota
         payload_hash = await self._payload_hash(target, params)
         attempts = 0

@@ -32,7 +32,9 @@ class ObjectInfo:
     ``etag`` is quoted as S3 sends it; ``metadata`` holds the user metadata
     (``x-amz-meta-*``) with lowercase keys; ``checksums`` maps an algorithm ("CRC32",
     "SHA256", ...) to its base64 value, which ends in ``-N`` for composite checksums.
-    ``parts`` is the part count of a multipart object when known.
+    ``parts`` is the part count of a multipart object when known. ``encryption`` is
+    how the server encrypted it: ``"AES256"`` (SSE-S3), ``"aws:kms"`` (with
+    ``kms_key_id``) or ``"SSE-C"`` (a customer key, needed to read it).
     """
 
     bucket: str
@@ -51,6 +53,8 @@ class ObjectInfo:
     checksums: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
     checksum_type: str | None = None
     parts: int | None = None
+    encryption: str | None = None
+    kms_key_id: str | None = None
 
     @classmethod
     def from_response(
@@ -82,6 +86,10 @@ class ObjectInfo:
             checksums=MappingProxyType(checksums),
             checksum_type=resp.get("ChecksumType"),
             parts=resp.get("PartsCount"),
+            encryption="SSE-C"
+            if resp.get("SSECustomerAlgorithm")
+            else resp.get("ServerSideEncryption"),
+            kms_key_id=resp.get("SSEKMSKeyId"),
         )
 
     @classmethod
@@ -115,6 +123,10 @@ class ObjectInfo:
             checksums=MappingProxyType(dict(checksums)),
             checksum_type=checksum_type,
             parts=parts,
+            encryption="SSE-C"
+            if resp.get("SSECustomerAlgorithm")
+            else resp.get("ServerSideEncryption"),
+            kms_key_id=resp.get("SSEKMSKeyId"),
         )
 
     @property

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
-from ._core import ClientCore
 from ._exceptions import InvalidRequest, NoSuchBucket, NoSuchKey, NotFound, S3Error
 from ._info import (
     DeleteFailure,
@@ -35,8 +34,10 @@ from ._options import (
     WriteOptions,
     read_options,
     request_options,
+    tagging,
     write_options,
 )
+from ._presign import PresignOps
 from ._progress import Meter, ProgressCallback
 
 __all__ = ["ObjectOps"]
@@ -72,7 +73,7 @@ def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
     )
 
 
-class ObjectOps(ClientCore):
+class ObjectOps(PresignOps):
     """Object operations; see :class:`~aios3.S3`."""
 
     # -- describe ------------------------------------------------------------------
@@ -116,6 +117,18 @@ class ObjectOps(ClientCore):
                 f"head s3://{b}/{k} failed: no such key",
                 code="NoSuchKey",
                 status=404,
+                bucket=b,
+                key=k,
+            ) from err
+        except S3Error as err:
+            if err.status != 400 or "SSECustomerKey" in options.params:
+                raise
+            # HEAD's errors have no body: a bare 400 is what an SSE-C object answers
+            raise InvalidRequest(
+                f"head s3://{b}/{k} failed: 400 Bad Request (an object stored with a "
+                "customer key, SSE-C, needs sse_c=aios3.SSECustomerKey(...))",
+                code=err.code,
+                status=400,
                 bucket=b,
                 key=k,
             ) from err
@@ -335,6 +348,60 @@ class ObjectOps(ClientCore):
                 )
         assert up.result is not None
         return up.result
+
+    # -- tags ------------------------------------------------------------------------
+
+    async def get_tags(
+        self,
+        name: Name,
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[Payer],
+    ) -> dict[str, str]:
+        """The object's tags (``{}`` when it has none)."""
+        b, k = self.name(name, bucket=bucket)
+        params = {"VersionId": version_id} if version_id else {}
+        opts = read_options(options, what="get_tags()", payer_only=True)
+        resp = await self.call(
+            "get_object_tagging", action="get tags", bucket=b, key=k, options=opts, **params
+        )
+        return {t["Key"]: t["Value"] for t in resp.get("TagSet") or []}
+
+    async def put_tags(
+        self,
+        name: Name,
+        tags: Mapping[str, str],
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[Payer],
+    ) -> None:
+        """Replace the object's tags with ``tags`` (at most 10; checked before the request)."""
+        b, k = self.name(name, bucket=bucket)
+        tagging(tags)  # S3's limits, checked here
+        params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
+        params["Tagging"] = {"TagSet": [{"Key": t, "Value": v} for t, v in tags.items()]}
+        opts = read_options(options, what="put_tags()", payer_only=True)
+        await self.call(
+            "put_object_tagging", action="put tags", bucket=b, key=k, options=opts, **params
+        )
+
+    async def delete_tags(
+        self,
+        name: Name,
+        *,
+        bucket: str | None = None,
+        version_id: str | None = None,
+        **options: Unpack[Payer],
+    ) -> None:
+        """Remove every tag of the object."""
+        b, k = self.name(name, bucket=bucket)
+        params = {"VersionId": version_id} if version_id else {}
+        opts = read_options(options, what="delete_tags()", payer_only=True)
+        await self.call(
+            "delete_object_tagging", action="delete tags", bucket=b, key=k, options=opts, **params
+        )
 
     # -- delete ----------------------------------------------------------------------
 

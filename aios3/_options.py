@@ -19,6 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,7 @@ __all__ = [
     "object_params",
     "read_options",
     "request_options",
+    "tagging",
     "write_options",
 ]
 
@@ -57,6 +59,7 @@ _SSE = frozenset({"AES256", "aws:kms", "aws:kms:dsse"})
 _MAX_TAGS = 10  # S3's limits on an object's tags
 _MAX_TAG_KEY = 128
 _MAX_TAG_VALUE = 256
+_TAG_TEXT = re.compile(r"[\w\s+\-=.:/@]*")  # letters, digits, spaces and + - = . _ : / @
 
 
 def _b64(data: bytes) -> str:
@@ -153,6 +156,11 @@ def tagging(tags: Mapping[str, str]) -> str:
             raise InvalidRequest(f"tag {k!r}: a value is at most {_MAX_TAG_VALUE} characters")
         if k.lower().startswith("aws:"):
             raise InvalidRequest(f"tag key {k!r}: the aws: prefix is reserved")
+        for text in (k, v):
+            if not _TAG_TEXT.fullmatch(text):
+                raise InvalidRequest(
+                    f"tag {k!r}={v!r}: S3 takes letters, digits, spaces and + - = . _ : / @"
+                )
     return urlencode(dict(tags))
 
 

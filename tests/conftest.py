@@ -14,8 +14,10 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
+from faultproxy import FaultProxy
 
 import aios3
 from aios3.testing import Server
@@ -30,6 +32,8 @@ LACKS: dict[str, dict[str, str]] = {
         "upload_initiated": "moto reports a fixed Initiated date (2010-11-10) for every upload",
         "conditional_complete": "moto ignores If-Match on CompleteMultipartUpload",
         "bucket_not_empty": "",
+        "post_policy": "moto does not enforce a POST policy's conditions (size range, "
+        "content type, key prefix)",
     },
     "seaweedfs": {
         "bucket_location": "SeaweedFS does not report a bucket's LocationConstraint back",
@@ -133,3 +137,11 @@ async def open_uploads(s3: aios3.S3, bucket: str, prefix: str = "") -> list[dict
     """The multipart uploads the server still lists under ``prefix``."""
     resp = await s3.client.list_multipart_uploads(Bucket=bucket, Prefix=prefix)
     return list(resp.get("Uploads", []))
+
+
+@pytest.fixture
+async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
+    """A fault-injecting, request-recording proxy in front of the test server."""
+    parts = urlsplit(server.endpoint)
+    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
+        yield p

@@ -213,6 +213,7 @@ class FaultProxy:
         self.fired = 0
         self.log: list[tuple[str, str]] = []
         self.ranges: list[str | None] = []  # each request's Range header, as self.log
+        self.headers: list[dict[str, str]] = []  # each request's headers, as self.log
         self.active: set[_Exchange] = set()  # requests read and not yet answered in full
         self.peak = 0  # the most requests in flight at once
         self.peak_parts = 0  # ... of them UploadPart requests
@@ -323,6 +324,7 @@ class FaultProxy:
             self.requests += 1
             self.log.append((method, target))
             self.ranges.append(headers.get("range"))
+            self.headers.append(headers)
             fault = self._match(method, target)
             exchange = _Exchange(
                 method, target, fault, headers.get("connection", "").lower() == "close"

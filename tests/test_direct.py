@@ -300,13 +300,6 @@ async def test_bad_credentials_refused_on_both_paths(server: Server, s3: aios3.S
     assert wrong[0] == wrong[1] and wrong[0][0] is aios3.AccessDenied
 
 
-@pytest.fixture
-async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
-    parts = urlsplit(server.endpoint)
-    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
-        yield p
-
-
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
 async def test_retries_match_botocore(
     server: Server, s3: aios3.S3, proxy: FaultProxy, direct: bool

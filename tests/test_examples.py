@@ -21,6 +21,17 @@ def test_example_runs_and_verifies(script: str) -> None:
     assert "verified" in done.stdout
 
 
+def test_the_examples_users_ask_for_are_there() -> None:
+    names = {p.name for p in EXAMPLES.glob("*.py")}
+    assert {
+        "fastapi_avatars.py",
+        "aiohttp_files.py",
+        "multipart_errors.py",
+        "model_store.py",
+        "public_read.py",
+    } <= names
+
+
 def test_readme_connect_snippet_runs(tmp_path: Path) -> None:
     """The README's first snippet is complete: it must run as it is."""
     readme = (EXAMPLES.parent / "README.md").read_text()

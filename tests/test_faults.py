@@ -8,7 +8,6 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from conftest import open_uploads
@@ -27,13 +26,6 @@ FAST = TransferConfig(
     part_retries=2,
     retry_backoff=0.05,
 )
-
-
-@pytest.fixture
-async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
-    parts = urlsplit(server.endpoint)
-    async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
-        yield p
 
 
 @pytest.fixture
