@@ -184,11 +184,11 @@ async def _cp(s3: S3, args: argparse.Namespace) -> None:
         if args.dryrun:
             _say(f"(dryrun) download: {src} to {target}")
             return
-        info = await s3.download(src, target)
-        if info.last_modified is not None:  # as aws does: a later sync sees it unchanged
-            stamp = info.last_modified.timestamp()
+        got = await s3.download(src, target)
+        if got.last_modified is not None:  # as aws does: a later sync sees it unchanged
+            stamp = got.last_modified.timestamp()
             os.utime(target, (stamp, stamp))
-        _say(f"download: s3://{info.bucket}/{info.key} to {target}")
+        _say(f"download: s3://{got.bucket}/{got.key} to {target}")
     elif _is_s3(src) and _is_s3(dst):
         target = dst + S3Name.parse(src).key.rsplit("/", 1)[-1] if dst.endswith("/") else dst
         if args.dryrun:

@@ -18,6 +18,7 @@ from ._info import (
     DeleteResult,
     ObjectInfo,
     Prefix,
+    StoredObject,
     check_metadata,
     quote_etag,
     write_params,
@@ -179,7 +180,7 @@ class ObjectOps(PresignOps):
         progress: ProgressCallback | None = None,
         source_sse_c: SSECustomerKey | None = None,
         **options: Unpack[WriteOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Copy an object server-side, within or across buckets.
 
         With nothing else given the destination keeps the source's user metadata and
@@ -238,7 +239,7 @@ class ObjectOps(PresignOps):
         cache_control: str | None = None,
         transfer: TransferConfig | None = None,
         **options: Unpack[ReadOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Change user metadata and the named headers in place, keeping everything not
         named. ``metadata`` replaces the user metadata as a whole (``{}`` clears it);
         a header given as ``""`` is removed. Works for objects above 5 GiB too (by a
@@ -279,7 +280,7 @@ class ObjectOps(PresignOps):
         transfer: TransferConfig,
         meter: Meter | None = None,
         options: RequestOptions = NO_OPTIONS,
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         size = src.size or 0
         meter = meter or Meter(f"s3://{bucket}/{key}", size, None)
         if size <= transfer.copy_threshold:
@@ -303,7 +304,7 @@ class ObjectOps(PresignOps):
                 "copy_object", action="copy", bucket=bucket, key=key, options=options, **call_params
             )
             result = resp.get("CopyObjectResult") or {}
-            info = ObjectInfo.from_write(
+            info = StoredObject.from_write(
                 bucket,
                 key,
                 params,
@@ -571,13 +572,13 @@ class ObjectOps(PresignOps):
                 return
             params["ContinuationToken"] = token
 
-    async def create_folder(self, name: Name, *, bucket: str | None = None) -> ObjectInfo:
+    async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3
         consoles do. A missing trailing "/" is added."""
         b, k = self.name(name, bucket=bucket)
         key = k if k.endswith("/") else k + "/"
         resp = await self.call("put_object", action="create folder", bucket=b, key=key, Body=b"")
-        return ObjectInfo.from_write(b, key, {}, resp, size=0, checksums={}, checksum_type=None)
+        return StoredObject.from_write(b, key, {}, resp, size=0, checksums={}, checksum_type=None)
 
     # -- presign -----------------------------------------------------------------------
 
