@@ -196,12 +196,9 @@ class ObjectOps(PresignOps):
         sb, sk = self.name(source)
         db, dk = self.name(destination)
         per_request, written = write_options(options, what="copy()")
-        reads = per_request.params
-        source_opts = request_options(
-            sse_c=source_sse_c,
-            request_payer=bool(reads.get("RequestPayer")) or None,
-            expected_bucket_owner=reads.get("ExpectedBucketOwner"),
-        )
+        # the source's HEAD: its own key, and this call's payer and owner
+        payer = {k: v for k, v in per_request.params.items() if not k.startswith("SSE")}
+        source_opts = RequestOptions(payer).merged(request_options(sse_c=source_sse_c))
         both = per_request.merged(request_options(source_sse_c=source_sse_c))
         headers = {
             "content_type": content_type,
