@@ -35,6 +35,7 @@ from ._info import (
     DeleteResult,
     ObjectInfo,
     Prefix,
+    StoredObject,
     UploadInfo,
     VersionInfo,
     content_disposition,
@@ -59,6 +60,7 @@ __all__ = [
     # naming and describing objects
     "S3Name",
     "ObjectInfo",
+    "StoredObject",
     "Prefix",
     "VersionInfo",
     "UploadInfo",

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Unpack
 from ._buckets import BucketOps
 from ._config import Config, TransferConfig
 from ._exceptions import InvalidRequest
-from ._info import ObjectInfo
+from ._info import ObjectInfo, StoredObject
 from ._names import Name, S3Name
 from ._options import ReadOptions, WriteOptions, read_options, write_options
 from ._progress import ProgressCallback
@@ -250,7 +250,7 @@ class S3(BucketOps):
         transfer: TransferConfig | None = None,
         progress: ProgressCallback | None = None,
         **options: Unpack[WriteOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Store ``source`` as an object and return the stored object's info.
 
         ``source`` is bytes / bytearray / memoryview, a local path, a binary file object
@@ -376,7 +376,7 @@ class S3(BucketOps):
         transfer: TransferConfig | None = None,
         progress: ProgressCallback | None = None,
         **options: Unpack[ReadOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Finish a multipart upload that an interrupted process left behind.
 
         Lists the parts the server holds (all pages), checks each against the same range

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._exceptions import InvalidRequest
 
-__all__ = ["ObjectInfo", "write_params"]
+__all__ = ["ObjectInfo", "StoredObject", "write_params"]
 
 CHECKSUM_FIELDS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 _DIGEST_SIZES = {"CRC32": 4, "CRC32C": 4, "CRC64NVME": 8, "SHA1": 20, "SHA256": 32}
@@ -92,43 +92,6 @@ class ObjectInfo:
             kms_key_id=resp.get("SSEKMSKeyId"),
         )
 
-    @classmethod
-    def from_write(
-        cls,
-        bucket: str,
-        key: str,
-        params: Mapping[str, Any],
-        resp: Mapping[str, Any],
-        *,
-        size: int,
-        checksums: Mapping[str, str],
-        checksum_type: str | None,
-        parts: int | None = None,
-    ) -> ObjectInfo:
-        """Describe an object just written with ``params`` (botocore write parameters)."""
-        version = resp.get("VersionId")
-        return cls(
-            bucket=bucket,
-            key=key,
-            size=size,
-            etag=quote_etag(resp.get("ETag")),
-            content_type=params.get("ContentType"),
-            content_disposition=params.get("ContentDisposition"),
-            content_encoding=params.get("ContentEncoding"),
-            content_language=params.get("ContentLanguage"),
-            cache_control=params.get("CacheControl"),
-            metadata=MappingProxyType(dict(params.get("Metadata") or {})),
-            version_id=None if version in (None, "null") else version,
-            storage_class=params.get("StorageClass"),
-            checksums=MappingProxyType(dict(checksums)),
-            checksum_type=checksum_type,
-            parts=parts,
-            encryption="SSE-C"
-            if resp.get("SSECustomerAlgorithm")
-            else resp.get("ServerSideEncryption"),
-            kms_key_id=resp.get("SSEKMSKeyId"),
-        )
-
     @property
     def full_object_checksum(self) -> tuple[str, str] | None:
         """``(algorithm, value)`` of a checksum over the whole object's bytes, if the
@@ -154,6 +117,53 @@ class ObjectInfo:
             if value and _digest_size(value) == _DIGEST_SIZES[algo]:
                 return algo, value
         return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredObject(ObjectInfo):
+    """The object a write just stored (:meth:`S3.upload`, a multipart upload's
+    ``result``, :meth:`S3.copy`, ...): an :class:`ObjectInfo` whose ``size`` and
+    ``etag`` are always there, typed ``int`` and ``str``."""
+
+    size: int = 0
+    etag: str = ""
+
+    @classmethod
+    def from_write(
+        cls,
+        bucket: str,
+        key: str,
+        params: Mapping[str, Any],
+        resp: Mapping[str, Any],
+        *,
+        size: int,
+        checksums: Mapping[str, str],
+        checksum_type: str | None,
+        parts: int | None = None,
+    ) -> StoredObject:
+        """Describe an object just written with ``params`` (botocore write parameters)."""
+        version = resp.get("VersionId")
+        return cls(
+            bucket=bucket,
+            key=key,
+            size=size,
+            etag=quote_etag(resp.get("ETag")) or "",
+            content_type=params.get("ContentType"),
+            content_disposition=params.get("ContentDisposition"),
+            content_encoding=params.get("ContentEncoding"),
+            content_language=params.get("ContentLanguage"),
+            cache_control=params.get("CacheControl"),
+            metadata=MappingProxyType(dict(params.get("Metadata") or {})),
+            version_id=None if version in (None, "null") else version,
+            storage_class=params.get("StorageClass"),
+            checksums=MappingProxyType(dict(checksums)),
+            checksum_type=checksum_type,
+            parts=parts,
+            encryption="SSE-C"
+            if resp.get("SSECustomerAlgorithm")
+            else resp.get("ServerSideEncryption"),
+            kms_key_id=resp.get("SSEKMSKeyId"),
+        )
 
 
 def _digest_size(value: str) -> int | None:

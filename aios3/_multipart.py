@@ -22,7 +22,7 @@ from ._body import Body
 from ._checksum import PartChecksum, body_checksum, crc32_b64, crc32_combine
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
-from ._info import ObjectInfo
+from ._info import StoredObject
 from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter
 from ._retry import with_retries
@@ -134,7 +134,7 @@ class MultipartUpload:
             raise InvalidRequest('if_none_match takes only "*" (write only if the key is new)')
         self.bucket, self.key = bucket, key
         self.upload_id: str | None = None
-        self.result: ObjectInfo | None = None
+        self.result: StoredObject | None = None
         self._s3 = s3
         self._params = params
         self._options = options  # on every request: Create, parts, Complete, Abort
@@ -617,7 +617,7 @@ class MultipartUpload:
             MultipartUpload={"Parts": parts},
             **params,
         )
-        self.result = ObjectInfo.from_write(
+        self.result = StoredObject.from_write(
             self.bucket,
             self.key,
             self._params,

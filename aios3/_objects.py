@@ -18,6 +18,7 @@ from ._info import (
     DeleteResult,
     ObjectInfo,
     Prefix,
+    StoredObject,
     check_metadata,
     quote_etag,
     write_params,
@@ -184,7 +185,7 @@ class ObjectOps(PresignOps):
         progress: ProgressCallback | None = None,
         source_sse_c: SSECustomerKey | None = None,
         **options: Unpack[WriteOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Copy an object server-side, within or across buckets.
 
         With nothing else given the destination keeps the source's user metadata and
@@ -200,12 +201,9 @@ class ObjectOps(PresignOps):
         sb, sk = self.name(source)
         db, dk = self.name(destination)
         per_request, written = write_options(options, what="copy()")
-        reads = per_request.params
-        source_opts = request_options(
-            sse_c=source_sse_c,
-            request_payer=bool(reads.get("RequestPayer")) or None,
-            expected_bucket_owner=reads.get("ExpectedBucketOwner"),
-        )
+        # the source's HEAD: its own key, and this call's payer and owner
+        payer = {k: v for k, v in per_request.params.items() if not k.startswith("SSE")}
+        source_opts = RequestOptions(payer).merged(request_options(sse_c=source_sse_c))
         both = per_request.merged(request_options(source_sse_c=source_sse_c))
         headers = {
             "content_type": content_type,
@@ -243,7 +241,7 @@ class ObjectOps(PresignOps):
         cache_control: str | None = None,
         transfer: TransferConfig | None = None,
         **options: Unpack[ReadOptions],
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         """Change user metadata and the named headers in place, keeping everything not
         named. ``metadata`` replaces the user metadata as a whole (``{}`` clears it);
         a header given as ``""`` is removed. Works for objects above 5 GiB too (by a
@@ -284,7 +282,7 @@ class ObjectOps(PresignOps):
         transfer: TransferConfig,
         meter: Meter | None = None,
         options: RequestOptions = NO_OPTIONS,
-    ) -> ObjectInfo:
+    ) -> StoredObject:
         size = src.size or 0
         meter = meter or Meter(f"s3://{bucket}/{key}", size, None)
         if size <= transfer.copy_threshold:
@@ -308,7 +306,7 @@ class ObjectOps(PresignOps):
                 "copy_object", action="copy", bucket=bucket, key=key, options=options, **call_params
             )
             result = resp.get("CopyObjectResult") or {}
-            info = ObjectInfo.from_write(
+            info = StoredObject.from_write(
                 bucket,
                 key,
                 params,
@@ -613,13 +611,13 @@ class ObjectOps(PresignOps):
                 return
             params["ContinuationToken"] = token
 
-    async def create_folder(self, name: Name, *, bucket: str | None = None) -> ObjectInfo:
+    async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3
         consoles do. A missing trailing "/" is added."""
         b, k = self.name(name, bucket=bucket)
         key = k if k.endswith("/") else k + "/"
         resp = await self.call("put_object", action="create folder", bucket=b, key=key, Body=b"")
-        return ObjectInfo.from_write(b, key, {}, resp, size=0, checksums={}, checksum_type=None)
+        return StoredObject.from_write(b, key, {}, resp, size=0, checksums={}, checksum_type=None)
 
     # -- presign -----------------------------------------------------------------------
 

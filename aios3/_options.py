@@ -228,7 +228,7 @@ class RequestOptions:
     def for_operation(self, client: Any, operation: str) -> dict[str, Any]:
         """The parameters that ``operation`` (a client method name) takes."""
         members = _members(client.meta.service_model, client.meta.method_to_api_mapping[operation])
-        return {k: v for k, v in self.params.items() if k in members}
+        return {k: v for k, v in self.params.items() if k in members and v is not None}
 
     def merged(self, other: RequestOptions | None) -> RequestOptions:
         """These options, with ``other``'s on top."""
@@ -265,7 +265,9 @@ def request_options(
         if not isinstance(key, SSECustomerKey):
             raise InvalidRequest(f"{name} takes an aios3.SSECustomerKey(32 bytes)")
         params.update(key.params(prefix))
-    if request_payer is not None and request_payer is not False:
+    if request_payer is False:
+        params["RequestPayer"] = None  # this call declines the client's default
+    elif request_payer is not None:
         if request_payer not in (True, "requester"):
             raise InvalidRequest(f"request_payer={request_payer!r}: True (or 'requester')")
         params["RequestPayer"] = "requester"

@@ -20,7 +20,7 @@ from ._body import Body
 from ._checksum import PartChecksum, crc32, crc32_b64
 from ._config import MAX_PARTS, TransferConfig
 from ._exceptions import InvalidRequest
-from ._info import ObjectInfo
+from ._info import StoredObject
 from ._multipart import MultipartUpload, _Part
 from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter, ProgressCallback
@@ -136,7 +136,7 @@ async def resume_upload(
     transfer: TransferConfig,
     progress: ProgressCallback | None = None,
     options: RequestOptions = NO_OPTIONS,
-) -> ObjectInfo:
+) -> StoredObject:
     reader = _RangeReader(source)
     try:
         stored = {p.number: p for p in await list_parts(s3, bucket, key, upload_id, options)}

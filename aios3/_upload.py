@@ -16,7 +16,7 @@ from ._body import Body
 from ._checksum import body_checksum
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest
-from ._info import ObjectInfo, write_params
+from ._info import StoredObject, write_params
 from ._multipart import MultipartUpload
 from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter, ProgressCallback
@@ -42,7 +42,7 @@ async def upload(
     transfer: TransferConfig,
     progress: ProgressCallback | None = None,
     options: RequestOptions = NO_OPTIONS,
-) -> ObjectInfo:
+) -> StoredObject:
     if if_none_match not in (None, "*"):
         raise InvalidRequest('if_none_match takes only "*" (write only if the key is new)')
     if size is not None and (not isinstance(size, int) or size < 0):
@@ -179,7 +179,7 @@ async def put_object(
     transfer: TransferConfig,
     options: RequestOptions = NO_OPTIONS,
     meter: Meter | None = None,
-) -> ObjectInfo:
+) -> StoredObject:
     """One PutObject carrying ``data`` and its checksum, retried on transient failures;
     reported to ``meter`` as one step: the start, then the end once stored."""
     if meter is not None:
@@ -209,7 +209,7 @@ async def put_object(
     checksums: dict[str, str] = {}
     if checksum and algorithm and algorithm != "MD5":
         checksums[algorithm] = checksum.value
-    return ObjectInfo.from_write(
+    return StoredObject.from_write(
         bucket,
         key,
         params,

@@ -81,6 +81,7 @@ from ._exceptions import (
 from ._info import ObjectInfo, Prefix
 from ._multipart import MultipartUpload, as_bytes_view
 from ._names import S3Name
+from ._progress import Progress
 
 __all__ = [
     "FileExpired",
@@ -770,7 +771,12 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         parent = os.path.dirname(os.path.abspath(lpath))  # noqa: ASYNC240 (no I/O)
         await asyncio.to_thread(os.makedirs, parent, exist_ok=True)
         try:
-            info = await s3.download(S3Name(key, bucket), lpath, version_id=version_id or version)
+            await s3.download(
+                S3Name(key, bucket),
+                lpath,
+                version_id=version_id or version,
+                progress=_fsspec_progress(callback),
+            )
         except NotFound as err:
             if await self._isdir(rpath):
                 await asyncio.to_thread(os.makedirs, lpath, exist_ok=True)
@@ -778,8 +784,6 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             raise _os_error(err, rpath) from err
         except S3Error as err:
             raise _os_error(err, rpath) from err
-        callback.set_size(info.size or 0)
-        callback.relative_update(info.size or 0)
 
     # -- writing ---------------------------------------------------------------------
 
@@ -812,21 +816,19 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             await self._makedirs(rpath, exist_ok=True)
             return
         bucket, key, _ = self._split_key(rpath)
-        size = await asyncio.to_thread(os.path.getsize, lpath)
-        callback.set_size(size)
         s3 = await self.set_session()
         try:
             await s3.upload(
                 S3Name(key, bucket),
                 lpath,
                 if_none_match="*" if mode == "create" else None,
+                progress=_fsspec_progress(callback),
                 **_write_keywords(kwargs),
             )
         except PreconditionFailed as err:
             raise FileExistsError(errno.EEXIST, "the key exists already", rpath) from err
         except S3Error as err:
             raise _os_error(err, rpath) from err
-        callback.relative_update(size)
 
     async def _touch(self, path: str, truncate: bool = True, **kwargs: Any) -> None:
         if not truncate and await self._isfile(path):
@@ -1541,3 +1543,25 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
             return
         # Dropped unclosed: abort, on the loop the upload runs on.
         _run_teardown(writer.loop, writer.abort, f"aborting the upload of {self.path}")
+
+
+def _fsspec_progress(callback: Any) -> Any:
+    """aios3's ``progress=`` for an fsspec ``Callback``: its size set from the first
+    event that knows it, then ``relative_update`` as bytes are acknowledged (parts the
+    server answered, ranges written), so a progress bar moves during a 1 GiB transfer,
+    not only at its end. ``None`` for fsspec's no-op default (no events at all)."""
+    if callback is DEFAULT_CALLBACK or callback is None:
+        return None
+    seen = 0
+    sized = False
+
+    def on_progress(event: Progress) -> None:
+        nonlocal seen, sized
+        if not sized and event.bytes_total is not None:
+            callback.set_size(event.bytes_total)
+            sized = True
+        if event.bytes_done > seen:
+            callback.relative_update(event.bytes_done - seen)
+            seen = event.bytes_done
+
+    return on_progress

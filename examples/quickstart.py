@@ -79,7 +79,7 @@ async def main(size_mib: int, endpoint: str | None, bucket: str) -> None:
                 async for chunk in body:
                     received.update(chunk)
             assert received.digest() == sent.digest(), "streamed bytes differ"
-            print(f"streamed back {body.info.size / MiB:.0f} MiB: sha256 matches")
+            print(f"streamed back {info.size / MiB:.0f} MiB: sha256 matches")
 
             # 3. Download it to a file (parallel ranged GETs, atomic rename, CRC32 checked).
             with tempfile.TemporaryDirectory() as tmp:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+import aios3
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
@@ -30,6 +32,29 @@ def test_the_examples_users_ask_for_are_there() -> None:
         "model_store.py",
         "public_read.py",
     } <= names
+
+
+def test_examples_pass_mypy_strict() -> None:
+    """User code written like the examples type-checks strictly: write results carry a
+    size and an etag (StoredObject), and every public call is typed (py.typed)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(EXAMPLES)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=EXAMPLES.parent,
+    )
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+async def test_write_results_have_size_and_etag(s3: aios3.S3) -> None:
+    info = await s3.upload("typed/x", b"abc")
+    assert isinstance(info, aios3.StoredObject) and info.size == 3 and info.etag
+    async with s3.multipart_upload("typed/y") as up:
+        await up.write(b"x" * 10)
+    assert isinstance(up.result, aios3.StoredObject) and up.result.size == 10
+    copied = await s3.copy("typed/x", "typed/z")
+    assert isinstance(copied, aios3.StoredObject) and copied.etag == info.etag
 
 
 def test_readme_connect_snippet_runs(tmp_path: Path) -> None:

@@ -367,6 +367,37 @@ def test_presigned_url_reads_the_object(shared_fs: S3FileSystem, fs_root: str) -
         assert resp.read() == b"by link"
 
 
+def test_put_and_get_report_progress_to_fsspec_callbacks(
+    server: Server, fs_root: str, tmp_path: Any
+) -> None:
+    """fsspec's Callback hears of the bytes as parts are acknowledged, not only at the end."""
+    from fsspec.callbacks import Callback
+
+    class Counting(Callback):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.updates: list[int] = []
+
+        def call(self, *args: Any, **kwargs: Any) -> None:
+            self.updates.append(self.value)
+
+    size = 12 * MiB + 7
+    local = tmp_path / "big.bin"
+    local.write_bytes(bytes(range(256)) * (size // 256) + b"x" * (size % 256))
+    small = {"part_size": 5 * MiB, "multipart_threshold": 5 * MiB, "download_threshold": 5 * MiB}
+    fs = S3FileSystem(skip_instance_cache=True, transfer=small, **storage_options(server))
+    up = Counting()
+    fs.put_file(str(local), f"{fs_root}/cb.bin", callback=up)
+    assert up.size == size and up.value == size
+    down = Counting()
+    fs.get_file(f"{fs_root}/cb.bin", str(tmp_path / "back.bin"), callback=down)
+    assert down.size == size and down.value == size
+    assert (tmp_path / "back.bin").read_bytes() == local.read_bytes()
+    assert up.updates == sorted(up.updates) and down.updates == sorted(down.updates)
+    assert len(set(up.updates)) >= 2  # during the upload, not only once at its end
+    fs.close()
+
+
 # -------------------------------------------------------------------------- reading
 
 

@@ -6,6 +6,7 @@ headers, which proves what every request carried where a server does not enforce
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import pickle
@@ -113,7 +114,17 @@ def test_a_customer_key_never_shows() -> None:
 # -- SSE-C on every request ---------------------------------------------------------------
 
 
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
 async def test_sse_c_reaches_every_request(
+    server: Server, watched: aios3.S3, proxy: FaultProxy, tmp_path: Path, direct: bool
+) -> None:
+    """On the direct path and on botocore's alike."""
+    config = dataclasses.replace(watched.config, direct_requests=direct)
+    async with aios3.connect(config, transfer=SMALL) as s3:
+        await _sse_c_everywhere(server, s3, proxy, tmp_path)
+
+
+async def _sse_c_everywhere(
     server: Server, watched: aios3.S3, proxy: FaultProxy, tmp_path: Path
 ) -> None:
     key = SSECustomerKey(os.urandom(32))
@@ -361,3 +372,17 @@ async def test_folder_calls_pass_the_options_to_every_file(
         assert carried(headers, key), f"{method} {target}"
     with pytest.raises(aios3.InvalidRequest):
         await watched.download_dir("enc", tmp_path / "x", acl="private")  # type: ignore[call-arg]
+
+
+async def test_a_call_declines_the_clients_requester_pays(
+    server: Server, proxy: FaultProxy, bucket_name: str
+) -> None:
+    config = server.config(endpoint=proxy.url, default_bucket=bucket_name, request_payer=True)
+    async with aios3.connect(config) as s3:
+        await s3.create_bucket(bucket_name)
+        await s3.upload("d/x", b"x")
+        await s3.get_bytes("d/x", request_payer=False)
+        put, get = (h for m, t, h in requests_for(proxy, "/d/x"))
+        assert put.get("x-amz-request-payer") == "requester"
+        assert "x-amz-request-payer" not in get
+        await s3.delete_bucket(bucket_name, force=True)
