@@ -6,6 +6,8 @@
   transfer's memory flat: ``write()`` waits on it (back-pressure) before cutting more.
 - :func:`wake` resolves a waiter unless it is already done (a callback from another
   thread or from the selector, racing a cancellation).
+- :class:`MemoryPool` is a client's budget of part-buffer bytes, shared by all its
+  transfers; a transfer that holds none may always take one buffer (so it can move).
 - :data:`tree_budget` is the one :class:`Budget` a directory call's transfers share
   (set for the tasks of the call, so every file's parts draw on the same pool).
 """
@@ -17,7 +19,7 @@ from collections.abc import Awaitable
 from contextvars import ContextVar
 from typing import TypeVar
 
-__all__ = ["Budget", "shielded", "tree_budget", "wake"]
+__all__ = ["Budget", "MemoryPool", "shielded", "tree_budget", "wake"]
 
 T = TypeVar("T")
 
@@ -97,6 +99,51 @@ class Budget:
         for waiter in self._waiters:
             if not waiter.done():
                 waiter.set_result(None)
+
+
+class MemoryPool:
+    """The bytes of part buffers that all transfers of one client may hold at once.
+
+    :meth:`take` waits while the pool is spent, except for a transfer taking its
+    ``first`` buffer (it holds none): that one is granted at once, even past the
+    capacity, so that every transfer can always make progress and no set of transfers
+    can wait on each other. The pool therefore holds at most ``capacity`` plus one
+    buffer per transfer that started while it was full.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.in_use = 0
+        self.peak = 0  # the most bytes held at once, for tests and benchmarks
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def take(self, nbytes: int, *, first: bool) -> int:
+        """Take ``nbytes``; return the amount to :meth:`give` back."""
+        if not first:
+            loop = asyncio.get_running_loop()
+            while self.in_use + nbytes > self.capacity and self.in_use > 0:
+                waiter = loop.create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                finally:
+                    self._waiters.remove(waiter)
+        self.in_use += nbytes
+        self.peak = max(self.peak, self.in_use)
+        return nbytes
+
+    @property
+    def contended(self) -> bool:
+        """Whether a transfer is waiting for room (then buffers are given back, not kept)."""
+        return bool(self._waiters)
+
+    def give(self, nbytes: int) -> None:
+        """Give back what :meth:`take` returned, and wake the waiters to re-check."""
+        if nbytes <= 0:
+            return
+        self.in_use -= nbytes
+        for waiter in self._waiters:
+            wake(waiter)
 
 
 tree_budget: ContextVar[Budget | None] = ContextVar("aios3_tree_budget", default=None)

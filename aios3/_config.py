@@ -57,6 +57,11 @@ class TransferConfig:
     - ``part_retries`` (3): extra attempts of a failed part or range, with exponential
       backoff from ``retry_backoff`` (0.2 s), after botocore's own retries.
     - ``cleanup_timeout`` (30 s): the longest an abort may take while unwinding.
+    - ``max_memory`` (128 MiB): the part buffers all uploads of one client hold at once,
+      at most (the client's own ``TransferConfig`` sets it): 8 or 100 concurrent uploads
+      share it, while one alone can use all of it. A transfer holding no buffer may
+      always take one, so none ever waits on another; the bound is ``max_memory`` plus
+      a part per upload started while it was spent.
     """
 
     part_size: int = 8 * MiB
@@ -71,8 +76,11 @@ class TransferConfig:
     part_retries: int = 3
     retry_backoff: float = 0.2
     cleanup_timeout: float = 30.0
+    max_memory: int = 128 * MiB
 
     def __post_init__(self) -> None:
+        if self.max_memory < MIN_PART_SIZE:
+            raise ConfigError(f"max_memory={self.max_memory} is below one part (5 MiB)")
         if not MIN_PART_SIZE <= self.part_size <= MAX_PART_SIZE:
             raise ConfigError(f"part_size={self.part_size} is outside S3's range of 5 MiB to 5 GiB")
         if self.concurrency < 1:

@@ -10,6 +10,7 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol
 
+from ._aio import MemoryPool
 from ._config import Config, TransferConfig
 from ._direct import DirectPath, http_session_class
 from ._exceptions import ConfigError, translate
@@ -58,6 +59,8 @@ class ClientCore:
         self._live: weakref.WeakSet[LiveTransfer] = weakref.WeakSet()
         self._closing = False
         self._direct: DirectPath | None = None
+        # the part buffers of all this client's uploads, together (TransferConfig.max_memory)
+        self.memory = MemoryPool(self.transfer.max_memory)
         # what every request carries where its operation takes it (Config's defaults)
         self._options = request_options(
             request_payer=config.request_payer or None,

@@ -148,6 +148,9 @@ class MultipartUpload:
         shared = tree_budget.get()  # a directory call's: one pool for every file's parts
         self._budget = shared or Budget(slots, self._plan.size_of(1) * slots)
         self._spare: list[Body] = []  # part buffers sent and acknowledged, to fill again
+        self._pool = s3.memory  # the client's part-buffer bytes, shared by its uploads
+        self._pooled = 0  # what this upload's buffers (filling, in flight, spare) hold of it
+        self._allocated: dict[int, int] = {}  # id of a buffer from the pool -> its bytes
         self._spare_size = 0  # the size of the buffers write() fills now
         self._slots = 0 if shared else slots  # spares kept: none outside the shared pool
         self._algorithm = transfer.checksum_algorithm
@@ -312,6 +315,9 @@ class MultipartUpload:
         heap, which it rarely returns: +15 to +30 MiB of RSS measured)."""
         self._check_open("write")
         self._mode = "write"
+        for buffer in buffers:  # the caller took their bytes from the pool: now ours
+            self._allocated[id(buffer)] = len(buffer)
+            self._pooled += len(buffer)
         for index, buffer in enumerate(buffers):
             target = self._plan.size_of(self._next_number)
             if len(buffer) != target:
@@ -328,8 +334,13 @@ class MultipartUpload:
         the budget from its first byte, so the parts in memory (filling + in flight)
         never exceed it."""
         if self._buffer is None:
-            self._buffer_held = await self._budget.acquire(target)
-            self._buffer = self._fresh_buffer(target)
+            held = await self._budget.acquire(target)
+            try:
+                self._buffer = await self._fresh_buffer(target)
+            except BaseException:
+                self._budget.release(held)
+                raise
+            self._buffer_held = held
         return self._buffer
 
     async def _submit_filled(self) -> None:
@@ -441,7 +452,12 @@ class MultipartUpload:
         """Send ``data`` as part ``number``. ``held``: the budget a buffer of
         :meth:`_fresh_buffer` took when it began to fill; that buffer is reused after."""
         reuse = held is not None
-        await self._spawn(len(data), lambda: self._send_part(number, data, reuse), held=held)
+        await self._spawn(
+            len(data),
+            lambda: self._send_part(number, data, reuse),
+            held=held,
+            settle=data if reuse else None,
+        )
 
     async def _spawn(
         self,
@@ -449,6 +465,7 @@ class MultipartUpload:
         work: Callable[[], Coroutine[Any, Any, None]],
         *,
         held: int | None = None,
+        settle: Body | None = None,
     ) -> None:
         """Start ``work`` as a part task once the budget has room for ``nbytes`` (or
         with the share ``held`` already taken for it)."""
@@ -459,12 +476,16 @@ class MultipartUpload:
             stop = RuntimeError(f"the upload is {self._state}; no more parts")
         if stop is not None:
             self._budget.release(held)
+            if settle is not None:
+                self._settle(settle)
             raise stop
         task = asyncio.create_task(work())
         self._tasks.add(task)
         # Released by the callback, not inside the task: a task cancelled before its
         # first step never runs its body, and its share would leak (and stall write()).
         task.add_done_callback(lambda _: self._budget.release(held))
+        if settle is not None:  # the buffer goes back to the pool, unless kept as a spare
+            task.add_done_callback(lambda _: self._settle(settle))
         task.add_done_callback(self._part_done)
 
     async def _part_request(self, operation: str, number: int, **params: Any) -> Any:
@@ -522,18 +543,54 @@ class MultipartUpload:
             reuse
             and len(self._spare) < self._slots
             and len(data) == self._spare_size  # still the size being filled
+            and not self._pool.contended  # else it goes back, for whoever waits
         ):
             self._spare.append(data)  # acknowledged: nothing reads it any more
 
-    def _fresh_buffer(self, size: int) -> Body:
-        """A buffer for the next part: a spare one of that size, or a new one. Reuse
+    async def _fresh_buffer(self, size: int) -> Body:
+        """A buffer for the next part: a spare one of that size (its bytes are counted
+        in the client's pool already), or a new one, once the pool has room. Reuse
         spares the allocator's churn (page faults, zeroing) and keeps memory flat."""
         spare = self._spare.pop() if self._spare else None
         if spare is not None and len(spare) == size:
             return spare
-        self._spare.clear()  # the part size grew: the old buffers fit no more
+        if spare is not None:
+            self._spare.append(spare)
+        self._drop_spares()  # the part size grew: the old buffers fit no more
         self._spare_size = size
-        return Body(size)  # filled in place: no regrowth, no copies
+        taken = await self._pool.take(size, first=not self._pooled)
+        self._pooled += taken  # (not `+= await`: that would add to the value before it)
+        buffer = Body(size)  # filled in place: no regrowth, no copies
+        self._allocated[id(buffer)] = size
+        return buffer
+
+    def _settle(self, buffer: Body) -> None:
+        """A part task is over: its buffer's bytes go back to the pool, unless it was
+        kept to be filled again."""
+        if not any(spare is buffer for spare in self._spare):
+            self._give_back(buffer)
+
+    def _give_back(self, buffer: Body) -> None:
+        size = self._allocated.pop(id(buffer), 0)
+        self._pooled -= size
+        self._pool.give(size)
+
+    def _drop_spares(self) -> None:
+        for spare in self._spare:
+            self._give_back(spare)
+        self._spare.clear()
+
+    def _release_memory(self) -> None:
+        """The upload is over: whatever it still holds of the pool goes back."""
+        self._drop_spares()
+        if self._buffer is not None:
+            self._give_back(self._buffer)
+            self._buffer = None
+        if self._tasks:  # parts still unwinding (the client closing): they settle later
+            return
+        self._pool.give(self._pooled)
+        self._pooled = 0
+        self._allocated.clear()
 
     # -- complete or abort -------------------------------------------------------------
 
@@ -560,6 +617,7 @@ class MultipartUpload:
             await self._cleanup(exc)
         finally:
             self._s3._live.discard(self)
+            self._release_memory()
 
     async def _finish(self) -> None:
         self._state = "completing"

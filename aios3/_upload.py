@@ -72,55 +72,72 @@ async def upload(
         # glibc's thread arenas that much bigger for the rest of the upload).
         ahead: list[Body] = []
         filled = 0  # bytes in ahead[-1]
-        if known is None:
-            piece = transfer.part_size
-            buffered = 0
-            while buffered <= transfer.multipart_threshold:
-                if reader.can_readinto:  # straight into the buffers
-                    if not ahead or filled == piece:
-                        ahead.append(Body(piece))
-                        filled = 0
-                    got = await reader.readinto(ahead[-1], filled, piece)
-                    filled += got
-                    buffered += got
-                    if got:
-                        continue
+        pool, pooled = s3.memory, 0  # the read-ahead's part of the client's buffer bytes
+
+        async def counted() -> None:  # count the buffers added to ahead in the pool
+            # Without waiting: a read-ahead sends nothing until it is over, so waiting
+            # here could leave uploads holding read-aheads waiting on each other.
+            nonlocal pooled
+            if len(ahead) * transfer.part_size > pooled:
+                want = len(ahead) * transfer.part_size - pooled
+                taken = await pool.take(want, first=True)
+                pooled += taken
+
+        try:
+            if known is None:
+                piece = transfer.part_size
+                buffered = 0
+                while buffered <= transfer.multipart_threshold:
+                    if reader.can_readinto:  # straight into the buffers
+                        if not ahead or filled == piece:
+                            ahead.append(Body(piece))
+                            filled = 0
+                            await counted()
+                        got = await reader.readinto(ahead[-1], filled, piece)
+                        filled += got
+                        buffered += got
+                        if got:
+                            continue
+                    else:
+                        chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
+                        if len(chunk):
+                            filled = _copy_ahead(ahead, filled, piece, chunk)
+                            await counted()
+                            buffered += len(chunk)
+                            continue
+                    data = _joined(ahead, filled, buffered)
+                    return await put_object(
+                        s3, bucket, key, data, params, conditions, transfer, options, meter
+                    )
+            up = MultipartUpload(
+                s3,
+                bucket,
+                key,
+                params=params,
+                part_size=None,
+                concurrency=None,
+                size=known,
+                if_none_match=if_none_match,
+                if_match=if_match,
+                transfer=transfer,
+                meter=meter,
+                options=options,
+            )
+            async with up:
+                if ahead:
+                    pooled = 0  # the upload holds them now, and gives them back
+                    await up._adopt_buffers(ahead, filled)
+                    ahead = []
+                if reader.can_readinto:
+                    while await up._fill_from(reader):
+                        pass
                 else:
-                    chunk = await reader.read(transfer.multipart_threshold + 1 - buffered)
-                    if len(chunk):
-                        filled = _copy_ahead(ahead, filled, piece, chunk)
-                        buffered += len(chunk)
-                        continue
-                data = _joined(ahead, filled, buffered)
-                return await put_object(
-                    s3, bucket, key, data, params, conditions, transfer, options, meter
-                )
-        up = MultipartUpload(
-            s3,
-            bucket,
-            key,
-            params=params,
-            part_size=None,
-            concurrency=None,
-            size=known,
-            if_none_match=if_none_match,
-            if_match=if_match,
-            transfer=transfer,
-            meter=meter,
-            options=options,
-        )
-        async with up:
-            if ahead:
-                await up._adopt_buffers(ahead, filled)
-                ahead = []
-            if reader.can_readinto:
-                while await up._fill_from(reader):
-                    pass
-            else:
-                while chunk := await reader.read(up._wanted()):
-                    await up.write(chunk)
-        assert up.result is not None
-        return up.result
+                    while chunk := await reader.read(up._wanted()):
+                        await up.write(chunk)
+            assert up.result is not None
+            return up.result
+        finally:
+            pool.give(pooled)
 
 
 def _copy_ahead(buffers: list[Body], filled: int, piece: int, chunk: Any) -> int:
