@@ -653,7 +653,7 @@ class ObjectOps(PresignOps):
             params["ContentType"] = content_type
         if version_id:
             params["VersionId"] = version_id
-        url: str = await self.client.generate_presigned_url(
+        url: str = await self._presigning_client().generate_presigned_url(
             operations[method], Params=params, ExpiresIn=int(seconds)
         )
         return url

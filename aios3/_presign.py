@@ -120,8 +120,9 @@ def _seconds(expires: int | timedelta) -> int:
 
 
 def _sigv4(signature_version: Any, **_: Any) -> str | None:
-    """botocore's choose-signer hook: presign this client's POST forms and part URLs
-    with SigV4 (botocore picks SigV2 for presigning in regions that still take it)."""
+    """botocore's choose-signer hook: presign this client's URLs and POST forms with
+    SigV4 (botocore picks SigV2 for presigning in regions that still take it, and AWS
+    has retired SigV2 for new buckets)."""
     if not isinstance(signature_version, str):
         return None
     if signature_version.startswith(("v4a", "v4-s3express")):  # botocore's own choice
@@ -142,8 +143,10 @@ class PresignOps(ClientCore):
             )
         client = self.client
         events = client.meta.events
-        events.register_first("choose-signer.s3.PutObject", _sigv4, unique_id="aios3-post-v4")
-        events.register_first("choose-signer.s3.UploadPart", _sigv4, unique_id="aios3-part-v4")
+        for operation in ("PutObject", "UploadPart", "GetObject", "HeadObject", "DeleteObject"):
+            events.register_first(
+                f"choose-signer.s3.{operation}", _sigv4, unique_id=f"aios3-presign-v4-{operation}"
+            )
         return client
 
     async def presign_post(
