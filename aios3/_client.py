@@ -19,7 +19,13 @@ from ._config import Config, TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import ObjectInfo, StoredObject
 from ._names import Name, S3Name
-from ._options import ReadOptions, WriteOptions, read_options, write_options
+from ._options import (
+    ReadOptions,
+    SSECustomerKey,
+    WriteOptions,
+    read_options,
+    write_options,
+)
 from ._progress import ProgressCallback
 
 if TYPE_CHECKING:
@@ -557,13 +563,15 @@ class S3(BucketOps):
         storage_class: str | None = None,
         extra: Mapping[str, Any] | None = None,
         transfer: TransferConfig | None = None,
+        source_sse_c: SSECustomerKey | None = None,
         **options: Unpack[WriteOptions],
     ) -> TreeResult:
         """Copy every object under the folder ``source`` to the folder ``destination``,
         server-side (``aws s3 cp --recursive s3://... s3://...``). Objects keep their
         headers and metadata unless new ones are given. A source prefix holding no
         objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs``, ``on_item`` and
-        ``progress`` as in :meth:`upload_dir`."""
+        ``progress`` as in :meth:`upload_dir`; ``source_sse_c`` and the
+        :class:`~aios3.WriteOptions` as in :meth:`copy`, for every object."""
         from ._tree import copy_prefix, remote_side
 
         rules, run = self._tree_run(
@@ -582,6 +590,7 @@ class S3(BucketOps):
             cache_control=cache_control,
             storage_class=storage_class,
             extra=extra,
+            source_sse_c=source_sse_c,
             **_checked(options, write=True, what="copy_prefix()"),
         )
         return await copy_prefix(

@@ -372,6 +372,12 @@ async def test_folder_calls_pass_the_options_to_every_file(
         assert carried(headers, key), f"{method} {target}"
     with pytest.raises(aios3.InvalidRequest):
         await watched.download_dir("enc", tmp_path / "x", acl="private")  # type: ignore[call-arg]
+    new = SSECustomerKey(os.urandom(32))  # a folder copy re-keys every object
+    copied = await watched.copy_prefix(  # CopyObject each (SeaweedFS: no SSE-C part copies)
+        "enc", "rekeyed", source_sse_c=key, sse_c=new, transfer=TransferConfig()
+    )
+    assert copied.ok and len(copied.copied) == 2
+    assert await watched.get_bytes("rekeyed/a", sse_c=new) == b"a" * 10
 
 
 async def test_a_call_declines_the_clients_requester_pays(
