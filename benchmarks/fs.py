@@ -255,6 +255,7 @@ def bench_client(
         "access_key_id": target.access_key_id,
         "secret_access_key": target.secret_access_key,
         "region": target.region,
+        "bucket": BUCKET,
         "pool": sizes.pool,
         "part_size": sizes.part_size,
         "part_concurrency": sizes.part_concurrency,

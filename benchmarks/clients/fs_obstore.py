@@ -13,7 +13,7 @@ from obstore.fsspec import FsspecStore
 
 
 def filesystem(spec: c.Spec) -> FsspecStore:
-    return FsspecStore(
+    fs = FsspecStore(
         "s3",
         config={
             "endpoint": spec.endpoint,
@@ -25,6 +25,8 @@ def filesystem(spec: c.Spec) -> FsspecStore:
         client_options={"allow_http": spec.endpoint.startswith("http://")},
         skip_instance_cache=True,
     )
+    fs._construct_store(spec.bucket)  # its store (client) for the bucket, before the clock
+    return fs
 
 
 if __name__ == "__main__":

