@@ -322,7 +322,8 @@ def markdown(meta: dict, summary: dict, records: list[dict] | None = None) -> st
         f"{report.size_text(s['read_size'])} from a {report.size_text(s['big'])} object; "
         f"`put_file` and `get_file` of {report.size_text(s['big'])} "
         f"({report.size_text(s['part_size'])} parts, {s['part_concurrency']} in flight); "
-        f"`find` over {s['keys']:,} keys. In brackets: ratio to aios3 (below 1 is better).",
+        f"`find` over {s['keys']:,} keys. In brackets: the figure divided by aios3's "
+        "(below 1: better than aios3).",
         "",
     ]
     for key, fmt, title in (
