@@ -70,7 +70,15 @@ def summarize(records: list[dict]) -> dict:
             ref = base.get(workload, {})
             if fig.get("status") != "ok" or ref.get("status") != "ok":
                 continue
-            for key in ("mb_per_s", "ops_per_s", "cpu_s_per_gib", "cpu_us_per_op", "peak_rss_mib"):
+            for key in (
+                "mb_per_s",
+                "ops_per_s",
+                "cpu_s_per_gib",
+                "cpu_us_per_op",
+                "peak_rss_mib",
+                "seconds",
+                "cpu_seconds",
+            ):
                 if fig.get(key) is not None and ref.get(key):
                     fig[f"{key}_vs_{BASE}"] = fig[key] / ref[key]
     return out
@@ -96,12 +104,20 @@ def _cell(fig: dict | None, key: str, fmt: str) -> str:
     return f"{text} ({ratio:.2f}×)" if ratio is not None else text  # noqa: RUF001
 
 
-def _table(summary: dict, workloads: list[str], key: str, fmt: str, title: str) -> list[str]:
+def _table(
+    summary: dict,
+    workloads: list[str],
+    key: str,
+    fmt: str,
+    title: str,
+    *,
+    titles: dict[str, str] = TITLES,
+) -> list[str]:
     present = [w for w in workloads if any(w in figs for figs in summary.values())]
     if not present:
         return []
     lines = [f"**{title}**", ""]
-    lines.append("| client | " + " | ".join(TITLES[w] for w in present) + " |")
+    lines.append("| client | " + " | ".join(titles[w] for w in present) + " |")
     lines.append("|---|" + "---:|" * len(present))
     for client, figs in summary.items():
         cells = [_cell(figs.get(w), key, fmt) for w in present]
@@ -171,10 +187,21 @@ def draw_chart(json_path: Path, png_path: Path, *, log=print) -> Path | None:
     return None
 
 
-def write(results_dir: Path, tag: str, meta: dict, records: list[dict], *, chart: bool, log=print):
+def write(
+    results_dir: Path,
+    tag: str,
+    meta: dict,
+    records: list[dict],
+    *,
+    chart: bool,
+    log=print,
+    markdown_fn=markdown,
+):
+    """Summarize ``records`` and write ``<tag>.json`` and ``<tag>.md`` (its text from
+    ``markdown_fn(meta, summary, records)``), and the chart if ``chart``."""
     results_dir.mkdir(parents=True, exist_ok=True)
     summary = summarize(records)
-    text = markdown(meta, summary, records)
+    text = markdown_fn(meta, summary, records)
     paths: dict = {
         "json": results_dir / f"{tag}.json",
         "markdown": results_dir / f"{tag}.md",

@@ -57,3 +57,58 @@ def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
     runs = doc["runs"]
     assert len(runs) == len(CLIENTS) * len(BULK + SMALL)
     assert not [r for r in runs if r.get("error")]
+
+
+FS_WORKLOADS = ["read_parquet", "random_reads", "put", "get", "find"]
+
+
+@pytest.mark.timeout(120)
+def test_fs_quick_run_measures_or_skips_every_workload(tmp_path: Path) -> None:
+    """benchmarks/fs.py --quick against moto: aios3.fs, plus the peers whose venvs exist
+    already (creating them takes minutes; `python -m benchmarks.venvs` does it)."""
+    pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    from benchmarks import fs, venvs
+
+    clients = ["aios3"] + [
+        c.name for c in fs.CLIENTS.values() if c.venv is not None and venvs.ready(c.venv)
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.fs",
+            "--quick", "--server", "moto", "--clients", ",".join(clients),
+            "--results-dir", str(tmp_path), "--tag", "fsquick",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=100,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    doc = json.loads((tmp_path / "fsquick.json").read_text())
+    text = (tmp_path / "fsquick.md").read_text()
+    assert text.startswith("### aios3.fs vs s3fs")
+    for title in ("Wall time", "Client CPU", "Client peak RSS"):
+        assert f"**{title}," in text
+    assert doc["meta"]["mode"] == "quick" and doc["meta"]["benchmark"] == "fs"
+    summary = doc["summary"]
+    assert set(summary) == set(clients)
+    for client in clients:
+        for workload in FS_WORKLOADS:
+            fig = summary[client][workload]
+            where = f"{client} {workload}: {fig}"
+            if fig["status"] == "skipped":
+                assert fig["note"], where  # a skip names its reason
+                continue
+            assert fig["status"] == "ok", where
+            assert 0 < fig["seconds"] < 60, where
+            assert 0 <= fig["cpu_seconds"] < 60, where
+            assert 10 < fig["peak_rss_mib"] < 4096, where
+            assert fig["ops"] > 0, where
+    sizes = doc["meta"]["sizes"]
+    assert summary["aios3"]["find"]["ops"] == sizes["keys"]
+    assert summary["aios3"]["get"]["bytes"] == sizes["big"]
+    assert summary["aios3"]["read_parquet"]["ops"] == doc["meta"]["parquet_rows"]
+    for workload in FS_WORKLOADS:
+        assert summary["aios3"][workload]["seconds_vs_aios3"] == pytest.approx(1.0)
+    assert not [r for r in doc["runs"] if r.get("error")]
