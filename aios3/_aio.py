@@ -15,9 +15,10 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable
 from contextvars import ContextVar
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 __all__ = ["Budget", "MemoryPool", "shielded", "tree_budget", "wake"]
 
@@ -101,14 +102,28 @@ class Budget:
                 waiter.set_result(None)
 
 
+class PoolUser(Protocol):
+    """A transfer drawing on a :class:`MemoryPool`."""
+
+    @property
+    def pool_held(self) -> int:
+        """The bytes of the pool it holds now."""
+        ...
+
+    def shed(self) -> None:
+        """Give back the buffers it keeps idle (spares)."""
+        ...
+
+
 class MemoryPool:
     """The bytes of part buffers that all transfers of one client may hold at once.
 
-    :meth:`take` waits while the pool is spent, except for a transfer taking its
-    ``first`` buffer (it holds none): that one is granted at once, even past the
+    :meth:`take` waits while the pool is spent, except for a transfer that holds none of
+    it (checked again at every wake): that one is granted at once, even past the
     capacity, so that every transfer can always make progress and no set of transfers
-    can wait on each other. The pool therefore holds at most ``capacity`` plus one
-    buffer per transfer that started while it was full.
+    can wait on each other; idle spare buffers are shed before anyone waits. The pool
+    therefore holds at most ``capacity`` plus one buffer per transfer that started
+    while it was full.
     """
 
     def __init__(self, capacity: int) -> None:
@@ -116,12 +131,23 @@ class MemoryPool:
         self.in_use = 0
         self.peak = 0  # the most bytes held at once, for tests and benchmarks
         self._waiters: list[asyncio.Future[None]] = []
+        self._users: weakref.WeakSet[PoolUser] = weakref.WeakSet()
 
-    async def take(self, nbytes: int, *, first: bool) -> int:
-        """Take ``nbytes``; return the amount to :meth:`give` back."""
-        if not first:
+    async def take(self, nbytes: int, *, user: PoolUser | None = None) -> int:
+        """Take ``nbytes``; return the amount to :meth:`give` back. A ``user`` that
+        holds none of the pool (``user.pool_held``, read again at every wake: one whose
+        parts were all given back while it waited holds none) goes at once; with no
+        ``user`` the bytes are granted at once (a read-ahead, which sends nothing until
+        it is over, must never wait). Before anyone waits, every user is asked to
+        ``shed()`` its idle buffers."""
+        if user is not None:
+            self._users.add(user)
             loop = asyncio.get_running_loop()
-            while self.in_use + nbytes > self.capacity and self.in_use > 0:
+            while user.pool_held > 0 and self.in_use + nbytes > self.capacity:
+                for other in list(self._users):
+                    other.shed()  # idle spares go back before anyone waits for them
+                if user.pool_held == 0 or self.in_use + nbytes <= self.capacity:
+                    break
                 waiter = loop.create_future()
                 self._waiters.append(waiter)
                 try:

@@ -24,6 +24,7 @@ from ._options import (
     SSECustomerKey,
     WriteOptions,
     read_options,
+    request_options,
     write_options,
 )
 from ._progress import ProgressCallback
@@ -487,6 +488,7 @@ class S3(BucketOps):
             progress=progress,
             transfer=transfer,
         )
+        run.payer = _payer(options)
         write = _write_options(
             content_type=content_type,
             content_disposition=content_disposition,
@@ -540,6 +542,7 @@ class S3(BucketOps):
             progress=progress,
             transfer=transfer,
         )
+        run.payer = _payer(options)
         read = _checked(options, write=False, what="download_dir()")
         return await download_dir(
             self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run, read=read
@@ -574,6 +577,7 @@ class S3(BucketOps):
         :class:`~aios3.WriteOptions` as in :meth:`copy`, for every object."""
         from ._tree import copy_prefix, remote_side
 
+        request_options(source_sse_c=source_sse_c)  # checked before any request
         rules, run = self._tree_run(
             filters=filters,
             exclude=exclude,
@@ -584,6 +588,7 @@ class S3(BucketOps):
             progress=progress,
             transfer=transfer,
         )
+        run.payer = _payer(options)
         write = _write_options(
             metadata=metadata,
             content_type=content_type,
@@ -651,6 +656,7 @@ class S3(BucketOps):
             progress=progress,
             transfer=transfer,
         )
+        run.payer = _payer(options)
         write = _write_options(
             content_type=content_type,
             cache_control=cache_control,
@@ -670,6 +676,11 @@ class S3(BucketOps):
             write=write,
             run=run,
         )
+
+
+def _payer(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The keywords a folder call's listings and deletes take too."""
+    return {k: v for k, v in options.items() if k in ("request_payer", "expected_bucket_owner")}
 
 
 def _checked(options: Mapping[str, Any], *, write: bool, what: str) -> dict[str, Any]:

@@ -151,6 +151,7 @@ class MultipartUpload:
         self._pool = s3.memory  # the client's part-buffer bytes, shared by its uploads
         self._pooled = 0  # what this upload's buffers (filling, in flight, spare) hold of it
         self._allocated: dict[int, int] = {}  # id of a buffer from the pool -> its bytes
+        self._kept: dict[int, int] = {}  # id -> part tasks that kept it as a spare, unsettled
         self._spare_size = 0  # the size of the buffers write() fills now
         self._slots = 0 if shared else slots  # spares kept: none outside the shared pool
         self._algorithm = transfer.checksum_algorithm
@@ -313,11 +314,11 @@ class MultipartUpload:
         part size, the last holding ``filled`` bytes. Sent without a copy, and kept to
         fill again (freeing them would make glibc serve later part buffers from its
         heap, which it rarely returns: +15 to +30 MiB of RSS measured)."""
-        self._check_open("write")
-        self._mode = "write"
         for buffer in buffers:  # the caller took their bytes from the pool: now ours
             self._allocated[id(buffer)] = len(buffer)
             self._pooled += len(buffer)
+        self._check_open("write")
+        self._mode = "write"
         for index, buffer in enumerate(buffers):
             target = self._plan.size_of(self._next_number)
             if len(buffer) != target:
@@ -546,6 +547,7 @@ class MultipartUpload:
             and not self._pool.contended  # else it goes back, for whoever waits
         ):
             self._spare.append(data)  # acknowledged: nothing reads it any more
+            self._kept[id(data)] = self._kept.get(id(data), 0) + 1  # for _settle
 
     async def _fresh_buffer(self, size: int) -> Body:
         """A buffer for the next part: a spare one of that size (its bytes are counted
@@ -558,22 +560,38 @@ class MultipartUpload:
             self._spare.append(spare)
         self._drop_spares()  # the part size grew: the old buffers fit no more
         self._spare_size = size
-        taken = await self._pool.take(size, first=not self._pooled)
+        taken = await self._pool.take(size, user=self)
         self._pooled += taken  # (not `+= await`: that would add to the value before it)
         buffer = Body(size)  # filled in place: no regrowth, no copies
         self._allocated[id(buffer)] = size
         return buffer
 
     def _settle(self, buffer: Body) -> None:
-        """A part task is over: its buffer's bytes go back to the pool, unless it was
-        kept to be filled again."""
-        if not any(spare is buffer for spare in self._spare):
-            self._give_back(buffer)
+        """A part task is over: its buffer's bytes go back to the pool, unless the task
+        kept it to be filled again (it may be filling already: the task said so, not
+        the spare list)."""
+        kept = self._kept.get(id(buffer), 0)
+        if kept:
+            if kept == 1:
+                del self._kept[id(buffer)]
+            else:
+                self._kept[id(buffer)] = kept - 1
+            return
+        self._give_back(buffer)
 
     def _give_back(self, buffer: Body) -> None:
         size = self._allocated.pop(id(buffer), 0)
         self._pooled -= size
         self._pool.give(size)
+
+    @property
+    def pool_held(self) -> int:
+        """What this upload's buffers hold of the client's memory pool."""
+        return self._pooled
+
+    def shed(self) -> None:
+        """Give the spare buffers back to the pool (others wait for room)."""
+        self._drop_spares()
 
     def _drop_spares(self) -> None:
         for spare in self._spare:
@@ -626,6 +644,8 @@ class MultipartUpload:
             await self._submit_filled()
         while self._tasks:
             await asyncio.wait(set(self._tasks))
+        if self._closed_by is not None:  # the client closed meanwhile: parts were cancelled
+            raise self._closed_by
         if self._failure is not None:
             raise self._failure
         if self._size is not None and self._accepted != self._size:
@@ -637,6 +657,14 @@ class MultipartUpload:
         numbers = sorted(self._parts)
         if not numbers:
             raise InvalidRequest("no part was uploaded", bucket=self.bucket, key=self.key)
+        if self._mode == "write" and numbers != list(range(1, self._next_number)):
+            missing = sorted(set(range(1, self._next_number)) - set(numbers))[:5]
+            raise TransferError(  # never complete an object with a hole in it
+                f"parts {missing} were not acknowledged; not completing",
+                bucket=self.bucket,
+                key=self.key,
+                upload_id=self.upload_id,
+            )
         small = [n for n in numbers[:-1] if self._parts[n].size < MIN_PART_SIZE]
         if small:
             raise InvalidRequest(

@@ -201,8 +201,9 @@ class ObjectOps(PresignOps):
         sb, sk = self.name(source)
         db, dk = self.name(destination)
         per_request, written = write_options(options, what="copy()")
-        # the source's HEAD: its own key, and this call's payer and owner
-        payer = {k: v for k, v in per_request.params.items() if not k.startswith("SSE")}
+        # the source's HEAD: its own key and this call's payer (the expected owner is
+        # the destination's: a cross-account copy's source has another)
+        payer = {k: v for k, v in per_request.params.items() if k == "RequestPayer"}
         source_opts = RequestOptions(payer).merged(request_options(sse_c=source_sse_c))
         both = per_request.merged(request_options(source_sse_c=source_sse_c))
         headers = {

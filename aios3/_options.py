@@ -23,7 +23,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import cache
 from typing import Any, Literal, TypeAlias, TypedDict
 from urllib.parse import urlencode
 
@@ -222,12 +221,15 @@ class RequestOptions:
     def __repr__(self) -> str:
         return f"RequestOptions({sorted(self.params)})"  # names only: never a key
 
+    def __reduce__(self) -> Any:
+        raise TypeError("RequestOptions are not pickled (they may hold an SSE-C key)")
+
     def __bool__(self) -> bool:
         return bool(self.params)
 
     def for_operation(self, client: Any, operation: str) -> dict[str, Any]:
         """The parameters that ``operation`` (a client method name) takes."""
-        members = _members(client.meta.service_model, client.meta.method_to_api_mapping[operation])
+        members = _members(client, client.meta.method_to_api_mapping[operation])
         return {k: v for k, v in self.params.items() if k in members and v is not None}
 
     def merged(self, other: RequestOptions | None) -> RequestOptions:
@@ -242,9 +244,17 @@ class RequestOptions:
 NO_OPTIONS = RequestOptions()
 
 
-@cache
-def _members(model: Any, api_name: str) -> frozenset[str]:
-    return frozenset(model.operation_model(api_name).input_shape.members)
+_MEMBERS: dict[str, frozenset[str]] = {}  # S3 operation -> its input members
+
+
+def _members(client: Any, api_name: str) -> frozenset[str]:
+    """The parameters ``api_name`` takes. Keyed by the operation alone: every client of
+    this botocore has the same S3 model (a cache keyed by model kept one per session)."""
+    members = _MEMBERS.get(api_name)
+    if members is None:
+        shape = client.meta.service_model.operation_model(api_name).input_shape
+        members = _MEMBERS[api_name] = frozenset(shape.members)
+    return members
 
 
 def request_options(

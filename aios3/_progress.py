@@ -62,7 +62,7 @@ class Progress:
         return self.bytes_total is not None and self.bytes_done >= self.bytes_total
 
 
-ProgressCallback: TypeAlias = "Callable[[Progress], object | Awaitable[object]]"
+ProgressCallback: TypeAlias = Callable[[Progress], object | Awaitable[object]]
 """A ``progress=`` callback: a function or coroutine function taking a :class:`Progress`."""
 
 
@@ -185,7 +185,9 @@ class TreeMeter:
         skipped, when the bytes it will never move leave the total."""
         seen = self._seen.pop(name, 0)
         self._active.pop(name, None)
-        if ok:
+        if seen > size:  # the file grew since it was listed: so does the total
+            self.bytes_total += seen - size
+        elif ok:
             self.bytes_done += size - seen
         else:
             self.bytes_total -= size - seen

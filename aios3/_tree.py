@@ -238,9 +238,11 @@ def _timestamp_ns(info: ObjectInfo) -> int:
     return 0 if when is None else round(when.timestamp() * 1_000_000) * 1000
 
 
-async def _list_remote(s3: S3, side: _Remote) -> dict[str, _Entry]:
+async def _list_remote(
+    s3: S3, side: _Remote, payer: Mapping[str, Any] | None = None
+) -> dict[str, _Entry]:
     entries: dict[str, _Entry] = {}
-    async for item in s3.list(side.prefix, bucket=side.bucket):
+    async for item in s3.list(side.prefix, bucket=side.bucket, **(payer or {})):
         if not isinstance(item, ObjectInfo):
             continue
         rel = item.key[len(side.prefix) :]
@@ -309,8 +311,10 @@ def _local_source(path: str | os.PathLike[str]) -> Path:
     return root
 
 
-async def _remote_source(s3: S3, side: _Remote) -> dict[str, _Entry]:
-    entries = await _list_remote(s3, side)
+async def _remote_source(
+    s3: S3, side: _Remote, payer: Mapping[str, Any] | None = None
+) -> dict[str, _Entry]:
+    entries = await _list_remote(s3, side, payer)
     if not entries:
         raise SourceNotFound(
             f"nothing under {side.url()}: the source prefix holds no objects",
@@ -373,6 +377,7 @@ class _Run:
     on_item: OnItem
     progress: ProgressCallback | None = None
     result: TreeResult = field(default_factory=TreeResult)
+    payer: dict[str, Any] = field(default_factory=dict)  # on the lists and deletes too
 
     def report(self, item: TreeItem) -> None:
         self.result._add(item)
@@ -458,7 +463,9 @@ class _Run:
     async def delete_remote(self, side: _Remote, entries: Sequence[_Entry]) -> None:
         if not self.dryrun and entries:
             done = await self.s3.delete_many(
-                [S3Name(e.key or "", side.bucket) for e in entries], bucket=side.bucket
+                [S3Name(e.key or "", side.bucket) for e in entries],
+                bucket=side.bucket,
+                **self.payer,
             )
             failed = {f.key: f for f in done.failed}
         else:
@@ -477,6 +484,9 @@ class _Run:
 
 WriteOptions: TypeAlias = "Mapping[str, Any]"
 _READ_KEYWORDS = ("sse_c", "request_payer", "expected_bucket_owner")  # what a download takes
+_WRITE_ONLY = frozenset(
+    {"sse", "sse_kms_key_id", "sse_kms_context", "bucket_key", "acl", "tags", "object_lock"}
+)
 
 
 async def upload_dir(
@@ -497,7 +507,7 @@ async def upload_dir(
     source, skipped = await asyncio.to_thread(_walk, root, source=True)
     for item in skipped:
         run.report(item)
-    dest = await _list_remote(s3, remote) if sync else {}
+    dest = await _list_remote(s3, remote, run.payer) if sync else {}
     transfer = run.transfer
 
     def work() -> Iterable[tuple[TreeItem, Job]]:
@@ -547,7 +557,7 @@ async def download_dir(
     """S3 folder -> local folder. Every key goes through :func:`key_parts` and
     :func:`_safe_target`; downloads set the file's mtime to the object's LastModified,
     so a sync back the other way finds nothing to do."""
-    source = await _remote_source(s3, remote)
+    source = await _remote_source(s3, remote, run.payer)
     root = Path(local)
     exists = await asyncio.to_thread(os.path.lexists, root)
     if exists and not await asyncio.to_thread(os.path.isdir, root):
@@ -632,8 +642,8 @@ async def copy_prefix(
     """S3 folder -> S3 folder, server-side."""
     if src == dst:
         raise InvalidRequest(f"{src.url()} is both the source and the destination")
-    source = await _remote_source(s3, src)
-    dest = await _list_remote(s3, dst) if sync else {}
+    source = await _remote_source(s3, src, run.payer)
+    dest = await _list_remote(s3, dst, run.payer) if sync else {}
     transfer = run.transfer
 
     def work() -> Iterable[tuple[TreeItem, Job]]:
@@ -699,6 +709,9 @@ async def sync(
     if is_remote(destination):
         return await upload_dir(s3, source, remote_side(s3, destination), write=write, **options)
     if is_remote(source):
+        once = sorted(set(write) & _WRITE_ONLY)
+        if once:
+            raise InvalidRequest(f"sync to a local folder writes no object: {once} do not apply")
         read = {k: v for k, v in write.items() if k in _READ_KEYWORDS}
         return await download_dir(s3, remote_side(s3, source), destination, read=read, **options)
     raise InvalidRequest("sync needs an s3:// URL (or an S3Name) on at least one side")

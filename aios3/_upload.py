@@ -80,7 +80,7 @@ async def upload(
             nonlocal pooled
             if len(ahead) * transfer.part_size > pooled:
                 want = len(ahead) * transfer.part_size - pooled
-                taken = await pool.take(want, first=True)
+                taken = await pool.take(want)
                 pooled += taken
 
         try:

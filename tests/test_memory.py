@@ -118,3 +118,66 @@ async def test_failed_and_cancelled_uploads_give_their_bytes_back(
 def test_max_memory_below_a_part_is_refused() -> None:
     with pytest.raises(aios3.ConfigError, match="max_memory"):
         TransferConfig(max_memory=MiB)
+
+
+async def test_idle_uploads_shed_their_spares_for_one_that_waits(
+    server: Server, bucket_name: str
+) -> None:
+    """Two open uploads sit idle holding acknowledged buffers; a third, which must wait
+    for room after its first part, gets it: idle spares are shed, not waited for."""
+    config = server.config(default_bucket=bucket_name)
+    async with aios3.connect(config, transfer=tight(10 * MiB)) as s3:
+        await s3.create_bucket(bucket_name)
+        async with s3.multipart_upload("m/a") as a, s3.multipart_upload("m/b") as b:
+            for up in (a, b):
+                await up.write(blob(10 * MiB))  # two parts each, then idle
+            await asyncio.sleep(0.5)  # their parts are acknowledged (kept or given back)
+            third = await asyncio.wait_for(s3.upload("m/c", chunks(16 * MiB, seed=9)), 60)
+            assert third.size == 16 * MiB
+        assert s3.memory.in_use == 0
+        await s3.delete_bucket(bucket_name, force=True)
+
+
+async def test_the_count_follows_every_buffer(server: Server, bucket_name: str) -> None:
+    """A buffer kept as a spare and filled again before its task's callback ran stays
+    counted: the pool never says less than the buffers alive."""
+    config = server.config(default_bucket=bucket_name)
+    async with aios3.connect(config, transfer=tight(40 * MiB)) as s3:
+        await s3.create_bucket(bucket_name)
+        piece = blob(MiB)
+        async with s3.multipart_upload("m/count") as up:
+            for _ in range(30 * 5):
+                await up.write(piece)
+                await asyncio.sleep(0)
+                alive = len(up._spare) + (up._buffer is not None) + len(up._tasks)
+                assert up._pooled >= min(alive, 8) * 5 * MiB - 5 * MiB
+                assert s3.memory.in_use == up._pooled
+        assert s3.memory.in_use == 0 and up.result is not None and up.result.parts == 30
+        await s3.delete_bucket(bucket_name, force=True)
+
+
+async def test_closing_the_client_while_completing_never_stores_a_hole(
+    server: Server, bucket_name: str, proxy: object
+) -> None:
+    from faultproxy import Fault, FaultProxy
+
+    assert isinstance(proxy, FaultProxy)
+    config = server.config(endpoint=proxy.url, default_bucket=bucket_name)
+    async with aios3.connect(server.config(default_bucket=bucket_name)) as admin:
+        await admin.create_bucket(bucket_name)
+        proxy.add(Fault("stall", method="PUT", path_contains="partNumber=2", seconds=3))
+        s3 = aios3.connect(config, transfer=tight(40 * MiB))
+        await s3.open()
+
+        async def upload() -> None:
+            async with s3.multipart_upload("m/hole") as up:
+                await up.write(blob(15 * MiB))
+
+        task = asyncio.create_task(upload())
+        await asyncio.sleep(1.0)  # parts 1 and 3 done, part 2 stalled, exit waiting
+        await s3.close()
+        with pytest.raises(aios3.TransferError):
+            await task
+        assert not await admin.exists("m/hole")
+        assert await open_uploads(admin, bucket_name) == []
+        await admin.delete_bucket(bucket_name, force=True)

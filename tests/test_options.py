@@ -342,6 +342,10 @@ async def test_payer_and_owner_on_every_request(
         assert len(checked) >= 14
         for (method, target), headers in checked:
             assert headers.get("x-amz-request-payer") == "requester", f"{method} {target}"
+            if method == "HEAD" and target.endswith("/o/small"):
+                # the copy's source: the expected owner is the destination's
+                assert "x-amz-expected-bucket-owner" not in headers
+                continue
             assert headers.get("x-amz-expected-bucket-owner") == owner, f"{method} {target}"
         await s3.delete_bucket(bucket_name, force=True)
 
@@ -392,3 +396,39 @@ async def test_a_call_declines_the_clients_requester_pays(
         assert put.get("x-amz-request-payer") == "requester"
         assert "x-amz-request-payer" not in get
         await s3.delete_bucket(bucket_name, force=True)
+
+
+async def test_folder_calls_list_and_delete_with_payer_and_owner(
+    server: Server, proxy: FaultProxy, bucket_name: str, tmp_path: Path
+) -> None:
+    """A sync with delete checks the owner on its listing and its DeleteObjects too."""
+    owner = "123456789012"
+    config = server.config(endpoint=proxy.url, default_bucket=bucket_name)
+    async with aios3.connect(config) as s3:
+        await s3.create_bucket(bucket_name)
+        await s3.upload("f/old", b"gone soon")
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "new").write_bytes(b"new")
+        start = len(proxy.log)
+        mine = {"expected_bucket_owner": owner, "request_payer": True}
+        result = await s3.sync(src, f"s3://{bucket_name}/f", delete=True, **mine)
+        assert [i.source for i in result.deleted] == [f"s3://{bucket_name}/f/old"]
+        sent = list(zip(proxy.log[start:], proxy.headers[start:], strict=True))
+        kinds = {
+            ("list" if "list-type" in t else "delete" if "delete" in t else m) for (m, t), _ in sent
+        }
+        assert {"list", "delete", "PUT"} <= kinds
+        for (method, target), headers in sent:
+            assert headers.get("x-amz-expected-bucket-owner") == owner, f"{method} {target}"
+            assert headers.get("x-amz-request-payer") == "requester", f"{method} {target}"
+        with pytest.raises(aios3.InvalidRequest, match="do not apply"):
+            await s3.sync(f"s3://{bucket_name}/f", tmp_path / "back", acl="public-read")
+        await s3.delete_bucket(bucket_name, force=True)
+
+
+def test_request_options_are_not_pickled() -> None:
+    from aios3._options import request_options
+
+    with pytest.raises(TypeError, match="not pickled"):
+        pickle.dumps(request_options(sse_c=SSECustomerKey(os.urandom(32))))
