@@ -152,6 +152,7 @@ class MultipartUpload:
         self._pooled = 0  # what this upload's buffers (filling, in flight, spare) hold of it
         self._allocated: dict[int, int] = {}  # id of a buffer from the pool -> its bytes
         self._kept: dict[int, int] = {}  # id -> part tasks that kept it as a spare, unsettled
+        self._sent: set[int] = set()  # the part numbers write() sent
         self._spare_size = 0  # the size of the buffers write() fills now
         self._slots = 0 if shared else slots  # spares kept: none outside the shared pool
         self._algorithm = transfer.checksum_algorithm
@@ -360,6 +361,7 @@ class MultipartUpload:
         """Send ``piece`` as the next part."""
         number = self._next_number
         self._next_number += 1
+        self._sent.add(number)  # Complete checks that every one was acknowledged
         await self._submit(number, piece, held=held)
 
     async def upload_part(self, number: int, data: Any) -> None:
@@ -657,8 +659,8 @@ class MultipartUpload:
         numbers = sorted(self._parts)
         if not numbers:
             raise InvalidRequest("no part was uploaded", bucket=self.bucket, key=self.key)
-        if self._mode == "write" and numbers != list(range(1, self._next_number)):
-            missing = sorted(set(range(1, self._next_number)) - set(numbers))[:5]
+        if self._mode == "write" and not self._sent <= set(numbers):
+            missing = sorted(self._sent - set(numbers))[:5]
             raise TransferError(  # never complete an object with a hole in it
                 f"parts {missing} were not acknowledged; not completing",
                 bucket=self.bucket,

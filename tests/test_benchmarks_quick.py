@@ -68,6 +68,8 @@ def test_fs_quick_run_measures_or_skips_every_workload(tmp_path: Path) -> None:
     already (creating them takes minutes; `python -m benchmarks.venvs` does it)."""
     pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
+    if str(REPO) not in sys.path:  # the checkout's benchmarks/, not an installed package
+        sys.path.insert(0, str(REPO))
     from benchmarks import fs, venvs
 
     clients = ["aios3"] + [
