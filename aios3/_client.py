@@ -294,7 +294,8 @@ class S3(BucketOps):
                 "cache_control": cache_control,
                 "metadata": metadata,
                 "storage_class": storage_class,
-                "extra": _with_written(extra, written),
+                "extra": extra,
+                "written": written,
             },
             if_none_match=if_none_match,
             if_match=if_match,
@@ -356,7 +357,8 @@ class S3(BucketOps):
             cache_control=cache_control,
             metadata=metadata,
             storage_class=storage_class,
-            extra=_with_written(extra, written),
+            extra=extra,
+            written=written,
         )
         return MultipartUpload(
             self,
@@ -420,8 +422,10 @@ class S3(BucketOps):
         on_item: Callable[[TreeItem], object] | None,
         progress: ProgressCallback | None,
         transfer: TransferConfig | None,
+        options: Mapping[str, Any],
     ) -> tuple[list[Filter], _Run]:
-        """A folder call's checked filter rules, and the run that will carry it out."""
+        """A folder call's checked filter rules, and the run that will carry it out
+        (its listings and deletes take the call's payer and owner keywords too)."""
         from ._tree import DEFAULT_JOBS, _rules, _Run
 
         rules = _rules(filters, exclude, include)
@@ -430,7 +434,7 @@ class S3(BucketOps):
             jobs = min(DEFAULT_JOBS, transfer.concurrency)
         if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
             raise InvalidRequest(f"jobs={jobs!r}: give a whole number of files at once, >= 1")
-        run = _Run(self, transfer, jobs, dryrun, on_item, progress)
+        run = _Run(self, transfer, jobs, dryrun, on_item, progress, payer=_payer(options))
         run.result.dryrun = dryrun
         return rules, run
 
@@ -487,8 +491,8 @@ class S3(BucketOps):
             on_item=on_item,
             progress=progress,
             transfer=transfer,
+            options=options,
         )
-        run.payer = _payer(options)
         write = _write_options(
             content_type=content_type,
             content_disposition=content_disposition,
@@ -541,8 +545,8 @@ class S3(BucketOps):
             on_item=on_item,
             progress=progress,
             transfer=transfer,
+            options=options,
         )
-        run.payer = _payer(options)
         read = _checked(options, write=False, what="download_dir()")
         return await download_dir(
             self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run, read=read
@@ -587,8 +591,8 @@ class S3(BucketOps):
             on_item=on_item,
             progress=progress,
             transfer=transfer,
+            options=options,
         )
-        run.payer = _payer(options)
         write = _write_options(
             metadata=metadata,
             content_type=content_type,
@@ -655,8 +659,8 @@ class S3(BucketOps):
             on_item=on_item,
             progress=progress,
             transfer=transfer,
+            options=options,
         )
-        run.payer = _payer(options)
         write = _write_options(
             content_type=content_type,
             cache_control=cache_control,
@@ -691,17 +695,6 @@ def _checked(options: Mapping[str, Any], *, write: bool, what: str) -> dict[str,
     else:
         read_options(options, what=what)
     return dict(options)
-
-
-def _with_written(extra: Mapping[str, Any] | None, written: Mapping[str, Any]) -> Any:
-    """``extra`` with the parameters the write keywords (acl, tags, sse...) make; one
-    given both ways is refused, as any repeated parameter is."""
-    if not written:
-        return extra
-    clash = sorted(set(extra or ()) & set(written))
-    if clash:
-        raise InvalidRequest(f"extra repeats parameters given by keyword: {clash}")
-    return {**(extra or {}), **written}
 
 
 def _write_options(**given: Any) -> dict[str, Any]:

@@ -215,6 +215,7 @@ def write_params(
     metadata: Mapping[str, str] | None = None,
     storage_class: str | None = None,
     extra: Mapping[str, Any] | None = None,
+    written: Mapping[str, Any] | None = None,
     guess_from: str | None = None,
 ) -> dict[str, Any]:
     """The botocore parameters that describe a new object, checked before any request.
@@ -243,6 +244,7 @@ def write_params(
             params[name] = value
     if metadata:
         params["Metadata"] = check_metadata(metadata)
+    params.update(written or {})  # acl, tags, sse...: checked by _options.object_params
     if extra:
         clash = sorted(set(extra) & set(params))
         if clash:

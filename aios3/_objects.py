@@ -671,7 +671,9 @@ def _merged_params(
     """The destination's write parameters: the source's headers and metadata, with the
     given ones replacing them ("" removes a header). Only what the caller gives is
     checked; what the source holds is the server's, and is kept as it is."""
-    given = {name: value for name, value in headers.items() if value is not None and value != ""}
+    given: dict[str, Any] = {
+        name: value for name, value in headers.items() if value is not None and value != ""
+    }
     params = write_params(
         key,
         metadata=check_metadata(metadata) if metadata is not None else None,

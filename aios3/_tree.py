@@ -377,7 +377,7 @@ class _Run:
     on_item: OnItem
     progress: ProgressCallback | None = None
     result: TreeResult = field(default_factory=TreeResult)
-    payer: dict[str, Any] = field(default_factory=dict)  # on the lists and deletes too
+    payer: Mapping[str, Any] = field(default_factory=dict)  # on the lists and deletes too
 
     def report(self, item: TreeItem) -> None:
         self.result._add(item)
