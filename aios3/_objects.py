@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sized
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sized
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
@@ -599,18 +599,34 @@ class ObjectOps(PresignOps):
             params["Delimiter"] = delimiter
         if start_after:
             params["StartAfter"] = start_after
-        while True:
-            page = await self.call(
-                "list_objects_v2", action="list", bucket=b, options=opts, **params
-            )
-            for item in page.get("Contents") or []:
-                yield _listed(b, item)
-            for common in page.get("CommonPrefixes") or []:
-                yield Prefix(b, common["Prefix"])
-            token = page.get("NextContinuationToken")
-            if not page.get("IsTruncated") or not token:
-                return
-            params["ContinuationToken"] = token
+
+        def fetch(params: dict[str, Any]) -> Awaitable[Any]:
+            return self.call("list_objects_v2", action="list", bucket=b, options=opts, **params)
+
+        # One page of read-ahead: the next page is asked for before this one's items are
+        # yielded, so the consumer never waits on the network between pages. The
+        # request belongs to this generator: closing it (a break, a cancellation)
+        # cancels the request and waits for it to end.
+        ahead: asyncio.Task[Any] | None = None
+        try:
+            page = await fetch(params)
+            while True:
+                token = page.get("NextContinuationToken")
+                if page.get("IsTruncated") and token:
+                    ahead = asyncio.ensure_future(fetch({**params, "ContinuationToken": token}))
+                for item in page.get("Contents") or []:
+                    yield _listed(b, item)
+                for common in page.get("CommonPrefixes") or []:
+                    yield Prefix(b, common["Prefix"])
+                if ahead is None:
+                    return
+                page, ahead = await ahead, None
+        finally:
+            if ahead is not None:
+                ahead.cancel()
+                await asyncio.wait([ahead])
+                if not ahead.cancelled():
+                    ahead.exception()  # retrieved: an error of a page never asked for
 
     async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3
