@@ -225,12 +225,12 @@ class ClientCore:
         if given:
             params = {**given.for_operation(client, operation), **params}
         try:
+            direct = self._direct
+            if direct is not None:
+                resp = await direct.call(operation, bucket, key, params)
+                if resp is not None:
+                    return resp
             if key is not None:
-                direct = self._direct
-                if direct is not None:
-                    resp = await direct.call(operation, bucket, key, params)
-                    if resp is not None:
-                        return resp
                 params["Key"] = key
             return await getattr(client, operation)(Bucket=bucket, **params)
         except Exception as exc:

@@ -10,6 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import new_bucket_name, open_uploads
+from faultproxy import FaultProxy
 from test_roundtrip import blob
 
 import aios3
@@ -177,23 +178,28 @@ async def test_delete_many_and_list_beyond_1000_keys(s3: aios3.S3) -> None:
     assert [o async for o in s3.list("many/")] == []
 
 
-async def test_list_reads_one_page_ahead_and_stops_it_when_closed(s3: aios3.S3) -> None:
+async def test_list_reads_one_page_ahead_and_stops_it_when_closed(
+    server: Server, proxy: FaultProxy, s3: aios3.S3
+) -> None:
     await put_many(s3, [f"ahead/{i}" for i in range(7)])
-    sent: list[str] = []
-    s3.client.meta.events.register(
-        "before-send.s3.ListObjectsV2", lambda request, **_: sent.append(request.url)
-    )
-    items = s3.list("ahead/", page_size=2)
-    first = await anext(items)
-    assert isinstance(first, aios3.ObjectInfo) and first.key == "ahead/0"
-    await asyncio.sleep(0.2)  # time enough for the next page's answer
-    assert len(sent) == 2  # this page, and the next one asked for while it is read
-    assert "continuation-token=" in sent[1] and "continuation-token=" not in sent[0]
-    await items.aclose()  # cancels or collects the page read ahead; asks for no more
-    await asyncio.sleep(0.1)
-    assert len(sent) == 2
-    assert [o.key async for o in s3.list("ahead/", page_size=2)] == [f"ahead/{i}" for i in range(7)]
-    assert len(sent) == 6  # 4 pages: the last one asks for nothing beyond it
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
+    async with aios3.connect(config) as client:
+
+        def sent() -> list[str]:  # the listings that reached the wire
+            return [target for method, target in proxy.log if "list-type=2" in target]
+
+        items = client.list("ahead/", page_size=2)
+        first = await anext(items)
+        assert isinstance(first, aios3.ObjectInfo) and first.key == "ahead/0"
+        await asyncio.sleep(0.2)  # time enough for the next page's answer
+        assert len(sent()) == 2  # this page, and the next one asked for while it is read
+        assert "continuation-token=" in sent()[1] and "continuation-token=" not in sent()[0]
+        await items.aclose()  # cancels or collects the page read ahead; asks for no more
+        await asyncio.sleep(0.1)
+        assert len(sent()) == 2
+        listed = [o.key async for o in client.list("ahead/", page_size=2)]
+        assert listed == [f"ahead/{i}" for i in range(7)]
+        assert len(sent()) == 6  # 4 pages: the last one asks for nothing beyond it
 
 
 async def test_list_cancelled_while_waiting_for_the_next_page(s3: aios3.S3) -> None:
