@@ -3,6 +3,7 @@ the one call path that turns botocore's errors into aios3's."""
 
 from __future__ import annotations
 
+import functools
 import weakref
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from typing import Any, Protocol
 
 from ._aio import MemoryPool
 from ._config import Config, TransferConfig
-from ._direct import DirectPath, http_session_class
+from ._direct import Answer, DirectPath, http_session_class
 from ._exceptions import ConfigError, translate
 from ._names import Name, resolve
 from ._options import RequestOptions, request_options
@@ -23,19 +24,26 @@ __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
 
 def parse_timestamp(value: Any) -> datetime:
     """S3's timestamps, fast: RFC 1123 in headers ("Sat, 21 Nov 2026 14:24:41 GMT"),
-    ISO 8601 in XML ("2026-11-21T14:24:41.000Z"); anything else goes to botocore."""
+    ISO 8601 in XML ("2026-11-21T14:24:41.000Z"); anything else goes to botocore. A
+    listing page repeats the same few seconds: the text of recent ones is remembered."""
     if isinstance(value, str):
         try:
-            if value.endswith("GMT"):
-                return parsedate_to_datetime(value)
-            if value.endswith("Z"):
-                return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+            return _parse_text(value)
         except (TypeError, ValueError):
             pass
     from botocore.utils import parse_timestamp as slow
 
     parsed: datetime = slow(value)
     return parsed
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_text(value: str) -> datetime:
+    if value.endswith("GMT"):
+        return parsedate_to_datetime(value)
+    if value.endswith("Z"):
+        return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
+    raise ValueError(value)
 
 
 class LiveTransfer(Protocol):
@@ -217,9 +225,26 @@ class ClientCore:
         **params: Any,
     ) -> Any:
         """Call a botocore operation, turning its errors into aios3's. The hot
-        single-object operations take the direct path where it applies. ``options``
-        (and the client's defaults: requester pays, expected bucket owner) add the
-        parameters this operation takes; ``params`` given outright win."""
+        single-object operations and the listings take the direct path where it
+        applies. ``options`` (and the client's defaults: requester pays, expected bucket
+        owner) add the parameters this operation takes; ``params`` given outright win."""
+        answer = await self.fetch(
+            operation, action=action, bucket=bucket, key=key, options=options, **params
+        )
+        return self.read(answer, action=action, bucket=bucket, key=key)
+
+    async def fetch(
+        self,
+        operation: str,
+        *,
+        action: str,
+        bucket: str,
+        key: str | None = None,
+        options: RequestOptions | None = None,
+        **params: Any,
+    ) -> Answer:
+        """:meth:`call`, the XML body of a direct answer left unread until
+        :meth:`read` (a listing asks for its next page first: see :class:`Answer`)."""
         client = self.client
         given = self._options.merged(options)
         if given:
@@ -227,11 +252,19 @@ class ClientCore:
         try:
             direct = self._direct
             if direct is not None:
-                resp = await direct.call(operation, bucket, key, params)
-                if resp is not None:
-                    return resp
+                answer = await direct.fetch(operation, bucket, key, params)
+                if answer is not None:
+                    return answer
             if key is not None:
                 params["Key"] = key
-            return await getattr(client, operation)(Bucket=bucket, **params)
+            return Answer(await getattr(client, operation)(Bucket=bucket, **params))
+        except Exception as exc:
+            raise translate(exc, action=action, bucket=bucket, key=key) from exc
+
+    @staticmethod
+    def read(answer: Answer, *, action: str, bucket: str, key: str | None = None) -> Any:
+        """``answer`` read into botocore's dict, a body that is not XML as aios3's error."""
+        try:
+            return answer.read()
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc

@@ -46,7 +46,7 @@ from ._checksum import LARGE_BODY
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 from ._xml import Plan, compile_plan, parse_xml
 
-__all__ = ["DirectPath", "OPERATIONS", "http_session_class"]
+__all__ = ["OPERATIONS", "Answer", "DirectPath", "http_session_class"]
 
 log = logging.getLogger("aios3")
 
@@ -272,6 +272,49 @@ def _region_redirect(status: int, headers: dict[str, str]) -> bool:
     return status in (301, 302, 307, 400) and "x-amz-bucket-region" in headers
 
 
+@dataclass(slots=True)
+class Answer:
+    """An operation's answer whose XML body is not read yet: :meth:`peek` finds one
+    top-level element's text in the bytes (microseconds), :meth:`read` reads the whole
+    body into the dict botocore's parser returns (milliseconds for a listing page).
+    An answer from botocore's path is read already (``content`` is ``None``)."""
+
+    out: dict[str, Any]
+    content: bytes | None = None
+    plan: Plan | None = None
+    decode: tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None = None
+
+    def peek(self, name: str) -> str | None:
+        """The text of the first ``<name>`` element (unescaped), or the read answer's
+        member as text (booleans as ``"true"`` / ``"false"``); ``None`` if absent. A
+        hint only: what :meth:`read` returns is the answer."""
+        if self.content is None:
+            value = self.out.get(name)
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            return None if value is None else str(value)
+        start = self.content.find(b"<" + name.encode() + b">")
+        if start < 0:
+            return None
+        start += len(name) + 2
+        end = self.content.find(b"</", start)
+        if end < 0:
+            return None
+        from html import unescape
+
+        return unescape(self.content[start:end].decode("utf-8", "replace"))
+
+    def read(self) -> dict[str, Any]:
+        """The answer as botocore's parser returns it (read once; kept)."""
+        if self.content is not None:
+            content, self.content = self.content, None
+            if self.plan is not None and content:
+                self.out.update(parse_xml(content, self.plan))
+            if self.decode is not None and self.out.get("EncodingType") == "url":
+                _url_decode(self.out, *self.decode)
+        return self.out
+
+
 def _url_decode(
     out: dict[str, Any], top: tuple[str, ...], nested: tuple[tuple[str, str], ...]
 ) -> None:
@@ -435,19 +478,30 @@ class DirectPath:
         """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would and
         return botocore's response dict, or ``None`` if botocore must send it.
         ``key`` is ``None`` for the operations on a bucket (the listings)."""
+        answer = await self.fetch(method, bucket, key, params)
+        return None if answer is None else answer.read()
+
+    async def fetch(
+        self, method: str, bucket: str, key: str | None, params: dict[str, Any]
+    ) -> Answer | None:
+        """:meth:`call`, its XML body left unread: a listing peeks at the next page's
+        token and asks for that page before it reads this one."""
         if not self.accepts(method, params, key=key is not None):
             return None
         target = await self._target(bucket)
         if target is None:
             return None
         op = self._ops[method]
-        decode = op.model.name in _URL_ENCODED and "EncodingType" not in params
-        if decode:  # as botocore's set_list_objects_encoding_type_url
+        decode = None
+        if op.model.name in _URL_ENCODED and "EncodingType" not in params:
+            # as botocore's set_list_objects_encoding_type_url and decode_list_object*
             params = {**params, "EncodingType": "url"}
-        out = await self._send_with_retries(op, target, bucket, key, params)
-        if decode and out is not None and out.get("EncodingType") == "url":
-            _url_decode(out, *_URL_ENCODED[op.model.name])
-        return out
+            decode = _URL_ENCODED[op.model.name]
+        sent = await self._send_with_retries(op, target, bucket, key, params)
+        if sent is None:
+            return None
+        out, content = sent
+        return Answer(out, content if op.body is not None else None, op.body, decode)
 
     def prepare(
         self,
@@ -536,7 +590,9 @@ class DirectPath:
         bucket: str,
         key: str | None,
         params: dict[str, Any],
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], bytes | None] | None:
+        """The answer's parsed headers and its unread body (``None`` for a streamed
+        one, which is in the headers' ``Body``); ``None``: botocore must send it."""
         from aiobotocore.awsrequest import AioAWSResponse
         from aiobotocore.endpoint import convert_to_response_dict
 
@@ -589,11 +645,9 @@ class DirectPath:
             else:  # what the retry handler does for a first-try success: top up its quota
                 self._quota.release_retry_quota(context, _Status(status))
             out = self._parse(op, status, headers, attempts)
-            if op.body is not None and content:
-                out.update(parse_xml(content, op.body))
             if op.streaming:
                 out["Body"] = await self._body(op, raw, headers, params)
-            return out
+            return out, content
 
     async def _request(self, request: _Request) -> tuple[Any, dict[str, str], bytes | None]:
         """Send ``request`` on the client's own aiohttp session (its pool, TLS and

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal, Unpack
 
 from ._aio import Budget
 from ._config import MAX_PART_SIZE, MAX_PARTS, MiB, TransferConfig
+from ._direct import Answer
 from ._exceptions import InvalidRequest, NoSuchBucket, NoSuchKey, NotFound, S3Error
 from ._info import (
     DeleteFailure,
@@ -46,6 +47,7 @@ __all__ = ["ObjectOps"]
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 DELETE_BATCH = 1000  # DeleteObjects' limit
 _MIN_SPREAD = 100
+_LIST_TURN = 50  # list(): the loop gets a turn every so many items while a page is asked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -600,33 +602,56 @@ class ObjectOps(PresignOps):
         if start_after:
             params["StartAfter"] = start_after
 
-        def fetch(params: dict[str, Any]) -> Awaitable[Any]:
-            return self.call("list_objects_v2", action="list", bucket=b, options=opts, **params)
+        def fetch(params: dict[str, Any]) -> Awaitable[Answer]:
+            return self.fetch("list_objects_v2", action="list", bucket=b, options=opts, **params)
 
-        # One page of read-ahead: the next page is asked for before this one's items are
-        # yielded, so the consumer never waits on the network between pages. The
-        # request belongs to this generator: closing it (a break, a cancellation)
-        # cancels the request and waits for it to end.
-        ahead: asyncio.Task[Any] | None = None
+        def read(answer: Answer) -> dict[str, Any]:
+            page: dict[str, Any] = self.read(answer, action="list", bucket=b)
+            return page
+
+        # One page of read-ahead: the next page is asked for as soon as this one's
+        # answer is in, its token read off the bytes before they are parsed, so the
+        # store works on it while this page is read and consumed, and the consumer
+        # never waits on the network between pages. The request belongs to this
+        # generator: closing it (a break, a cancellation) cancels it and waits for it to
+        # end. A consumer that never awaits would starve it, so the loop is given a turn
+        # every _LIST_TURN items until the request is answered.
+        ahead: asyncio.Task[Answer] | None = None
+
+        def ask(token: str | None) -> asyncio.Task[Answer] | None:
+            return (
+                asyncio.ensure_future(fetch({**params, "ContinuationToken": token}))
+                if token
+                else None
+            )
+
         try:
-            page = await fetch(params)
+            answer = await fetch(params)
             while True:
-                token = page.get("NextContinuationToken")
-                if page.get("IsTruncated") and token:
-                    ahead = asyncio.ensure_future(fetch({**params, "ContinuationToken": token}))
-                for item in page.get("Contents") or []:
+                hint = None
+                if answer.peek("IsTruncated") == "true":
+                    hint = answer.peek("NextContinuationToken") or None
+                ahead = ask(hint)
+                if ahead is not None:
+                    await asyncio.sleep(0)  # the request goes out before the parse
+                page = read(answer)
+                token = None
+                if page.get("IsTruncated"):
+                    token = page.get("NextContinuationToken") or None
+                if token != hint:  # the bytes said otherwise than the parse: ask again
+                    await _stop(ahead)
+                    ahead = ask(token)
+                for n, item in enumerate(page.get("Contents") or ()):
+                    if n % _LIST_TURN == 0 and ahead is not None and not ahead.done():
+                        await asyncio.sleep(0)
                     yield _listed(b, item)
                 for common in page.get("CommonPrefixes") or []:
                     yield Prefix(b, common["Prefix"])
                 if ahead is None:
                     return
-                page, ahead = await ahead, None
+                answer, ahead = await ahead, None
         finally:
-            if ahead is not None:
-                ahead.cancel()
-                await asyncio.wait([ahead])
-                if not ahead.cancelled():
-                    ahead.exception()  # retrieved: an error of a page never asked for
+            await _stop(ahead)
 
     async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3
@@ -706,6 +731,17 @@ def _merged_params(
     if metadata is None and src.metadata:
         params.setdefault("Metadata", dict(src.metadata))
     return params
+
+
+async def _stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (a page asked for ahead) and wait for it to end; its outcome is
+    retrieved, so an error of a page never used is not reported as never retrieved."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
 
 
 def _report_batch(
