@@ -397,6 +397,27 @@ def _file_entry(bucket: str, info: ObjectInfo) -> dict[str, Any]:
     }
 
 
+def _version_entry(bucket: str, version: Mapping[str, Any]) -> dict[str, Any]:
+    """One version from a ListObjectVersions page, as ``ls(..., versions=True)`` lists
+    it: named ``bucket/key?versionId=...`` (as s3fs names them) unless its version is
+    S3's ``"null"`` (written while versioning was off), so the name opens that version."""
+    version_id = version.get("VersionId") or "null"
+    name = f"{bucket}/{version['Key']}"
+    if version_id != "null":
+        name += f"?versionId={version_id}"
+    return {
+        "name": name,
+        "type": "file",
+        "size": version.get("Size") or 0,
+        "ETag": version.get("ETag"),
+        "LastModified": version.get("LastModified"),
+        "mtime": version.get("LastModified"),
+        "StorageClass": version.get("StorageClass") or "STANDARD",
+        "VersionId": version_id,
+        "IsLatest": bool(version.get("IsLatest")),
+    }
+
+
 def _dir_entry(name: str, storage_class: str = "DIRECTORY") -> dict[str, Any]:
     return {"name": name, "type": "directory", "size": 0, "StorageClass": storage_class}
 
@@ -418,7 +439,9 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
     - ``transfer``: a :class:`aios3.TransferConfig` (or a mapping of its fields) for
       part sizes and concurrency; ``max_concurrency`` sets its ``concurrency``.
     - ``version_aware``: paths may name a version (``bucket/key?versionId=...``) and
-      files opened for reading pin the version they found.
+      files opened for reading pin the version they found; ``ls``/``find(...,
+      versions=True)`` list every stored version (named with its ``?versionId=``), and
+      :meth:`object_version_info` one object's.
     - ``default_block_size`` (8 MiB) and ``default_cache_type`` ("readahead"): what
       :meth:`open` uses when not told.
     - ``asynchronous=True``: for use from a running event loop (``await fs._ls(...)``,
@@ -599,10 +622,21 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                     files.append(_file_entry(bucket, item))
         return files, dirs, marker
 
-    async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> Any:
+    async def _ls(
+        self, path: str, detail: bool = True, versions: bool = False, **kwargs: Any
+    ) -> Any:
+        """One directory level (or the file ``path`` names). With ``versions=True`` (a
+        ``version_aware`` filesystem) every stored version of each file, newest first,
+        each named ``bucket/key?versionId=...`` with its ``VersionId`` and ``IsLatest``;
+        versions of keys whose latest is a delete marker too, delete markers never."""
         path = self._strip_protocol(path)
         bucket, key, version = self.split_path(path)
-        if not bucket:
+        if versions:
+            self._need_versions("ls(versions=True)")
+            if not bucket:
+                raise ValueError("versions=True lists a bucket's objects: name a bucket")
+            entries = await self._ls_versions(bucket, key, version, path)
+        elif not bucket:
             entries = await self._lsbuckets()
         else:
             prefix = f"{key}/" if key else ""
@@ -614,6 +648,98 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                     raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
                 entries = [_file_entry(bucket, found)]
         return entries if detail else [e["name"] for e in entries]
+
+    # -- versions --------------------------------------------------------------------
+
+    def _need_versions(self, what: str) -> None:
+        if not self.version_aware:
+            raise ValueError(
+                f"{what} needs a version-aware filesystem: S3FileSystem(version_aware=True, ...)"
+            )
+
+    async def _version_pages(
+        self, bucket: str, prefix: str, delimiter: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """ListObjectVersions pages under ``prefix``, fetched as they are consumed."""
+        s3 = await self.set_session()
+        params: dict[str, Any] = {"Prefix": prefix}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        while True:
+            with _translated(f"{bucket}/{prefix}"):
+                page = await s3.call(
+                    "list_object_versions", action="list versions", bucket=bucket, **params
+                )
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            if not page.get("NextKeyMarker"):
+                raise OSError(
+                    errno.EIO,
+                    "a truncated version listing gave no marker to go on from",
+                    f"{bucket}/{prefix}",
+                )
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["VersionIdMarker"] = page.get("NextVersionIdMarker") or ""
+
+    async def _key_versions(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """Every version of exactly ``key`` (not of keys it is a prefix of), newest
+        first, as ListObjectVersions gives them. Listing stops past the key."""
+        found: list[dict[str, Any]] = []
+        pages = self._version_pages(bucket, key)
+        try:
+            async for page in pages:
+                found += [v for v in page.get("Versions") or [] if v["Key"] == key]
+                listed = [*(page.get("Versions") or []), *(page.get("DeleteMarkers") or [])]
+                if any(v["Key"] > key for v in listed):
+                    break  # keys come in order: the rest are other keys
+        finally:
+            await _aclose(pages)
+        return found
+
+    async def _ls_versions(
+        self, bucket: str, key: str, version: str | None, path: str
+    ) -> list[dict[str, Any]]:
+        if version is not None:
+            named = [v for v in await self._key_versions(bucket, key) if v["VersionId"] == version]
+            if not named:
+                raise FileNotFoundError(errno.ENOENT, "no such version", path)
+            return [_version_entry(bucket, named[0])]
+        prefix = f"{key}/" if key else ""
+        entries: list[dict[str, Any]] = []
+        marker = False
+        pages = self._version_pages(bucket, prefix, "/")
+        try:
+            async for page in pages:
+                entries += [
+                    _dir_entry(f"{bucket}/{p['Prefix'][:-1]}")
+                    for p in page.get("CommonPrefixes") or []
+                ]
+                for v in page.get("Versions") or []:
+                    if v["Key"] == prefix:
+                        marker = True  # the directory's own folder marker
+                    else:
+                        entries.append(_version_entry(bucket, v))
+        finally:
+            await _aclose(pages)
+        if not entries and not marker and key:
+            entries = [_version_entry(bucket, v) for v in await self._key_versions(bucket, key)]
+            if not entries:
+                raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
+        # By name; a key's versions stay in the server's order, newest first.
+        return sorted(entries, key=_unversioned)
+
+    async def _object_version_info(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every stored version of the object ``path`` names, newest first: S3's
+        ListObjectVersions entries (``Key``, ``VersionId``, ``IsLatest``,
+        ``LastModified``, ``ETag``, ``Size``, ``StorageClass``), of that key only
+        (s3fs's also hold the keys that begin with it), delete markers left out. Needs
+        ``version_aware=True``."""
+        self._need_versions("object_version_info()")
+        bucket, key, _ = self._split_key(path)
+        return await self._key_versions(bucket, key)
+
+    object_version_info = sync_wrapper(_object_version_info)
 
     async def _list_objects(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         s3 = await self.set_session()
@@ -633,22 +759,42 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         withdirs: bool = False,
         detail: bool = False,
         prefix: str = "",
+        versions: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Everything below ``path`` (files; with ``withdirs`` directories too) in
         name order: one flat listing, or with ``maxdepth`` one listing per directory
-        level. ``prefix`` keeps only names under ``path`` that begin with it."""
+        level. ``prefix`` keeps only names under ``path`` that begin with it.
+        ``versions=True`` (version-aware filesystems) lists every stored version of
+        each file, as :meth:`ls` does."""
         path = self._strip_protocol(path)
         bucket, key, _ = self.split_path(path)
         if not bucket:
             raise ValueError("cannot search every bucket at once: name a bucket")
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
+        if versions:
+            self._need_versions("find(versions=True)")
         base = f"{key}/" if key else ""
         out: dict[str, dict[str, Any]] = {}
         dirs: dict[str, dict[str, Any]] = {}
         found_any = False
-        if maxdepth is None:
+        if versions:
+            pages = self._version_pages(bucket, base + prefix)
+            try:
+                async for page in pages:
+                    for v in page.get("Versions") or []:
+                        found_any = True
+                        parts = v["Key"][len(base) :].split("/")
+                        for i in range(1, min(len(parts), (maxdepth or len(parts)) + 1)):
+                            name = f"{bucket}/{base}{'/'.join(parts[:i])}"
+                            dirs.setdefault(name, _dir_entry(name))
+                        if not v["Key"].endswith("/") and len(parts) <= (maxdepth or len(parts)):
+                            entry = _version_entry(bucket, v)
+                            out[entry["name"]] = entry
+            finally:
+                await _aclose(pages)
+        elif maxdepth is None:
             async for obj in self._list_objects(bucket, base + prefix):
                 found_any = True
                 rel = obj.key[len(base) :]
@@ -675,10 +821,16 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             if found_any and not prefix:
                 out[path] = _dir_entry(path, "BUCKET" if not key else "DIRECTORY")
         if not out and key and not prefix and not found_any:
-            found = await self._head(bucket, key, None)
-            if found is not None:
-                out[path] = _file_entry(bucket, found)
-        names = sorted(out)
+            if versions:
+                for v in await self._key_versions(bucket, key):
+                    entry = _version_entry(bucket, v)
+                    out[entry["name"]] = entry
+            else:
+                found = await self._head(bucket, key, None)
+                if found is not None:
+                    out[path] = _file_entry(bucket, found)
+        # By name; with versions, a key's versions stay newest first (as listed).
+        names = sorted(out, key=lambda n: _unversioned(out[n])) if versions else sorted(out)
         return {n: out[n] for n in names} if detail else names
 
     async def _expand_path(
@@ -951,7 +1103,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         deepest first, once its objects are gone: stores with real directories
         (SeaweedFS's filer) otherwise keep listing the empty directories."""
         paths = [path] if isinstance(path, str) else list(path)
-        keys: set[tuple[str, str]] = set()
+        keys: set[tuple[str, str, str | None]] = set()  # bucket, key, version (if named)
         folders: set[tuple[str, str]] = set()
         buckets: list[str] = []
         if maxdepth is not None:
@@ -960,11 +1112,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             infos = await asyncio.gather(*(self._info(n) for n in names), return_exceptions=True)
             for name, info in zip(names, infos, strict=True):
                 if isinstance(info, dict) and info["type"] == "file":
-                    b, k, _ = self.split_path(name)
-                    keys.add((b, k))
+                    keys.add(self.split_path(name))
         else:
             for p in self._strip_protocol(paths):
-                if has_magic(p):
+                # "?" is a glob character to fsspec: a path naming a version is literal.
+                if has_magic(p) and not (self.version_aware and "?versionId=" in p):
                     found = await self._glob(p, detail=True)
                 else:
                     try:
@@ -977,15 +1129,21 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 raise FileNotFoundError(errno.ENOENT, "nothing to delete", str(path))
         s3 = await self.set_session()
         with _translated(str(path)):
-            batches = [sorted(keys)]
-            by_depth: dict[int, list[tuple[str, str]]] = {}
-            for folder in folders:
-                by_depth.setdefault(folder[1].count("/"), []).append(folder)
-            batches += [sorted(by_depth[d]) for d in sorted(by_depth, reverse=True)]
+            # A path naming a version deletes that version (not the key's latest).
+            def order(t: tuple[str, str, str | None]) -> tuple[str, str, str]:
+                return t[0], t[1], t[2] or ""
+
+            batches = [sorted(keys, key=order)]
+            by_depth: dict[int, list[tuple[str, str, str | None]]] = {}
+            for b, k in folders:
+                by_depth.setdefault(k.count("/"), []).append((b, k, None))
+            batches += [sorted(by_depth[d], key=order) for d in sorted(by_depth, reverse=True)]
             for batch in batches:
                 if not batch:
                     continue
-                result = await s3.delete_many([S3Name(k, b) for b, k in batch])
+                result = await s3.delete_many(
+                    [(S3Name(k, b), v) if v else S3Name(k, b) for b, k, v in batch]
+                )
                 if not result.ok:
                     failure = result.failed[0]
                     raise OSError(
@@ -1002,14 +1160,14 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         name: str,
         info: dict[str, Any],
         recursive: bool,
-        keys: set[tuple[str, str]],
+        keys: set[tuple[str, str, str | None]],
         folders: set[tuple[str, str]],
         buckets: list[str],
     ) -> None:
-        bucket, key, _ = self.split_path(name)
+        bucket, key, version = self.split_path(name)
         if info["type"] == "file":
-            keys.add((bucket, key))
-            if not recursive:
+            keys.add((bucket, key, version))
+            if not recursive or version is not None:
                 return
         base = f"{key}/" if key else ""
         if not recursive:
@@ -1024,7 +1182,10 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             folders.add((bucket, base))
         async for obj in self._list_objects(bucket, base):
             # Markers go with the folders, after the objects inside them.
-            (folders if obj.key.endswith("/") else keys).add((bucket, obj.key))
+            if obj.key.endswith("/"):
+                folders.add((bucket, obj.key))
+            else:
+                keys.add((bucket, obj.key, None))
             parts = obj.key[len(base) :].split("/")[:-1]
             for i in range(1, len(parts) + 1):
                 folders.add((bucket, base + "/".join(parts[:i]) + "/"))
@@ -1092,6 +1253,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             found = await self._head(bucket, key, None)
             existing = _file_entry(bucket, found) if found is not None else None
         return S3AsyncFile(self, path, mode, block_size, details=existing, version_id=None)
+
+
+def _unversioned(entry: Mapping[str, Any]) -> str:
+    """An entry's name without its ``?versionId=``: what listings sort versions by."""
+    return str(entry["name"]).partition("?versionId=")[0]
 
 
 async def _aclose(items: AsyncIterator[Any]) -> None:

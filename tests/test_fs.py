@@ -600,30 +600,19 @@ def test_touch_mv_rm_rmdir_makedirs(shared_fs: S3FileSystem, fs_root: str) -> No
         fs.rm(f"{fs_root}/nothing-here", recursive=True)
 
 
-def test_version_aware_reads_pin_the_version(
-    server: Server, shared_fs: S3FileSystem, fs_bucket: str
-) -> None:
+@pytest.fixture
+def versioned(server: Server) -> Iterator[tuple[S3FileSystem, str]]:
+    """A version-aware filesystem and a new bucket with versioning on."""
     fs = S3FileSystem(skip_instance_cache=True, version_aware=True, **storage_options(server))
     bucket = f"fsv-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
     try:
-        fs.mkdir(bucket)
 
         async def enable(s3: aios3.S3) -> None:
             await s3.set_versioning(bucket, True)
 
         on_fs_loop(fs, enable)
-        path = f"{bucket}/doc.txt"
-        fs.pipe(path, b"version one")
-        first = fs.info(path)["VersionId"]
-        assert first
-        with fs.open(path, "rb", block_size=1000, cache_type="none") as f:
-            fs.pipe(path, b"version two")
-            assert f.read() == b"version one"  # the version it opened, not an error
-        assert fs.cat(path) == b"version two"
-        assert fs.cat(f"{path}?versionId={first}") == b"version one"
-        assert fs.info(f"aios3://{path}?versionId={first}")["size"] == len(b"version one")
-        with fs.open(f"{path}?versionId={first}", "rb") as f:
-            assert f.read() == b"version one"
+        yield fs, bucket
     finally:
 
         async def drop(s3: aios3.S3) -> None:
@@ -631,6 +620,117 @@ def test_version_aware_reads_pin_the_version(
 
         on_fs_loop(fs, drop)
         fs.close()
+
+
+def server_versions(fs: S3FileSystem, bucket: str, prefix: str) -> list[aios3.VersionInfo]:
+    """What the server holds, through aios3's own ``list_versions``."""
+
+    async def listing(s3: aios3.S3) -> list[aios3.VersionInfo]:
+        return [v async for v in s3.list_versions(prefix, bucket=bucket)]
+
+    result: list[aios3.VersionInfo] = on_fs_loop(fs, listing)
+    return result
+
+
+def test_version_aware_reads_pin_the_version(versioned: tuple[S3FileSystem, str]) -> None:
+    fs, bucket = versioned
+    path = f"{bucket}/doc.txt"
+    fs.pipe(path, b"version one")
+    first = fs.info(path)["VersionId"]
+    assert first
+    with fs.open(path, "rb", block_size=1000, cache_type="none") as f:
+        fs.pipe(path, b"version two")
+        assert f.read() == b"version one"  # the version it opened, not an error
+    assert fs.cat(path) == b"version two"
+    assert fs.cat(f"{path}?versionId={first}") == b"version one"
+    assert fs.info(f"aios3://{path}?versionId={first}")["size"] == len(b"version one")
+    with fs.open(f"{path}?versionId={first}", "rb") as f:
+        assert f.read() == b"version one"
+
+
+def test_versions_are_listed_as_the_server_holds_them(
+    versioned: tuple[S3FileSystem, str], shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    fs, bucket = versioned
+    path = f"{bucket}/d/f.bin"
+    bodies = [uuid.uuid4().bytes * (20_000 + i) for i in range(3)]  # ~320 KB each
+    written = []
+    for body in bodies:
+        fs.pipe(path, body)
+        written.append(fs.info(path)["VersionId"])
+    fs.pipe(f"{bucket}/d/f.bin2", b"a key f.bin is a prefix of")
+    fs.pipe(f"{bucket}/d/sub/g", b"deeper")
+    fs.pipe(f"{bucket}/d/gone", b"deleted later")
+    fs.rm(f"{bucket}/d/gone")  # a delete marker on top of one version
+    held = server_versions(fs, bucket, "d/")
+    stored = [v for v in held if not v.is_delete_marker]
+    assert [v.key for v in held if v.is_delete_marker] == ["d/gone"]
+    assert len(stored) == 6 and len(set(written)) == 3
+
+    # object_version_info: that key's versions only, newest first, the latest flagged
+    info = fs.object_version_info(path)
+    assert [v["VersionId"] for v in info] == written[::-1]
+    assert [v["IsLatest"] for v in info] == [True, False, False]
+    assert {v["Key"] for v in info} == {"d/f.bin"}
+    assert [v["Size"] for v in info] == [len(b) for b in bodies[::-1]]
+
+    # ls(versions=True): every stored version one level down, and the subfolder
+    listed = fs.ls(f"aios3://{bucket}/d", detail=True, versions=True)
+    files = [e for e in listed if e["type"] == "file"]
+    assert [e["name"] for e in listed if e["type"] == "directory"] == [f"{bucket}/d/sub"]
+    here = {(v.key, v.version_id, v.is_latest) for v in stored if "/sub/" not in v.key}
+    assert {
+        (e["name"].split("/", 1)[1].split("?")[0], e["VersionId"], e["IsLatest"]) for e in files
+    } == here
+    assert len(files) == len(here) == 5
+    assert [e["VersionId"] for e in files if e["name"].startswith(f"{path}?")] == written[::-1]
+    gone = [e for e in files if "/d/gone?" in e["name"]]
+    assert len(gone) == 1 and not gone[0]["IsLatest"]  # listed though deleted
+    assert fs.cat(gone[0]["name"]) == b"deleted later"  # the name opens that version
+    assert fs.ls(f"{bucket}/d", detail=False) == [
+        f"{bucket}/d/f.bin",
+        f"{bucket}/d/f.bin2",
+        f"{bucket}/d/sub",
+    ]  # without versions: the latest of what is not deleted
+
+    # one file's versions, and one version named in the path
+    assert [e["VersionId"] for e in fs.ls(path, detail=True, versions=True)] == written[::-1]
+    one = fs.ls(f"{path}?versionId={written[0]}", detail=True, versions=True)
+    assert [(e["VersionId"], e["IsLatest"], e["size"]) for e in one] == [
+        (written[0], False, len(bodies[0]))
+    ]
+    everything = fs.find(f"{bucket}/d", versions=True, detail=True)
+    assert sorted(e["VersionId"] for e in everything.values()) == sorted(
+        v.version_id for v in stored
+    )
+    assert len(fs.find(f"{bucket}/d", versions=True, maxdepth=1)) == 5
+
+    # the oldest version, byte-exact, every way there is to read it
+    old = bodies[0]
+    assert fs.cat_file(path, version_id=written[0]) == old
+    assert fs.cat_file(path, start=100, end=70_000, version_id=written[0]) == old[100:70_000]
+    assert fs.info(path, version_id=written[0])["size"] == len(old)
+    with fs.open(path, "rb", version_id=written[0], block_size=64 * 1024) as f:
+        assert f.read() == old  # several ranged GETs, all of that version
+    assert fs.cat(path) == bodies[-1]
+
+    # rm of a path naming a version deletes that version, not the latest
+    fs.rm(f"{path}?versionId={written[1]}")
+    assert [v["VersionId"] for v in fs.object_version_info(path)] == [written[2], written[0]]
+    assert sorted(
+        v.version_id for v in server_versions(fs, bucket, "d/f.bin") if v.key == "d/f.bin"
+    ) == sorted([written[2], written[0]])
+    assert fs.cat(path) == bodies[-1]
+
+    with pytest.raises(FileNotFoundError):
+        fs.ls(f"{bucket}/nothing", versions=True)
+    # a filesystem that is not version aware refuses
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.ls(fs_root, versions=True)
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.find(fs_root, versions=True)
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.object_version_info(f"{fs_root}/x")
 
 
 # ------------------------------------------------------------- from an event loop
