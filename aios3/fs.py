@@ -47,11 +47,14 @@ How it maps S3 onto a file system:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import errno
 import functools
 import hashlib
 import io
+import json
 import logging
 import os
 import sys
@@ -63,6 +66,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from glob import has_magic
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from fsspec.asyn import AbstractAsyncStreamedFile, AsyncFileSystem, sync, sync_wrapper
 from fsspec.callbacks import DEFAULT_CALLBACK
@@ -81,6 +85,14 @@ from ._exceptions import (
 from ._info import ObjectInfo, Prefix
 from ._multipart import MultipartUpload, as_bytes_view
 from ._names import S3Name
+from ._options import (
+    ReadOptions,
+    RequestOptions,
+    SSECustomerKey,
+    WriteOptions,
+    read_options,
+    write_options,
+)
 from ._progress import Progress
 
 __all__ = [
@@ -364,6 +376,119 @@ def _config_from_options(options: dict[str, Any]) -> Config:
     return Config(**settings)
 
 
+# s3fs's s3_additional_kwargs name botocore's parameters; each as aios3's option.
+_ADDITIONAL_WRITE = {
+    "ServerSideEncryption": "sse",
+    "SSEKMSKeyId": "sse_kms_key_id",
+    "SSEKMSEncryptionContext": "sse_kms_context",
+    "BucketKeyEnabled": "bucket_key",
+    "ACL": "acl",
+    "Tagging": "tags",
+}
+_ADDITIONAL_CONFIG = {
+    "RequestPayer": "request_payer",
+    "ExpectedBucketOwner": "expected_bucket_owner",
+}
+_ADDITIONAL_SSE_C = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
+_OWN_WRITE = frozenset(WriteOptions.__annotations__) - {"request_payer", "expected_bucket_owner"}
+
+
+@dataclass(frozen=True)
+class _Additional:
+    """``s3_additional_kwargs`` as aios3 takes them: Config settings (requester pays,
+    the expected bucket owner: every request), the options of every call on an object
+    (``sse_c``) and those of every write (encryption, ACL, tags, headers)."""
+
+    config: dict[str, Any]
+    read: dict[str, Any]
+    write: dict[str, Any]
+
+
+def _additional_kwargs(given: Mapping[str, Any] | None) -> _Additional:
+    """s3fs's ``s3_additional_kwargs`` (botocore's names, or aios3's), checked: an
+    unknown name is a TypeError, a bad value aios3's InvalidRequest, both before any
+    request is made."""
+    if given is None:
+        return _Additional({}, {}, {})
+    if not isinstance(given, Mapping):
+        raise TypeError(f"s3_additional_kwargs takes a mapping, not {type(given).__name__}")
+    rest = dict(given)
+    config: dict[str, Any] = {}
+    write: dict[str, Any] = {}
+    for botocore_name, name in _ADDITIONAL_CONFIG.items():
+        for spelling in (botocore_name, name):
+            if spelling in rest:
+                _merge(config, name, rest.pop(spelling), f"s3_additional_kwargs[{spelling!r}]")
+    if "request_payer" in config:
+        payer = config["request_payer"]
+        if payer not in ("requester", True, False):
+            raise InvalidRequest(f"RequestPayer={payer!r}: S3 takes 'requester'")
+        config["request_payer"] = payer in ("requester", True)
+    if "ObjectLockMode" in rest or "ObjectLockRetainUntilDate" in rest:
+        raise TypeError(
+            "s3_additional_kwargs: give object lock settings as "
+            "object_lock=aios3.ObjectLock(mode=..., retain_until=...)"
+        )
+    for botocore_name, name in {**_ADDITIONAL_WRITE, **_S3FS_WRITE_KEYWORDS}.items():
+        if botocore_name in rest:
+            _merge(write, name, rest.pop(botocore_name), f"s3_additional_kwargs[{botocore_name!r}]")
+    for name in sorted((_OWN_WRITE | _WRITE_KEYWORDS) & rest.keys()):
+        _merge(write, name, rest.pop(name), f"s3_additional_kwargs[{name!r}]")
+    tags = write.get("tags")
+    if isinstance(tags, str):  # botocore's Tagging: URL-encoded
+        try:
+            write["tags"] = dict(parse_qsl(tags, keep_blank_values=True, strict_parsing=True))
+        except ValueError as err:
+            raise InvalidRequest(f"Tagging={tags!r} is not URL-encoded key=value pairs") from err
+    context = write.get("sse_kms_context")
+    if isinstance(context, str):  # botocore's: base64 JSON
+        try:
+            write["sse_kms_context"] = json.loads(base64.b64decode(context, validate=True))
+        except (binascii.Error, ValueError) as err:
+            raise InvalidRequest(
+                "SSEKMSEncryptionContext is base64-encoded JSON (or give a mapping)"
+            ) from err
+    sse_c = _customer_key(rest)
+    if sse_c is not None:
+        _merge(write, "sse_c", sse_c, "s3_additional_kwargs['SSECustomerKey']")
+    if rest:
+        raise TypeError(
+            f"s3_additional_kwargs {sorted(rest)} are not supported; aios3 takes "
+            f"{sorted({*_ADDITIONAL_CONFIG, *_ADDITIONAL_SSE_C, *_ADDITIONAL_WRITE})}, "
+            f"{sorted(_S3FS_WRITE_KEYWORDS)} and aios3's own names "
+            f"{sorted(_OWN_WRITE | _WRITE_KEYWORDS | set(_ADDITIONAL_CONFIG.values()))}"
+        )
+    own = {k: v for k, v in write.items() if k in _OWN_WRITE}
+    write_options(own, what="s3_additional_kwargs")  # checks every value now
+    read = {"sse_c": write["sse_c"]} if "sse_c" in write else {}
+    return _Additional(config, read, write)
+
+
+def _customer_key(rest: dict[str, Any]) -> SSECustomerKey | None:
+    """botocore's SSECustomerAlgorithm / SSECustomerKey (the raw 32-byte key, bytes or
+    str, as botocore takes it) / SSECustomerKeyMD5, popped from ``rest``."""
+    algorithm = rest.pop("SSECustomerAlgorithm", None)
+    raw = rest.pop("SSECustomerKey", None)
+    md5 = rest.pop("SSECustomerKeyMD5", None)
+    own = rest.pop("sse_c", None)
+    if raw is None:
+        if algorithm is not None or md5 is not None:
+            raise InvalidRequest("SSECustomerAlgorithm / SSECustomerKeyMD5 need SSECustomerKey")
+        if own is not None and not isinstance(own, SSECustomerKey):
+            raise InvalidRequest("sse_c takes an aios3.SSECustomerKey(32 bytes)")
+        return own
+    if own is not None:
+        raise TypeError("s3_additional_kwargs: give sse_c or SSECustomerKey, not both")
+    if algorithm not in (None, "AES256"):
+        raise InvalidRequest(f"SSECustomerAlgorithm={algorithm!r}: S3 takes 'AES256'")
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")  # as botocore does with a str key
+    key = SSECustomerKey(raw)
+    if md5 is not None and md5 != key.params()["SSECustomerKeyMD5"]:
+        raise InvalidRequest("SSECustomerKeyMD5 is not the MD5 of SSECustomerKey")
+    return key
+
+
 def _transfer_from(value: Any, max_concurrency: int | None) -> TransferConfig:
     if value is None:
         transfer = TransferConfig()
@@ -442,6 +567,16 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
       files opened for reading pin the version they found; ``ls``/``find(...,
       versions=True)`` list every stored version (named with its ``?versionId=``), and
       :meth:`object_version_info` one object's.
+    - ``s3_additional_kwargs``: parameters for every request, by botocore's names as
+      s3fs takes them (or by aios3's: ``sse_c``, ``sse``, ``tags``, ...).
+      ``SSECustomerKey`` (the raw 32-byte key; ``SSECustomerAlgorithm`` and
+      ``SSECustomerKeyMD5`` checked if given) goes with every call on an object, as a
+      copy's source key too; ``ServerSideEncryption``, ``SSEKMSKeyId``,
+      ``SSEKMSEncryptionContext``, ``BucketKeyEnabled``, ``ACL``, ``Tagging`` and
+      ``StorageClass`` with every write, copy and folder marker; ``ContentType``,
+      ``CacheControl``, ``Metadata`` (...) with every file written; ``RequestPayer`` and
+      ``ExpectedBucketOwner`` with every request. Any other name is a TypeError and a
+      bad value an :class:`~aios3.InvalidRequest`, when the filesystem is made.
     - ``default_block_size`` (8 MiB) and ``default_cache_type`` ("readahead"): what
       :meth:`open` uses when not told.
     - ``asynchronous=True``: for use from a running event loop (``await fs._ls(...)``,
@@ -465,13 +600,16 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
     ) -> None:
         fsspec_options = {k: options.pop(k) for k in _FSSPEC_OPTIONS & options.keys()}
         options.pop("default_fill_cache", None)  # s3fs's; the caches here always fill
+        additional = _additional_kwargs(options.pop("s3_additional_kwargs", None))
+        for name, value in additional.config.items():
+            _merge(options, name, value, f"s3_additional_kwargs' {name}")
         config = _config_from_options(options)
         if options:
             raise TypeError(
                 f"S3FileSystem got unknown options {sorted(options)}; it takes aios3's "
                 f"Config fields {sorted(_CONFIG_FIELDS - {'default_bucket'})} and s3fs's "
                 "key, secret, token, endpoint_url, anon, use_ssl, client_kwargs, "
-                "config_kwargs"
+                "config_kwargs, s3_additional_kwargs"
             )
         super().__init__(asynchronous=asynchronous, **fsspec_options)
         self.config = config
@@ -481,6 +619,20 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         self.default_cache_type = default_cache_type
         self._sessions = _Sessions(config, self.transfer)
         weakref.finalize(self, self._sessions.close_all)
+        # s3_additional_kwargs: sse_c for every call on an object, the rest for writes
+        self._read_kw: ReadOptions = additional.read  # type: ignore[assignment]
+        self._head_options: RequestOptions = read_options(additional.read)
+        self._write_kw: dict[str, Any] = additional.write
+
+    def _writes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """A write's keywords: the filesystem's (``s3_additional_kwargs``), with this
+        call's headers (``ContentType=`` ..., as s3fs takes them) on top."""
+        return {**self._write_kw, **_write_keywords(kwargs)}
+
+    def _object_kw(self) -> dict[str, Any]:
+        """What a copy or a folder marker is written with: encryption, ACL, tags and the
+        storage class (not the content headers: a copy keeps its source's)."""
+        return {k: v for k, v in self._write_kw.items() if k in _OWN_WRITE or k == "storage_class"}
 
     # -- clients ---------------------------------------------------------------------
 
@@ -538,7 +690,14 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         s3 = await self.set_session()
         params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         try:
-            resp = await s3.call("head_object", action="head", bucket=bucket, key=key, **params)
+            resp = await s3.call(
+                "head_object",
+                action="head",
+                bucket=bucket,
+                key=key,
+                options=self._head_options,
+                **params,
+            )
         except NotFound:
             return None
         return ObjectInfo.from_response(bucket, key, resp)
@@ -874,7 +1033,9 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             end = max(0, size + end) if end is not None and end < 0 else end
         s3 = await self.set_session()
         with _translated(path):
-            return await s3.get_bytes(S3Name(key, bucket), start=start, end=end, version_id=version)
+            return await s3.get_bytes(
+                S3Name(key, bucket), start=start, end=end, version_id=version, **self._read_kw
+            )
 
     async def _read_range(
         self,
@@ -897,6 +1058,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 if_match=etag,
                 version_id=version_id,
                 chunk_size=min(end - start, 16 * MiB),
+                **self._read_kw,
             ) as body:
                 return await body.read()
         except PreconditionFailed as err:
@@ -928,6 +1090,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 lpath,
                 version_id=version_id or version,
                 progress=_fsspec_progress(callback),
+                **self._read_kw,
             )
         except NotFound as err:
             if await self._isdir(rpath):
@@ -949,7 +1112,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 S3Name(key, bucket),
                 bytes(value) if isinstance(value, bytearray | memoryview) else value,
                 if_none_match="*" if mode == "create" else None,
-                **_write_keywords(kwargs),
+                **self._writes(kwargs),
             )
         except PreconditionFailed as err:
             raise FileExistsError(errno.EEXIST, "the key exists already", path) from err
@@ -975,7 +1138,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 lpath,
                 if_none_match="*" if mode == "create" else None,
                 progress=_fsspec_progress(callback),
-                **_write_keywords(kwargs),
+                **self._writes(kwargs),
             )
         except PreconditionFailed as err:
             raise FileExistsError(errno.EEXIST, "the key exists already", rpath) from err
@@ -987,7 +1150,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             bucket, key, _ = self._split_key(path)
             s3 = await self.set_session()
             with _translated(path):
-                await s3.update_metadata(S3Name(key, bucket))  # a new LastModified
+                await s3.update_metadata(S3Name(key, bucket), **self._read_kw)  # a new LastModified
             return
         await self._pipe_file(path, b"", **kwargs)
 
@@ -999,8 +1162,17 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             return
         b2, k2, _ = self._split_key(path2)
         s3 = await self.set_session()
+        # The filesystem's customer key (if any) is the source's and the copy's.
+        written = self._object_kw()
+        source_sse_c = written.get("sse_c")
         try:
-            await s3.copy(S3Name(k1, b1), S3Name(k2, b2), source_version_id=version)
+            await s3.copy(
+                S3Name(k1, b1),
+                S3Name(k2, b2),
+                source_version_id=version,
+                source_sse_c=source_sse_c,
+                **written,
+            )
             return
         except NotFound as err:
             missing = err
@@ -1009,7 +1181,12 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         if version is None and await self._isdir(path1):
             # A directory: its marker, if it has one, is what there is to copy.
             with _translated(path1), contextlib.suppress(NotFound):
-                await s3.copy(S3Name(k1 + "/", b1), S3Name(k2 + "/", b2))
+                await s3.copy(
+                    S3Name(k1 + "/", b1),
+                    S3Name(k2 + "/", b2),
+                    source_sse_c=source_sse_c,
+                    **written,
+                )
             return
         raise _os_error(missing, path1) from missing
 
@@ -1047,7 +1224,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             if key:
                 if await self._exists(path):
                     raise FileExistsError(errno.EEXIST, "the path exists", path)
-                await s3.create_folder(S3Name(key + "/", bucket))
+                written = self._object_kw()
+                if written:  # encrypted (tagged, ...) as the filesystem's objects are
+                    await s3.upload(S3Name(key + "/", bucket), b"", **written)
+                else:
+                    await s3.create_folder(S3Name(key + "/", bucket))
 
     async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
         try:
@@ -1365,7 +1546,8 @@ class _Writer:
             await upload.__aenter__()
             self.upload = upload
             if self.existing is not None:
-                async with s3.stream(S3Name(self.key, self.bucket), if_match=etag) as body:
+                source = S3Name(self.key, self.bucket)
+                async with s3.stream(source, if_match=etag, **self.fs._read_kw) as body:
                     async for chunk in body:
                         await upload.write(chunk)
         except BaseException as exc:
@@ -1493,7 +1675,7 @@ class S3File(AbstractBufferedFile):  # type: ignore[misc]
                 with contextlib.suppress(FileNotFoundError):
                     found = fs.info(path)
                     existing = found if found["type"] == "file" else None
-            write_options = _write_keywords(kwargs)
+            write_options = fs._writes(kwargs)
             kwargs = {k: v for k, v in kwargs.items() if k not in _S3FS_WRITE_KEYWORDS}
             kwargs = {k: v for k, v in kwargs.items() if k not in _WRITE_KEYWORDS}
             self._writer = _Writer(fs, path, mode, existing, write_options)
@@ -1635,7 +1817,9 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
             super().__init__(fs, path, mode, block_size, cache_type="none", size=details["size"])
             self._details = details
         else:
-            self._writer = _Writer(fs, path, mode, details if mode == "ab" else None, {})
+            self._writer = _Writer(
+                fs, path, mode, details if mode == "ab" else None, fs._writes({})
+            )
             super().__init__(fs, path, mode, block_size)
             if details is not None and mode == "ab":
                 self.loc = details["size"]
