@@ -404,21 +404,23 @@ class _Additional:
     write: dict[str, Any]
 
 
-def _additional_kwargs(given: Mapping[str, Any] | None) -> _Additional:
+def _additional_kwargs(
+    given: Mapping[str, Any] | None, *, what: str = "s3_additional_kwargs"
+) -> _Additional:
     """s3fs's ``s3_additional_kwargs`` (botocore's names, or aios3's), checked: an
     unknown name is a TypeError, a bad value aios3's InvalidRequest, both before any
     request is made."""
     if given is None:
         return _Additional({}, {}, {})
     if not isinstance(given, Mapping):
-        raise TypeError(f"s3_additional_kwargs takes a mapping, not {type(given).__name__}")
+        raise TypeError(f"{what} takes a mapping, not {type(given).__name__}")
     rest = dict(given)
     config: dict[str, Any] = {}
     write: dict[str, Any] = {}
     for botocore_name, name in _ADDITIONAL_CONFIG.items():
         for spelling in (botocore_name, name):
             if spelling in rest:
-                _merge(config, name, rest.pop(spelling), f"s3_additional_kwargs[{spelling!r}]")
+                _merge(config, name, rest.pop(spelling), f"{what}[{spelling!r}]")
     if "request_payer" in config:
         payer = config["request_payer"]
         if payer not in ("requester", True, False):
@@ -426,14 +428,14 @@ def _additional_kwargs(given: Mapping[str, Any] | None) -> _Additional:
         config["request_payer"] = payer in ("requester", True)
     if "ObjectLockMode" in rest or "ObjectLockRetainUntilDate" in rest:
         raise TypeError(
-            "s3_additional_kwargs: give object lock settings as "
+            f"{what}: give object lock settings as "
             "object_lock=aios3.ObjectLock(mode=..., retain_until=...)"
         )
     for botocore_name, name in {**_ADDITIONAL_WRITE, **_S3FS_WRITE_KEYWORDS}.items():
         if botocore_name in rest:
-            _merge(write, name, rest.pop(botocore_name), f"s3_additional_kwargs[{botocore_name!r}]")
+            _merge(write, name, rest.pop(botocore_name), f"{what}[{botocore_name!r}]")
     for name in sorted((_OWN_WRITE | _WRITE_KEYWORDS) & rest.keys()):
-        _merge(write, name, rest.pop(name), f"s3_additional_kwargs[{name!r}]")
+        _merge(write, name, rest.pop(name), f"{what}[{name!r}]")
     tags = write.get("tags")
     if isinstance(tags, str):  # botocore's Tagging: URL-encoded
         try:
@@ -450,16 +452,16 @@ def _additional_kwargs(given: Mapping[str, Any] | None) -> _Additional:
             ) from err
     sse_c = _customer_key(rest)
     if sse_c is not None:
-        _merge(write, "sse_c", sse_c, "s3_additional_kwargs['SSECustomerKey']")
+        _merge(write, "sse_c", sse_c, f"{what}['SSECustomerKey']")
     if rest:
         raise TypeError(
-            f"s3_additional_kwargs {sorted(rest)} are not supported; aios3 takes "
+            f"{what}: {sorted(rest)} are not supported; aios3 takes "
             f"{sorted({*_ADDITIONAL_CONFIG, *_ADDITIONAL_SSE_C, *_ADDITIONAL_WRITE})}, "
             f"{sorted(_S3FS_WRITE_KEYWORDS)} and aios3's own names "
             f"{sorted(_OWN_WRITE | _WRITE_KEYWORDS | set(_ADDITIONAL_CONFIG.values()))}"
         )
     own = {k: v for k, v in write.items() if k in _OWN_WRITE}
-    write_options(own, what="s3_additional_kwargs")  # checks every value now
+    write_options(own, what=what)  # checks every value now
     read = {"sse_c": write["sse_c"]} if "sse_c" in write else {}
     return _Additional(config, read, write)
 
@@ -478,7 +480,7 @@ def _customer_key(rest: dict[str, Any]) -> SSECustomerKey | None:
             raise InvalidRequest("sse_c takes an aios3.SSECustomerKey(32 bytes)")
         return own
     if own is not None:
-        raise TypeError("s3_additional_kwargs: give sse_c or SSECustomerKey, not both")
+        raise TypeError("give sse_c or SSECustomerKey, not both")
     if algorithm not in (None, "AES256"):
         raise InvalidRequest(f"SSECustomerAlgorithm={algorithm!r}: S3 takes 'AES256'")
     if isinstance(raw, str):
@@ -1433,7 +1435,15 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         if mode == "ab":
             found = await self._head(bucket, key, None)
             existing = _file_entry(bucket, found) if found is not None else None
-        return S3AsyncFile(self, path, mode, block_size, details=existing, version_id=None)
+        return S3AsyncFile(
+            self,
+            path,
+            mode,
+            block_size,
+            details=existing,
+            version_id=None,
+            write_options=self._writes(kwargs),
+        )
 
 
 def _unversioned(entry: Mapping[str, Any]) -> str:
@@ -1483,14 +1493,17 @@ _S3FS_WRITE_KEYWORDS = {
 }
 
 
+_PER_WRITE = frozenset(
+    {*_ADDITIONAL_WRITE, *_S3FS_WRITE_KEYWORDS, *_ADDITIONAL_SSE_C, *_OWN_WRITE, *_WRITE_KEYWORDS}
+)
+"""What one write call (``open``, ``pipe_file``, ``put_file``) may be given itself."""
+
+
 def _write_keywords(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The headers a write may set, by aios3's names or botocore's (as s3fs takes)."""
-    out: dict[str, Any] = {}
-    for name, value in kwargs.items():
-        own = _S3FS_WRITE_KEYWORDS.get(name, name)
-        if own in _WRITE_KEYWORDS:
-            out[own] = value
-    return out
+    """A write call's own options, by botocore's names (as s3fs takes them) or aios3's:
+    headers, storage class, encryption, ACL, tags, the SSE-C key (checked)."""
+    given = {k: v for k, v in kwargs.items() if k in _PER_WRITE}
+    return _additional_kwargs(given, what="this write").write if given else {}
 
 
 # ----------------------------------------------------------------------------- files
@@ -1676,8 +1689,7 @@ class S3File(AbstractBufferedFile):  # type: ignore[misc]
                     found = fs.info(path)
                     existing = found if found["type"] == "file" else None
             write_options = fs._writes(kwargs)
-            kwargs = {k: v for k, v in kwargs.items() if k not in _S3FS_WRITE_KEYWORDS}
-            kwargs = {k: v for k, v in kwargs.items() if k not in _WRITE_KEYWORDS}
+            kwargs = {k: v for k, v in kwargs.items() if k not in _PER_WRITE}
             self._writer = _Writer(fs, path, mode, existing, write_options)
         super().__init__(
             fs,
@@ -1805,6 +1817,7 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
         *,
         details: dict[str, Any] | None,
         version_id: str | None,
+        write_options: dict[str, Any] | None = None,
     ) -> None:
         self.version_id = version_id
         self.etag: str | None = None
@@ -1817,9 +1830,8 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
             super().__init__(fs, path, mode, block_size, cache_type="none", size=details["size"])
             self._details = details
         else:
-            self._writer = _Writer(
-                fs, path, mode, details if mode == "ab" else None, fs._writes({})
-            )
+            options = write_options if write_options is not None else fs._writes({})
+            self._writer = _Writer(fs, path, mode, details if mode == "ab" else None, options)
             super().__init__(fs, path, mode, block_size)
             if details is not None and mode == "ab":
                 self.loc = details["size"]

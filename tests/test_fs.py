@@ -295,7 +295,7 @@ def test_s3_additional_kwargs_are_checked_when_the_filesystem_is_made() -> None:
             **options,
         )
 
-    with pytest.raises(TypeError, match=r"s3_additional_kwargs \['Foo'\] are not supported"):
+    with pytest.raises(TypeError, match=r"s3_additional_kwargs: \['Foo'\] are not supported"):
         make({"Foo": 1})
     with pytest.raises(TypeError, match="object_lock"):
         make({"ObjectLockMode": "GOVERNANCE"})
@@ -463,6 +463,17 @@ def test_s3_additional_kwargs_go_with_every_write(
         for name, (encryption, tags) in zip(written, on_fs_loop(fs, heads), strict=True):
             assert encryption == "AES256", name
             assert tags == {"team": "data", "tier": "hot path"}, name
+        # one write's own options, on a filesystem without any: by either spelling
+        shared_fs.pipe(f"{fs_root}/one.txt", b"1", ServerSideEncryption="AES256", Tagging="x=1")
+        with shared_fs.open(f"{fs_root}/two.txt", "wb", tags={"y": "2"}, sse="AES256") as f:
+            f.write(b"2")
+        written = ["one.txt", "two.txt"]
+        assert on_fs_loop(fs, heads) == [("AES256", {"x": "1"}), ("AES256", {"y": "2"})]
+        with pytest.raises(aios3.InvalidRequest, match="canned ACL"):
+            shared_fs.pipe(f"{fs_root}/three.txt", b"3", ACL="everyone")
+        with pytest.raises(TypeError, match="contradicts"):
+            shared_fs.pipe(f"{fs_root}/three.txt", b"3", ContentType="a/b", content_type="c/d")
+        assert not shared_fs.exists(f"{fs_root}/three.txt")
         assert fs.info(f"{fs_root}/small.csv")["ContentType"] == "text/csv"
         assert fs.info(f"{fs_root}/big.csv")["ContentType"] == "text/csv"
         assert fs.info(f"{fs_root}/own.json")["ContentType"] == "application/json"
