@@ -400,7 +400,7 @@ class _Additional:
     (``sse_c``) and those of every write (encryption, ACL, tags, headers)."""
 
     config: dict[str, Any]
-    read: dict[str, Any]
+    read: ReadOptions
     write: dict[str, Any]
 
 
@@ -462,7 +462,7 @@ def _additional_kwargs(
         )
     own = {k: v for k, v in write.items() if k in _OWN_WRITE}
     write_options(own, what=what)  # checks every value now
-    read = {"sse_c": write["sse_c"]} if "sse_c" in write else {}
+    read: ReadOptions = {"sse_c": write["sse_c"]} if "sse_c" in write else {}
     return _Additional(config, read, write)
 
 
@@ -622,7 +622,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         self._sessions = _Sessions(config, self.transfer)
         weakref.finalize(self, self._sessions.close_all)
         # s3_additional_kwargs: sse_c for every call on an object, the rest for writes
-        self._read_kw: ReadOptions = additional.read  # type: ignore[assignment]
+        self._read_kw: ReadOptions = additional.read
         self._head_options: RequestOptions = read_options(additional.read)
         self._write_kw: dict[str, Any] = additional.write
 
