@@ -47,11 +47,14 @@ How it maps S3 onto a file system:
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import errno
 import functools
 import hashlib
 import io
+import json
 import logging
 import os
 import sys
@@ -63,6 +66,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from glob import has_magic
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 from fsspec.asyn import AbstractAsyncStreamedFile, AsyncFileSystem, sync, sync_wrapper
 from fsspec.callbacks import DEFAULT_CALLBACK
@@ -81,6 +85,14 @@ from ._exceptions import (
 from ._info import ObjectInfo, Prefix
 from ._multipart import MultipartUpload, as_bytes_view
 from ._names import S3Name
+from ._options import (
+    ReadOptions,
+    RequestOptions,
+    SSECustomerKey,
+    WriteOptions,
+    read_options,
+    write_options,
+)
 from ._progress import Progress
 
 __all__ = [
@@ -364,6 +376,121 @@ def _config_from_options(options: dict[str, Any]) -> Config:
     return Config(**settings)
 
 
+# s3fs's s3_additional_kwargs name botocore's parameters; each as aios3's option.
+_ADDITIONAL_WRITE = {
+    "ServerSideEncryption": "sse",
+    "SSEKMSKeyId": "sse_kms_key_id",
+    "SSEKMSEncryptionContext": "sse_kms_context",
+    "BucketKeyEnabled": "bucket_key",
+    "ACL": "acl",
+    "Tagging": "tags",
+}
+_ADDITIONAL_CONFIG = {
+    "RequestPayer": "request_payer",
+    "ExpectedBucketOwner": "expected_bucket_owner",
+}
+_ADDITIONAL_SSE_C = ("SSECustomerAlgorithm", "SSECustomerKey", "SSECustomerKeyMD5")
+_OWN_WRITE = frozenset(WriteOptions.__annotations__) - {"request_payer", "expected_bucket_owner"}
+
+
+@dataclass(frozen=True)
+class _Additional:
+    """``s3_additional_kwargs`` as aios3 takes them: Config settings (requester pays,
+    the expected bucket owner: every request), the options of every call on an object
+    (``sse_c``) and those of every write (encryption, ACL, tags, headers)."""
+
+    config: dict[str, Any]
+    read: ReadOptions
+    write: dict[str, Any]
+
+
+def _additional_kwargs(
+    given: Mapping[str, Any] | None, *, what: str = "s3_additional_kwargs"
+) -> _Additional:
+    """s3fs's ``s3_additional_kwargs`` (botocore's names, or aios3's), checked: an
+    unknown name is a TypeError, a bad value aios3's InvalidRequest, both before any
+    request is made."""
+    if given is None:
+        return _Additional({}, {}, {})
+    if not isinstance(given, Mapping):
+        raise TypeError(f"{what} takes a mapping, not {type(given).__name__}")
+    rest = dict(given)
+    config: dict[str, Any] = {}
+    write: dict[str, Any] = {}
+    for botocore_name, name in _ADDITIONAL_CONFIG.items():
+        for spelling in (botocore_name, name):
+            if spelling in rest:
+                _merge(config, name, rest.pop(spelling), f"{what}[{spelling!r}]")
+    if "request_payer" in config:
+        payer = config["request_payer"]
+        if payer not in ("requester", True, False):
+            raise InvalidRequest(f"RequestPayer={payer!r}: S3 takes 'requester'")
+        config["request_payer"] = payer in ("requester", True)
+    if "ObjectLockMode" in rest or "ObjectLockRetainUntilDate" in rest:
+        raise TypeError(
+            f"{what}: give object lock settings as "
+            "object_lock=aios3.ObjectLock(mode=..., retain_until=...)"
+        )
+    for botocore_name, name in {**_ADDITIONAL_WRITE, **_S3FS_WRITE_KEYWORDS}.items():
+        if botocore_name in rest:
+            _merge(write, name, rest.pop(botocore_name), f"{what}[{botocore_name!r}]")
+    for name in sorted((_OWN_WRITE | _WRITE_KEYWORDS) & rest.keys()):
+        _merge(write, name, rest.pop(name), f"{what}[{name!r}]")
+    tags = write.get("tags")
+    if isinstance(tags, str):  # botocore's Tagging: URL-encoded
+        try:
+            write["tags"] = dict(parse_qsl(tags, keep_blank_values=True, strict_parsing=True))
+        except ValueError as err:
+            raise InvalidRequest(f"Tagging={tags!r} is not URL-encoded key=value pairs") from err
+    context = write.get("sse_kms_context")
+    if isinstance(context, str):  # botocore's: base64 JSON
+        try:
+            write["sse_kms_context"] = json.loads(base64.b64decode(context, validate=True))
+        except (binascii.Error, ValueError) as err:
+            raise InvalidRequest(
+                "SSEKMSEncryptionContext is base64-encoded JSON (or give a mapping)"
+            ) from err
+    sse_c = _customer_key(rest)
+    if sse_c is not None:
+        _merge(write, "sse_c", sse_c, f"{what}['SSECustomerKey']")
+    if rest:
+        raise TypeError(
+            f"{what}: {sorted(rest)} are not supported; aios3 takes "
+            f"{sorted({*_ADDITIONAL_CONFIG, *_ADDITIONAL_SSE_C, *_ADDITIONAL_WRITE})}, "
+            f"{sorted(_S3FS_WRITE_KEYWORDS)} and aios3's own names "
+            f"{sorted(_OWN_WRITE | _WRITE_KEYWORDS | set(_ADDITIONAL_CONFIG.values()))}"
+        )
+    own = {k: v for k, v in write.items() if k in _OWN_WRITE}
+    write_options(own, what=what)  # checks every value now
+    read: ReadOptions = {"sse_c": write["sse_c"]} if "sse_c" in write else {}
+    return _Additional(config, read, write)
+
+
+def _customer_key(rest: dict[str, Any]) -> SSECustomerKey | None:
+    """botocore's SSECustomerAlgorithm / SSECustomerKey (the raw 32-byte key, bytes or
+    str, as botocore takes it) / SSECustomerKeyMD5, popped from ``rest``."""
+    algorithm = rest.pop("SSECustomerAlgorithm", None)
+    raw = rest.pop("SSECustomerKey", None)
+    md5 = rest.pop("SSECustomerKeyMD5", None)
+    own = rest.pop("sse_c", None)
+    if raw is None:
+        if algorithm is not None or md5 is not None:
+            raise InvalidRequest("SSECustomerAlgorithm / SSECustomerKeyMD5 need SSECustomerKey")
+        if own is not None and not isinstance(own, SSECustomerKey):
+            raise InvalidRequest("sse_c takes an aios3.SSECustomerKey(32 bytes)")
+        return own
+    if own is not None:
+        raise TypeError("give sse_c or SSECustomerKey, not both")
+    if algorithm not in (None, "AES256"):
+        raise InvalidRequest(f"SSECustomerAlgorithm={algorithm!r}: S3 takes 'AES256'")
+    if isinstance(raw, str):
+        raw = raw.encode("utf-8")  # as botocore does with a str key
+    key = SSECustomerKey(raw)
+    if md5 is not None and md5 != key.params()["SSECustomerKeyMD5"]:
+        raise InvalidRequest("SSECustomerKeyMD5 is not the MD5 of SSECustomerKey")
+    return key
+
+
 def _transfer_from(value: Any, max_concurrency: int | None) -> TransferConfig:
     if value is None:
         transfer = TransferConfig()
@@ -397,6 +524,27 @@ def _file_entry(bucket: str, info: ObjectInfo) -> dict[str, Any]:
     }
 
 
+def _version_entry(bucket: str, version: Mapping[str, Any]) -> dict[str, Any]:
+    """One version from a ListObjectVersions page, as ``ls(..., versions=True)`` lists
+    it: named ``bucket/key?versionId=...`` (as s3fs names them) unless its version is
+    S3's ``"null"`` (written while versioning was off), so the name opens that version."""
+    version_id = version.get("VersionId") or "null"
+    name = f"{bucket}/{version['Key']}"
+    if version_id != "null":
+        name += f"?versionId={version_id}"
+    return {
+        "name": name,
+        "type": "file",
+        "size": version.get("Size") or 0,
+        "ETag": version.get("ETag"),
+        "LastModified": version.get("LastModified"),
+        "mtime": version.get("LastModified"),
+        "StorageClass": version.get("StorageClass") or "STANDARD",
+        "VersionId": version_id,
+        "IsLatest": bool(version.get("IsLatest")),
+    }
+
+
 def _dir_entry(name: str, storage_class: str = "DIRECTORY") -> dict[str, Any]:
     return {"name": name, "type": "directory", "size": 0, "StorageClass": storage_class}
 
@@ -418,7 +566,19 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
     - ``transfer``: a :class:`aios3.TransferConfig` (or a mapping of its fields) for
       part sizes and concurrency; ``max_concurrency`` sets its ``concurrency``.
     - ``version_aware``: paths may name a version (``bucket/key?versionId=...``) and
-      files opened for reading pin the version they found.
+      files opened for reading pin the version they found; ``ls``/``find(...,
+      versions=True)`` list every stored version (named with its ``?versionId=``), and
+      :meth:`object_version_info` one object's.
+    - ``s3_additional_kwargs``: parameters for every request, by botocore's names as
+      s3fs takes them (or by aios3's: ``sse_c``, ``sse``, ``tags``, ...).
+      ``SSECustomerKey`` (the raw 32-byte key; ``SSECustomerAlgorithm`` and
+      ``SSECustomerKeyMD5`` checked if given) goes with every call on an object, as a
+      copy's source key too; ``ServerSideEncryption``, ``SSEKMSKeyId``,
+      ``SSEKMSEncryptionContext``, ``BucketKeyEnabled``, ``ACL``, ``Tagging`` and
+      ``StorageClass`` with every write, copy and folder marker; ``ContentType``,
+      ``CacheControl``, ``Metadata`` (...) with every file written; ``RequestPayer`` and
+      ``ExpectedBucketOwner`` with every request. Any other name is a TypeError and a
+      bad value an :class:`~aios3.InvalidRequest`, when the filesystem is made.
     - ``default_block_size`` (8 MiB) and ``default_cache_type`` ("readahead"): what
       :meth:`open` uses when not told.
     - ``asynchronous=True``: for use from a running event loop (``await fs._ls(...)``,
@@ -442,13 +602,16 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
     ) -> None:
         fsspec_options = {k: options.pop(k) for k in _FSSPEC_OPTIONS & options.keys()}
         options.pop("default_fill_cache", None)  # s3fs's; the caches here always fill
+        additional = _additional_kwargs(options.pop("s3_additional_kwargs", None))
+        for name, value in additional.config.items():
+            _merge(options, name, value, f"s3_additional_kwargs' {name}")
         config = _config_from_options(options)
         if options:
             raise TypeError(
                 f"S3FileSystem got unknown options {sorted(options)}; it takes aios3's "
                 f"Config fields {sorted(_CONFIG_FIELDS - {'default_bucket'})} and s3fs's "
                 "key, secret, token, endpoint_url, anon, use_ssl, client_kwargs, "
-                "config_kwargs"
+                "config_kwargs, s3_additional_kwargs"
             )
         super().__init__(asynchronous=asynchronous, **fsspec_options)
         self.config = config
@@ -458,6 +621,20 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         self.default_cache_type = default_cache_type
         self._sessions = _Sessions(config, self.transfer)
         weakref.finalize(self, self._sessions.close_all)
+        # s3_additional_kwargs: sse_c for every call on an object, the rest for writes
+        self._read_kw: ReadOptions = additional.read
+        self._head_options: RequestOptions = read_options(additional.read)
+        self._write_kw: dict[str, Any] = additional.write
+
+    def _writes(self, kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """A write's keywords: the filesystem's (``s3_additional_kwargs``), with this
+        call's headers (``ContentType=`` ..., as s3fs takes them) on top."""
+        return {**self._write_kw, **_write_keywords(kwargs)}
+
+    def _object_kw(self) -> dict[str, Any]:
+        """What a copy or a folder marker is written with: encryption, ACL, tags and the
+        storage class (not the content headers: a copy keeps its source's)."""
+        return {k: v for k, v in self._write_kw.items() if k in _OWN_WRITE or k == "storage_class"}
 
     # -- clients ---------------------------------------------------------------------
 
@@ -515,7 +692,14 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         s3 = await self.set_session()
         params: dict[str, Any] = {"VersionId": version_id} if version_id else {}
         try:
-            resp = await s3.call("head_object", action="head", bucket=bucket, key=key, **params)
+            resp = await s3.call(
+                "head_object",
+                action="head",
+                bucket=bucket,
+                key=key,
+                options=self._head_options,
+                **params,
+            )
         except NotFound:
             return None
         return ObjectInfo.from_response(bucket, key, resp)
@@ -599,10 +783,21 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                     files.append(_file_entry(bucket, item))
         return files, dirs, marker
 
-    async def _ls(self, path: str, detail: bool = True, **kwargs: Any) -> Any:
+    async def _ls(
+        self, path: str, detail: bool = True, versions: bool = False, **kwargs: Any
+    ) -> Any:
+        """One directory level (or the file ``path`` names). With ``versions=True`` (a
+        ``version_aware`` filesystem) every stored version of each file, newest first,
+        each named ``bucket/key?versionId=...`` with its ``VersionId`` and ``IsLatest``;
+        versions of keys whose latest is a delete marker too, delete markers never."""
         path = self._strip_protocol(path)
         bucket, key, version = self.split_path(path)
-        if not bucket:
+        if versions:
+            self._need_versions("ls(versions=True)")
+            if not bucket:
+                raise ValueError("versions=True lists a bucket's objects: name a bucket")
+            entries = await self._ls_versions(bucket, key, version, path)
+        elif not bucket:
             entries = await self._lsbuckets()
         else:
             prefix = f"{key}/" if key else ""
@@ -614,6 +809,98 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                     raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
                 entries = [_file_entry(bucket, found)]
         return entries if detail else [e["name"] for e in entries]
+
+    # -- versions --------------------------------------------------------------------
+
+    def _need_versions(self, what: str) -> None:
+        if not self.version_aware:
+            raise ValueError(
+                f"{what} needs a version-aware filesystem: S3FileSystem(version_aware=True, ...)"
+            )
+
+    async def _version_pages(
+        self, bucket: str, prefix: str, delimiter: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        """ListObjectVersions pages under ``prefix``, fetched as they are consumed."""
+        s3 = await self.set_session()
+        params: dict[str, Any] = {"Prefix": prefix}
+        if delimiter:
+            params["Delimiter"] = delimiter
+        while True:
+            with _translated(f"{bucket}/{prefix}"):
+                page = await s3.call(
+                    "list_object_versions", action="list versions", bucket=bucket, **params
+                )
+            yield page
+            if not page.get("IsTruncated"):
+                return
+            if not page.get("NextKeyMarker"):
+                raise OSError(
+                    errno.EIO,
+                    "a truncated version listing gave no marker to go on from",
+                    f"{bucket}/{prefix}",
+                )
+            params["KeyMarker"] = page["NextKeyMarker"]
+            params["VersionIdMarker"] = page.get("NextVersionIdMarker") or ""
+
+    async def _key_versions(self, bucket: str, key: str) -> list[dict[str, Any]]:
+        """Every version of exactly ``key`` (not of keys it is a prefix of), newest
+        first, as ListObjectVersions gives them. Listing stops past the key."""
+        found: list[dict[str, Any]] = []
+        pages = self._version_pages(bucket, key)
+        try:
+            async for page in pages:
+                found += [v for v in page.get("Versions") or [] if v["Key"] == key]
+                listed = [*(page.get("Versions") or []), *(page.get("DeleteMarkers") or [])]
+                if any(v["Key"] > key for v in listed):
+                    break  # keys come in order: the rest are other keys
+        finally:
+            await _aclose(pages)
+        return found
+
+    async def _ls_versions(
+        self, bucket: str, key: str, version: str | None, path: str
+    ) -> list[dict[str, Any]]:
+        if version is not None:
+            named = [v for v in await self._key_versions(bucket, key) if v["VersionId"] == version]
+            if not named:
+                raise FileNotFoundError(errno.ENOENT, "no such version", path)
+            return [_version_entry(bucket, named[0])]
+        prefix = f"{key}/" if key else ""
+        entries: list[dict[str, Any]] = []
+        marker = False
+        pages = self._version_pages(bucket, prefix, "/")
+        try:
+            async for page in pages:
+                entries += [
+                    _dir_entry(f"{bucket}/{p['Prefix'][:-1]}")
+                    for p in page.get("CommonPrefixes") or []
+                ]
+                for v in page.get("Versions") or []:
+                    if v["Key"] == prefix:
+                        marker = True  # the directory's own folder marker
+                    else:
+                        entries.append(_version_entry(bucket, v))
+        finally:
+            await _aclose(pages)
+        if not entries and not marker and key:
+            entries = [_version_entry(bucket, v) for v in await self._key_versions(bucket, key)]
+            if not entries:
+                raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
+        # By name; a key's versions stay in the server's order, newest first.
+        return sorted(entries, key=_unversioned)
+
+    async def _object_version_info(self, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """Every stored version of the object ``path`` names, newest first: S3's
+        ListObjectVersions entries (``Key``, ``VersionId``, ``IsLatest``,
+        ``LastModified``, ``ETag``, ``Size``, ``StorageClass``), of that key only
+        (s3fs's also hold the keys that begin with it), delete markers left out. Needs
+        ``version_aware=True``."""
+        self._need_versions("object_version_info()")
+        bucket, key, _ = self._split_key(path)
+        return await self._key_versions(bucket, key)
+
+    object_version_info = sync_wrapper(_object_version_info)
 
     async def _list_objects(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
         s3 = await self.set_session()
@@ -633,22 +920,42 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         withdirs: bool = False,
         detail: bool = False,
         prefix: str = "",
+        versions: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Everything below ``path`` (files; with ``withdirs`` directories too) in
         name order: one flat listing, or with ``maxdepth`` one listing per directory
-        level. ``prefix`` keeps only names under ``path`` that begin with it."""
+        level. ``prefix`` keeps only names under ``path`` that begin with it.
+        ``versions=True`` (version-aware filesystems) lists every stored version of
+        each file, as :meth:`ls` does."""
         path = self._strip_protocol(path)
         bucket, key, _ = self.split_path(path)
         if not bucket:
             raise ValueError("cannot search every bucket at once: name a bucket")
         if maxdepth is not None and maxdepth < 1:
             raise ValueError("maxdepth must be at least 1")
+        if versions:
+            self._need_versions("find(versions=True)")
         base = f"{key}/" if key else ""
         out: dict[str, dict[str, Any]] = {}
         dirs: dict[str, dict[str, Any]] = {}
         found_any = False
-        if maxdepth is None:
+        if versions:
+            pages = self._version_pages(bucket, base + prefix)
+            try:
+                async for page in pages:
+                    for v in page.get("Versions") or []:
+                        found_any = True
+                        parts = v["Key"][len(base) :].split("/")
+                        for i in range(1, min(len(parts), (maxdepth or len(parts)) + 1)):
+                            name = f"{bucket}/{base}{'/'.join(parts[:i])}"
+                            dirs.setdefault(name, _dir_entry(name))
+                        if not v["Key"].endswith("/") and len(parts) <= (maxdepth or len(parts)):
+                            entry = _version_entry(bucket, v)
+                            out[entry["name"]] = entry
+            finally:
+                await _aclose(pages)
+        elif maxdepth is None:
             async for obj in self._list_objects(bucket, base + prefix):
                 found_any = True
                 rel = obj.key[len(base) :]
@@ -675,10 +982,16 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             if found_any and not prefix:
                 out[path] = _dir_entry(path, "BUCKET" if not key else "DIRECTORY")
         if not out and key and not prefix and not found_any:
-            found = await self._head(bucket, key, None)
-            if found is not None:
-                out[path] = _file_entry(bucket, found)
-        names = sorted(out)
+            if versions:
+                for v in await self._key_versions(bucket, key):
+                    entry = _version_entry(bucket, v)
+                    out[entry["name"]] = entry
+            else:
+                found = await self._head(bucket, key, None)
+                if found is not None:
+                    out[path] = _file_entry(bucket, found)
+        # By name; with versions, a key's versions stay newest first (as listed).
+        names = sorted(out, key=lambda n: _unversioned(out[n])) if versions else sorted(out)
         return {n: out[n] for n in names} if detail else names
 
     async def _expand_path(
@@ -722,7 +1035,9 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             end = max(0, size + end) if end is not None and end < 0 else end
         s3 = await self.set_session()
         with _translated(path):
-            return await s3.get_bytes(S3Name(key, bucket), start=start, end=end, version_id=version)
+            return await s3.get_bytes(
+                S3Name(key, bucket), start=start, end=end, version_id=version, **self._read_kw
+            )
 
     async def _read_range(
         self,
@@ -745,6 +1060,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 if_match=etag,
                 version_id=version_id,
                 chunk_size=min(end - start, 16 * MiB),
+                **self._read_kw,
             ) as body:
                 return await body.read()
         except PreconditionFailed as err:
@@ -776,6 +1092,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 lpath,
                 version_id=version_id or version,
                 progress=_fsspec_progress(callback),
+                **self._read_kw,
             )
         except NotFound as err:
             if await self._isdir(rpath):
@@ -797,7 +1114,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 S3Name(key, bucket),
                 bytes(value) if isinstance(value, bytearray | memoryview) else value,
                 if_none_match="*" if mode == "create" else None,
-                **_write_keywords(kwargs),
+                **self._writes(kwargs),
             )
         except PreconditionFailed as err:
             raise FileExistsError(errno.EEXIST, "the key exists already", path) from err
@@ -823,7 +1140,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 lpath,
                 if_none_match="*" if mode == "create" else None,
                 progress=_fsspec_progress(callback),
-                **_write_keywords(kwargs),
+                **self._writes(kwargs),
             )
         except PreconditionFailed as err:
             raise FileExistsError(errno.EEXIST, "the key exists already", rpath) from err
@@ -835,7 +1152,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             bucket, key, _ = self._split_key(path)
             s3 = await self.set_session()
             with _translated(path):
-                await s3.update_metadata(S3Name(key, bucket))  # a new LastModified
+                await s3.update_metadata(S3Name(key, bucket), **self._read_kw)  # a new LastModified
             return
         await self._pipe_file(path, b"", **kwargs)
 
@@ -847,8 +1164,17 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             return
         b2, k2, _ = self._split_key(path2)
         s3 = await self.set_session()
+        # The filesystem's customer key (if any) is the source's and the copy's.
+        written = self._object_kw()
+        source_sse_c = written.get("sse_c")
         try:
-            await s3.copy(S3Name(k1, b1), S3Name(k2, b2), source_version_id=version)
+            await s3.copy(
+                S3Name(k1, b1),
+                S3Name(k2, b2),
+                source_version_id=version,
+                source_sse_c=source_sse_c,
+                **written,
+            )
             return
         except NotFound as err:
             missing = err
@@ -857,7 +1183,12 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         if version is None and await self._isdir(path1):
             # A directory: its marker, if it has one, is what there is to copy.
             with _translated(path1), contextlib.suppress(NotFound):
-                await s3.copy(S3Name(k1 + "/", b1), S3Name(k2 + "/", b2))
+                await s3.copy(
+                    S3Name(k1 + "/", b1),
+                    S3Name(k2 + "/", b2),
+                    source_sse_c=source_sse_c,
+                    **written,
+                )
             return
         raise _os_error(missing, path1) from missing
 
@@ -895,7 +1226,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             if key:
                 if await self._exists(path):
                     raise FileExistsError(errno.EEXIST, "the path exists", path)
-                await s3.create_folder(S3Name(key + "/", bucket))
+                written = self._object_kw()
+                if written:  # encrypted (tagged, ...) as the filesystem's objects are
+                    await s3.upload(S3Name(key + "/", bucket), b"", **written)
+                else:
+                    await s3.create_folder(S3Name(key + "/", bucket))
 
     async def _makedirs(self, path: str, exist_ok: bool = False) -> None:
         try:
@@ -951,7 +1286,7 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         deepest first, once its objects are gone: stores with real directories
         (SeaweedFS's filer) otherwise keep listing the empty directories."""
         paths = [path] if isinstance(path, str) else list(path)
-        keys: set[tuple[str, str]] = set()
+        keys: set[tuple[str, str, str | None]] = set()  # bucket, key, version (if named)
         folders: set[tuple[str, str]] = set()
         buckets: list[str] = []
         if maxdepth is not None:
@@ -960,11 +1295,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             infos = await asyncio.gather(*(self._info(n) for n in names), return_exceptions=True)
             for name, info in zip(names, infos, strict=True):
                 if isinstance(info, dict) and info["type"] == "file":
-                    b, k, _ = self.split_path(name)
-                    keys.add((b, k))
+                    keys.add(self.split_path(name))
         else:
             for p in self._strip_protocol(paths):
-                if has_magic(p):
+                # "?" is a glob character to fsspec: a path naming a version is literal.
+                if has_magic(p) and not (self.version_aware and "?versionId=" in p):
                     found = await self._glob(p, detail=True)
                 else:
                     try:
@@ -977,15 +1312,21 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 raise FileNotFoundError(errno.ENOENT, "nothing to delete", str(path))
         s3 = await self.set_session()
         with _translated(str(path)):
-            batches = [sorted(keys)]
-            by_depth: dict[int, list[tuple[str, str]]] = {}
-            for folder in folders:
-                by_depth.setdefault(folder[1].count("/"), []).append(folder)
-            batches += [sorted(by_depth[d]) for d in sorted(by_depth, reverse=True)]
+            # A path naming a version deletes that version (not the key's latest).
+            def order(t: tuple[str, str, str | None]) -> tuple[str, str, str]:
+                return t[0], t[1], t[2] or ""
+
+            batches = [sorted(keys, key=order)]
+            by_depth: dict[int, list[tuple[str, str, str | None]]] = {}
+            for b, k in folders:
+                by_depth.setdefault(k.count("/"), []).append((b, k, None))
+            batches += [sorted(by_depth[d], key=order) for d in sorted(by_depth, reverse=True)]
             for batch in batches:
                 if not batch:
                     continue
-                result = await s3.delete_many([S3Name(k, b) for b, k in batch])
+                result = await s3.delete_many(
+                    [(S3Name(k, b), v) if v else S3Name(k, b) for b, k, v in batch]
+                )
                 if not result.ok:
                     failure = result.failed[0]
                     raise OSError(
@@ -1002,14 +1343,14 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         name: str,
         info: dict[str, Any],
         recursive: bool,
-        keys: set[tuple[str, str]],
+        keys: set[tuple[str, str, str | None]],
         folders: set[tuple[str, str]],
         buckets: list[str],
     ) -> None:
-        bucket, key, _ = self.split_path(name)
+        bucket, key, version = self.split_path(name)
         if info["type"] == "file":
-            keys.add((bucket, key))
-            if not recursive:
+            keys.add((bucket, key, version))
+            if not recursive or version is not None:
                 return
         base = f"{key}/" if key else ""
         if not recursive:
@@ -1024,7 +1365,10 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             folders.add((bucket, base))
         async for obj in self._list_objects(bucket, base):
             # Markers go with the folders, after the objects inside them.
-            (folders if obj.key.endswith("/") else keys).add((bucket, obj.key))
+            if obj.key.endswith("/"):
+                folders.add((bucket, obj.key))
+            else:
+                keys.add((bucket, obj.key, None))
             parts = obj.key[len(base) :].split("/")[:-1]
             for i in range(1, len(parts) + 1):
                 folders.add((bucket, base + "/".join(parts[:i]) + "/"))
@@ -1091,7 +1435,20 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
         if mode == "ab":
             found = await self._head(bucket, key, None)
             existing = _file_entry(bucket, found) if found is not None else None
-        return S3AsyncFile(self, path, mode, block_size, details=existing, version_id=None)
+        return S3AsyncFile(
+            self,
+            path,
+            mode,
+            block_size,
+            details=existing,
+            version_id=None,
+            write_options=self._writes(kwargs),
+        )
+
+
+def _unversioned(entry: Mapping[str, Any]) -> str:
+    """An entry's name without its ``?versionId=``: what listings sort versions by."""
+    return str(entry["name"]).partition("?versionId=")[0]
 
 
 async def _aclose(items: AsyncIterator[Any]) -> None:
@@ -1136,14 +1493,17 @@ _S3FS_WRITE_KEYWORDS = {
 }
 
 
+_PER_WRITE = frozenset(
+    {*_ADDITIONAL_WRITE, *_S3FS_WRITE_KEYWORDS, *_ADDITIONAL_SSE_C, *_OWN_WRITE, *_WRITE_KEYWORDS}
+)
+"""What one write call (``open``, ``pipe_file``, ``put_file``) may be given itself."""
+
+
 def _write_keywords(kwargs: Mapping[str, Any]) -> dict[str, Any]:
-    """The headers a write may set, by aios3's names or botocore's (as s3fs takes)."""
-    out: dict[str, Any] = {}
-    for name, value in kwargs.items():
-        own = _S3FS_WRITE_KEYWORDS.get(name, name)
-        if own in _WRITE_KEYWORDS:
-            out[own] = value
-    return out
+    """A write call's own options, by botocore's names (as s3fs takes them) or aios3's:
+    headers, storage class, encryption, ACL, tags, the SSE-C key (checked)."""
+    given = {k: v for k, v in kwargs.items() if k in _PER_WRITE}
+    return _additional_kwargs(given, what="this write").write if given else {}
 
 
 # ----------------------------------------------------------------------------- files
@@ -1199,7 +1559,8 @@ class _Writer:
             await upload.__aenter__()
             self.upload = upload
             if self.existing is not None:
-                async with s3.stream(S3Name(self.key, self.bucket), if_match=etag) as body:
+                source = S3Name(self.key, self.bucket)
+                async with s3.stream(source, if_match=etag, **self.fs._read_kw) as body:
                     async for chunk in body:
                         await upload.write(chunk)
         except BaseException as exc:
@@ -1327,9 +1688,8 @@ class S3File(AbstractBufferedFile):  # type: ignore[misc]
                 with contextlib.suppress(FileNotFoundError):
                     found = fs.info(path)
                     existing = found if found["type"] == "file" else None
-            write_options = _write_keywords(kwargs)
-            kwargs = {k: v for k, v in kwargs.items() if k not in _S3FS_WRITE_KEYWORDS}
-            kwargs = {k: v for k, v in kwargs.items() if k not in _WRITE_KEYWORDS}
+            write_options = fs._writes(kwargs)
+            kwargs = {k: v for k, v in kwargs.items() if k not in _PER_WRITE}
             self._writer = _Writer(fs, path, mode, existing, write_options)
         super().__init__(
             fs,
@@ -1457,6 +1817,7 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
         *,
         details: dict[str, Any] | None,
         version_id: str | None,
+        write_options: dict[str, Any] | None = None,
     ) -> None:
         self.version_id = version_id
         self.etag: str | None = None
@@ -1469,7 +1830,8 @@ class S3AsyncFile(AbstractAsyncStreamedFile):  # type: ignore[misc]
             super().__init__(fs, path, mode, block_size, cache_type="none", size=details["size"])
             self._details = details
         else:
-            self._writer = _Writer(fs, path, mode, details if mode == "ab" else None, {})
+            options = write_options if write_options is not None else fs._writes({})
+            self._writer = _Writer(fs, path, mode, details if mode == "ab" else None, options)
             super().__init__(fs, path, mode, block_size)
             if details is not None and mode == "ab":
                 self.loc = details["size"]

@@ -5,15 +5,23 @@ reads, aborted writes, one client per loop, clean shutdown), on both servers."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
+import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import fsspec.tests.abstract as abstract
 import pytest
+from faultproxy import FaultProxy
 from fsspec.asyn import get_loop
+from test_roundtrip import blob
 
 import aios3
+from aios3 import SSECustomerKey
 from aios3.fs import S3FileSystem
 from aios3.testing import Server
 
@@ -271,6 +279,206 @@ def test_bad_storage_options_are_refused() -> None:
     assert fs.config.endpoint_url() == "http://127.0.0.1:9"
     assert fs.config.anonymous and fs.config.connect_timeout == 3 and fs.config.max_attempts == 3
     assert fs.transfer.part_size == 5 * MiB and fs.transfer.concurrency == 3
+
+
+def test_s3_additional_kwargs_are_checked_when_the_filesystem_is_made() -> None:
+    """s3fs's s3_additional_kwargs, botocore's names: an unknown one is a TypeError, a
+    bad value aios3's InvalidRequest, at construction (so before any request)."""
+    raw = os.urandom(32)
+
+    def make(extra: dict[str, Any], **options: Any) -> S3FileSystem:
+        return S3FileSystem(
+            skip_instance_cache=True,
+            endpoint_url="http://127.0.0.1:9",
+            anon=True,
+            s3_additional_kwargs=extra,
+            **options,
+        )
+
+    with pytest.raises(TypeError, match=r"s3_additional_kwargs: \['Foo'\] are not supported"):
+        make({"Foo": 1})
+    with pytest.raises(TypeError, match="object_lock"):
+        make({"ObjectLockMode": "GOVERNANCE"})
+    with pytest.raises(TypeError, match="contradicts"):
+        make({"RequestPayer": "requester"}, request_payer=False)
+    with pytest.raises(TypeError, match="mapping"):
+        make("ServerSideEncryption=AES256")  # type: ignore[arg-type]
+    refused: list[tuple[dict[str, Any], str]] = [
+        ({"ServerSideEncryption": "aws:none"}, "choose one of"),
+        ({"SSECustomerKey": "short"}, "32 bytes"),
+        ({"SSECustomerKey": raw, "SSECustomerAlgorithm": "AES128"}, "AES256"),
+        ({"SSECustomerKey": raw, "SSECustomerKeyMD5": "bm90IGl0"}, "not the MD5"),
+        ({"SSECustomerAlgorithm": "AES256"}, "need SSECustomerKey"),
+        ({"SSECustomerKey": raw, "ServerSideEncryption": "AES256"}, "two encryptions"),
+        ({"Tagging": "team"}, "URL-encoded"),
+        ({"Tagging": "aws:owner=me"}, "reserved"),
+        ({"ACL": "everyone"}, "canned ACL"),
+        ({"RequestPayer": "someone"}, "requester"),
+        ({"ExpectedBucketOwner": "me"}, "12-digit"),
+        ({"SSEKMSEncryptionContext": "not base64 json"}, "base64-encoded JSON"),
+    ]
+    for extra, message in refused:
+        with pytest.raises((aios3.InvalidRequest, aios3.ConfigError), match=message):
+            make(extra)
+    context = base64.b64encode(json.dumps({"app": "x"}).encode()).decode()
+    fs = make(
+        {
+            "RequestPayer": "requester",
+            "ExpectedBucketOwner": "123456789012",
+            "SSEKMSKeyId": "alias/k",
+            "SSEKMSEncryptionContext": context,
+            "BucketKeyEnabled": True,
+            "Tagging": "a=1&b=two%20words",
+            "CacheControl": "no-cache",
+        }
+    )
+    assert fs.config.request_payer is True
+    assert fs.config.expected_bucket_owner == "123456789012"
+    # aios3's own names work too, an SSECustomerKey included
+    assert make({"sse_c": SSECustomerKey(raw), "tags": {"a": "1"}}).config.request_payer is False
+
+
+@pytest.fixture
+def fs_proxy(server: Server) -> Iterator[FaultProxy]:
+    """The recording proxy, served on fsspec's IO loop (where synchronous calls run)."""
+    parts = urlsplit(server.endpoint)
+    proxy = FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80)
+    asyncio.run_coroutine_threadsafe(proxy.start(), get_loop()).result(30)
+    yield proxy
+    asyncio.run_coroutine_threadsafe(proxy.close(), get_loop()).result(30)
+
+
+def test_s3_additional_kwargs_sse_c_and_payer_reach_every_request(
+    server: Server,
+    shared_fs: S3FileSystem,
+    fs_root: str,
+    fs_proxy: FaultProxy,
+    tmp_path: Path,
+) -> None:
+    raw = os.urandom(32)
+    key = SSECustomerKey(raw)
+    fs = S3FileSystem(
+        skip_instance_cache=True,
+        transfer={"part_size": 5 * MiB, "multipart_threshold": 5 * MiB},
+        s3_additional_kwargs={
+            "SSECustomerAlgorithm": "AES256",
+            "SSECustomerKey": raw,  # the raw key, as botocore (and so s3fs) takes it
+            "RequestPayer": "requester",
+        },
+        **{**storage_options(server), "endpoint_url": fs_proxy.url},
+    )
+    small, big = b"secret", blob(12 * MiB, seed=16)
+    (tmp_path / "local").write_bytes(b"from disk")
+    try:
+        fs.pipe(f"{fs_root}/small", small)
+        with fs.open(f"{fs_root}/big", "wb") as f:
+            f.write(big)  # CreateMultipartUpload, 3 parts, Complete
+        fs.put_file(str(tmp_path / "local"), f"{fs_root}/put")
+        assert fs.info(f"{fs_root}/big")["size"] == len(big)
+        assert fs.cat_file(f"{fs_root}/small") == small
+        assert fs.cat_file(f"{fs_root}/put") == b"from disk"
+        assert fs.cat_file(f"{fs_root}/big", start=MiB, end=MiB + 10) == big[MiB : MiB + 10]
+        with fs.open(f"{fs_root}/big", "rb", block_size=4 * MiB) as f:
+            f.seek(6 * MiB)
+            assert f.read() == big[6 * MiB :]
+        fs.get_file(f"{fs_root}/big", str(tmp_path / "big"))
+        assert (tmp_path / "big").read_bytes() == big
+        fs.cp_file(f"{fs_root}/small", f"{fs_root}/copy")
+        assert fs.cat_file(f"{fs_root}/copy") == small
+        with fs.open(f"{fs_root}/small", "ab") as f:
+            f.write(b" and more")
+        assert fs.cat_file(f"{fs_root}/small") == small + b" and more"
+        fs.touch(f"{fs_root}/copy", truncate=False)  # a copy onto itself
+        fs.mkdir(f"{fs_root}/folder")
+        assert fs.isdir(f"{fs_root}/folder")
+        assert sorted(fs.ls(fs_root, detail=False)) == [
+            f"{fs_root}/{n}" for n in ("big", "copy", "folder", "put", "small")
+        ]
+        if server.name == "seaweedfs":  # moto stores SSE-C objects, never asks for the key
+            with pytest.raises(ValueError, match="Customer provided keys"):
+                shared_fs.cat_file(f"{fs_root}/small")  # encrypted: no key, no bytes
+        fs.rm(fs_root, recursive=True)
+    finally:
+        fs.close()
+    bucket, prefix = fs_root.split("/", 1)
+    sent = list(zip(fs_proxy.log, fs_proxy.headers, strict=True))
+    for (method, target), headers in sent:  # lists and deletes too
+        if (method, target) == ("HEAD", f"/{bucket}"):
+            continue  # HeadBucket takes no RequestPayer
+        assert headers.get("x-amz-request-payer") == "requester", f"{method} {target}"
+    assert len(sent) > 30
+    on_objects = [
+        (method, target, headers)
+        for (method, target), headers in sent
+        if target.startswith(f"/{bucket}/{prefix}/") and method != "DELETE"
+    ]
+    assert {m for m, _, _ in on_objects} == {"PUT", "POST", "HEAD", "GET"}
+    for method, target, headers in on_objects:  # puts, parts, heads, gets, copies
+        expected = key.params()["SSECustomerKey"]
+        assert headers.get("x-amz-server-side-encryption-customer-key") == expected, (
+            f"{method} {target} went without the key"
+        )
+    parts = [t for m, t, _ in on_objects if m == "PUT" and "/big?" in t and "partNumber=" in t]
+    assert len(parts) == 3
+    copies = [h for _, _, h in on_objects if "x-amz-copy-source" in h]
+    assert len(copies) >= 2  # cp_file and touch
+    source_key = "x-amz-copy-source-server-side-encryption-customer-key"
+    assert all(h.get(source_key) == key.params()["SSECustomerKey"] for h in copies)
+
+
+def test_s3_additional_kwargs_go_with_every_write(
+    shared_fs: S3FileSystem, server: Server, fs_root: str
+) -> None:
+    fs = S3FileSystem(
+        skip_instance_cache=True,
+        transfer={"part_size": 5 * MiB},
+        s3_additional_kwargs={
+            "ServerSideEncryption": "AES256",
+            "Tagging": "team=data&tier=hot%20path",
+            "ContentType": "text/csv",
+        },
+        **storage_options(server),
+    )
+    try:
+        fs.pipe(f"{fs_root}/small.csv", b"a,b\n")
+        with fs.open(f"{fs_root}/big.csv", "wb") as f:
+            f.write(blob(11 * MiB, seed=3))  # multipart
+        fs.pipe(f"{fs_root}/own.json", b"{}", ContentType="application/json")  # this call's
+        fs.cp_file(f"{fs_root}/small.csv", f"{fs_root}/copy.csv")
+        fs.mkdir(f"{fs_root}/folder")
+        written = ["small.csv", "big.csv", "own.json", "copy.csv"]
+        if server.name != "seaweedfs":  # SeaweedFS keeps a marker as a bare directory
+            written.append("folder/")
+
+        async def heads(s3: aios3.S3) -> list[tuple[str | None, dict[str, str]]]:
+            bucket, prefix = fs_root.split("/", 1)
+            return [
+                (
+                    (await s3.head(f"{prefix}/{name}", bucket=bucket)).encryption,
+                    await s3.get_tags(f"{prefix}/{name}", bucket=bucket),
+                )
+                for name in written
+            ]
+
+        for name, (encryption, tags) in zip(written, on_fs_loop(fs, heads), strict=True):
+            assert encryption == "AES256", name
+            assert tags == {"team": "data", "tier": "hot path"}, name
+        # one write's own options, on a filesystem without any: by either spelling
+        shared_fs.pipe(f"{fs_root}/one.txt", b"1", ServerSideEncryption="AES256", Tagging="x=1")
+        with shared_fs.open(f"{fs_root}/two.txt", "wb", tags={"y": "2"}, sse="AES256") as f:
+            f.write(b"2")
+        written = ["one.txt", "two.txt"]
+        assert on_fs_loop(fs, heads) == [("AES256", {"x": "1"}), ("AES256", {"y": "2"})]
+        with pytest.raises(aios3.InvalidRequest, match="canned ACL"):
+            shared_fs.pipe(f"{fs_root}/three.txt", b"3", ACL="everyone")
+        with pytest.raises(TypeError, match="contradicts"):
+            shared_fs.pipe(f"{fs_root}/three.txt", b"3", ContentType="a/b", content_type="c/d")
+        assert not shared_fs.exists(f"{fs_root}/three.txt")
+        assert fs.info(f"{fs_root}/small.csv")["ContentType"] == "text/csv"
+        assert fs.info(f"{fs_root}/big.csv")["ContentType"] == "text/csv"
+        assert fs.info(f"{fs_root}/own.json")["ContentType"] == "application/json"
+    finally:
+        fs.close()
 
 
 def test_register_s3_takes_over_s3_urls(
@@ -600,30 +808,19 @@ def test_touch_mv_rm_rmdir_makedirs(shared_fs: S3FileSystem, fs_root: str) -> No
         fs.rm(f"{fs_root}/nothing-here", recursive=True)
 
 
-def test_version_aware_reads_pin_the_version(
-    server: Server, shared_fs: S3FileSystem, fs_bucket: str
-) -> None:
+@pytest.fixture
+def versioned(server: Server) -> Iterator[tuple[S3FileSystem, str]]:
+    """A version-aware filesystem and a new bucket with versioning on."""
     fs = S3FileSystem(skip_instance_cache=True, version_aware=True, **storage_options(server))
     bucket = f"fsv-{uuid.uuid4().hex[:12]}"
+    fs.mkdir(bucket)
     try:
-        fs.mkdir(bucket)
 
         async def enable(s3: aios3.S3) -> None:
             await s3.set_versioning(bucket, True)
 
         on_fs_loop(fs, enable)
-        path = f"{bucket}/doc.txt"
-        fs.pipe(path, b"version one")
-        first = fs.info(path)["VersionId"]
-        assert first
-        with fs.open(path, "rb", block_size=1000, cache_type="none") as f:
-            fs.pipe(path, b"version two")
-            assert f.read() == b"version one"  # the version it opened, not an error
-        assert fs.cat(path) == b"version two"
-        assert fs.cat(f"{path}?versionId={first}") == b"version one"
-        assert fs.info(f"aios3://{path}?versionId={first}")["size"] == len(b"version one")
-        with fs.open(f"{path}?versionId={first}", "rb") as f:
-            assert f.read() == b"version one"
+        yield fs, bucket
     finally:
 
         async def drop(s3: aios3.S3) -> None:
@@ -631,6 +828,117 @@ def test_version_aware_reads_pin_the_version(
 
         on_fs_loop(fs, drop)
         fs.close()
+
+
+def server_versions(fs: S3FileSystem, bucket: str, prefix: str) -> list[aios3.VersionInfo]:
+    """What the server holds, through aios3's own ``list_versions``."""
+
+    async def listing(s3: aios3.S3) -> list[aios3.VersionInfo]:
+        return [v async for v in s3.list_versions(prefix, bucket=bucket)]
+
+    result: list[aios3.VersionInfo] = on_fs_loop(fs, listing)
+    return result
+
+
+def test_version_aware_reads_pin_the_version(versioned: tuple[S3FileSystem, str]) -> None:
+    fs, bucket = versioned
+    path = f"{bucket}/doc.txt"
+    fs.pipe(path, b"version one")
+    first = fs.info(path)["VersionId"]
+    assert first
+    with fs.open(path, "rb", block_size=1000, cache_type="none") as f:
+        fs.pipe(path, b"version two")
+        assert f.read() == b"version one"  # the version it opened, not an error
+    assert fs.cat(path) == b"version two"
+    assert fs.cat(f"{path}?versionId={first}") == b"version one"
+    assert fs.info(f"aios3://{path}?versionId={first}")["size"] == len(b"version one")
+    with fs.open(f"{path}?versionId={first}", "rb") as f:
+        assert f.read() == b"version one"
+
+
+def test_versions_are_listed_as_the_server_holds_them(
+    versioned: tuple[S3FileSystem, str], shared_fs: S3FileSystem, fs_root: str
+) -> None:
+    fs, bucket = versioned
+    path = f"{bucket}/d/f.bin"
+    bodies = [uuid.uuid4().bytes * (20_000 + i) for i in range(3)]  # ~320 KB each
+    written = []
+    for body in bodies:
+        fs.pipe(path, body)
+        written.append(fs.info(path)["VersionId"])
+    fs.pipe(f"{bucket}/d/f.bin2", b"a key f.bin is a prefix of")
+    fs.pipe(f"{bucket}/d/sub/g", b"deeper")
+    fs.pipe(f"{bucket}/d/gone", b"deleted later")
+    fs.rm(f"{bucket}/d/gone")  # a delete marker on top of one version
+    held = server_versions(fs, bucket, "d/")
+    stored = [v for v in held if not v.is_delete_marker]
+    assert [v.key for v in held if v.is_delete_marker] == ["d/gone"]
+    assert len(stored) == 6 and len(set(written)) == 3
+
+    # object_version_info: that key's versions only, newest first, the latest flagged
+    info = fs.object_version_info(path)
+    assert [v["VersionId"] for v in info] == written[::-1]
+    assert [v["IsLatest"] for v in info] == [True, False, False]
+    assert {v["Key"] for v in info} == {"d/f.bin"}
+    assert [v["Size"] for v in info] == [len(b) for b in bodies[::-1]]
+
+    # ls(versions=True): every stored version one level down, and the subfolder
+    listed = fs.ls(f"aios3://{bucket}/d", detail=True, versions=True)
+    files = [e for e in listed if e["type"] == "file"]
+    assert [e["name"] for e in listed if e["type"] == "directory"] == [f"{bucket}/d/sub"]
+    here = {(v.key, v.version_id, v.is_latest) for v in stored if "/sub/" not in v.key}
+    assert {
+        (e["name"].split("/", 1)[1].split("?")[0], e["VersionId"], e["IsLatest"]) for e in files
+    } == here
+    assert len(files) == len(here) == 5
+    assert [e["VersionId"] for e in files if e["name"].startswith(f"{path}?")] == written[::-1]
+    gone = [e for e in files if "/d/gone?" in e["name"]]
+    assert len(gone) == 1 and not gone[0]["IsLatest"]  # listed though deleted
+    assert fs.cat(gone[0]["name"]) == b"deleted later"  # the name opens that version
+    assert fs.ls(f"{bucket}/d", detail=False) == [
+        f"{bucket}/d/f.bin",
+        f"{bucket}/d/f.bin2",
+        f"{bucket}/d/sub",
+    ]  # without versions: the latest of what is not deleted
+
+    # one file's versions, and one version named in the path
+    assert [e["VersionId"] for e in fs.ls(path, detail=True, versions=True)] == written[::-1]
+    one = fs.ls(f"{path}?versionId={written[0]}", detail=True, versions=True)
+    assert [(e["VersionId"], e["IsLatest"], e["size"]) for e in one] == [
+        (written[0], False, len(bodies[0]))
+    ]
+    everything = fs.find(f"{bucket}/d", versions=True, detail=True)
+    assert sorted(e["VersionId"] for e in everything.values()) == sorted(
+        v.version_id for v in stored
+    )
+    assert len(fs.find(f"{bucket}/d", versions=True, maxdepth=1)) == 5
+
+    # the oldest version, byte-exact, every way there is to read it
+    old = bodies[0]
+    assert fs.cat_file(path, version_id=written[0]) == old
+    assert fs.cat_file(path, start=100, end=70_000, version_id=written[0]) == old[100:70_000]
+    assert fs.info(path, version_id=written[0])["size"] == len(old)
+    with fs.open(path, "rb", version_id=written[0], block_size=64 * 1024) as f:
+        assert f.read() == old  # several ranged GETs, all of that version
+    assert fs.cat(path) == bodies[-1]
+
+    # rm of a path naming a version deletes that version, not the latest
+    fs.rm(f"{path}?versionId={written[1]}")
+    assert [v["VersionId"] for v in fs.object_version_info(path)] == [written[2], written[0]]
+    assert sorted(
+        v.version_id for v in server_versions(fs, bucket, "d/f.bin") if v.key == "d/f.bin"
+    ) == sorted([written[2], written[0]])
+    assert fs.cat(path) == bodies[-1]
+
+    with pytest.raises(FileNotFoundError):
+        fs.ls(f"{bucket}/nothing", versions=True)
+    # a filesystem that is not version aware refuses
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.ls(fs_root, versions=True)
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.find(fs_root, versions=True)
+    with pytest.raises(ValueError, match="version_aware=True"):
+        shared_fs.object_version_info(f"{fs_root}/x")
 
 
 # ------------------------------------------------------------- from an event loop
