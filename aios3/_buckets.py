@@ -90,37 +90,33 @@ class BucketOps(ObjectOps):
         """Every version and delete marker under ``prefix``, paged lazily. Read a given
         version with ``stream``/``get``/``download(..., version_id=...)``."""
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
-        params: dict[str, Any] = {"Prefix": p}
-        while True:
-            page = await self.call(
-                "list_object_versions", action="list versions", bucket=b, **params
-            )
-            for v in page.get("Versions") or []:
-                yield VersionInfo(
-                    b,
-                    v["Key"],
-                    v.get("VersionId") or "null",
-                    bool(v.get("IsLatest")),
-                    False,
-                    v.get("Size"),
-                    v.get("ETag"),
-                    v.get("LastModified"),
-                )
-            for m in page.get("DeleteMarkers") or []:
-                yield VersionInfo(
-                    b,
-                    m["Key"],
-                    m.get("VersionId") or "null",
-                    bool(m.get("IsLatest")),
-                    True,
-                    None,
-                    None,
-                    m.get("LastModified"),
-                )
-            if not page.get("IsTruncated"):
-                return
-            params["KeyMarker"] = page.get("NextKeyMarker")
-            params["VersionIdMarker"] = page.get("NextVersionIdMarker")
+        markers = {"NextKeyMarker": "KeyMarker", "NextVersionIdMarker": "VersionIdMarker"}
+        async with self._pages(
+            "list_object_versions", "list versions", b, {"Prefix": p}, markers
+        ) as listing:
+            async for page in listing:
+                for v in page.get("Versions") or ():
+                    yield VersionInfo(
+                        b,
+                        v["Key"],
+                        v.get("VersionId") or "null",
+                        bool(v.get("IsLatest")),
+                        False,
+                        v.get("Size"),
+                        v.get("ETag"),
+                        v.get("LastModified"),
+                    )
+                for m in page.get("DeleteMarkers") or ():
+                    yield VersionInfo(
+                        b,
+                        m["Key"],
+                        m.get("VersionId") or "null",
+                        bool(m.get("IsLatest")),
+                        True,
+                        None,
+                        None,
+                        m.get("LastModified"),
+                    )
 
     # -- multipart uploads in progress --------------------------------------------------
 
@@ -129,17 +125,13 @@ class BucketOps(ObjectOps):
     ) -> AsyncIterator[UploadInfo]:
         """Multipart uploads in progress under ``prefix`` (billed until aborted)."""
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
-        params: dict[str, Any] = {"Prefix": p}
-        while True:
-            page = await self.call(
-                "list_multipart_uploads", action="list multipart uploads", bucket=b, **params
-            )
-            for u in page.get("Uploads") or []:
-                yield UploadInfo(b, u["Key"], u["UploadId"], u.get("Initiated"))
-            if not page.get("IsTruncated"):
-                return
-            params["KeyMarker"] = page.get("NextKeyMarker")
-            params["UploadIdMarker"] = page.get("NextUploadIdMarker")
+        markers = {"NextKeyMarker": "KeyMarker", "NextUploadIdMarker": "UploadIdMarker"}
+        async with self._pages(
+            "list_multipart_uploads", "list multipart uploads", b, {"Prefix": p}, markers
+        ) as listing:
+            async for page in listing:
+                for u in page.get("Uploads") or ():
+                    yield UploadInfo(b, u["Key"], u["UploadId"], u.get("Initiated"))
 
     async def abort_multipart_uploads(
         self,

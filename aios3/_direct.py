@@ -302,7 +302,13 @@ class Answer:
             return None
         from html import unescape
 
-        return unescape(self.content[start:end].decode("utf-8", "replace"))
+        text = unescape(self.content[start:end].decode("utf-8", "replace"))
+        url_encoded = self.decode is not None and name in self.decode[0]
+        if url_encoded and self.peek("EncodingType") == "url":  # as read() will decode it
+            from urllib.parse import unquote_plus
+
+            text = unquote_plus(text)
+        return text
 
     def read(self) -> dict[str, Any]:
         """The answer as botocore's parser returns it (read once; kept)."""

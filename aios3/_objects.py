@@ -4,9 +4,18 @@ folders and presigned URLs. Mixed into :class:`~aios3.S3`."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Iterable, Mapping, Sized
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Iterable,
+    Mapping,
+    Sized,
+)
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Literal, Unpack
 
@@ -39,6 +48,7 @@ from ._options import (
     tagging,
     write_options,
 )
+from ._paging import TURN, pages
 from ._presign import PresignOps
 from ._progress import Meter, ProgressCallback
 
@@ -47,7 +57,6 @@ __all__ = ["ObjectOps"]
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 DELETE_BATCH = 1000  # DeleteObjects' limit
 _MIN_SPREAD = 100
-_LIST_TURN = 50  # list(): the loop gets a turn every so many items while a page is asked
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -602,56 +611,39 @@ class ObjectOps(PresignOps):
         if start_after:
             params["StartAfter"] = start_after
 
-        def fetch(params: dict[str, Any]) -> Awaitable[Answer]:
-            return self.fetch("list_objects_v2", action="list", bucket=b, options=opts, **params)
-
-        def read(answer: Answer) -> dict[str, Any]:
-            page: dict[str, Any] = self.read(answer, action="list", bucket=b)
-            return page
-
-        # One page of read-ahead: the next page is asked for as soon as this one's
-        # answer is in, its token read off the bytes before they are parsed, so the
-        # store works on it while this page is read and consumed, and the consumer
-        # never waits on the network between pages. The request belongs to this
-        # generator: closing it (a break, a cancellation) cancels it and waits for it to
-        # end. A consumer that never awaits would starve it, so the loop is given a turn
-        # every _LIST_TURN items until the request is answered.
-        ahead: asyncio.Task[Answer] | None = None
-
-        def ask(token: str | None) -> asyncio.Task[Answer] | None:
-            return (
-                asyncio.ensure_future(fetch({**params, "ContinuationToken": token}))
-                if token
-                else None
-            )
-
-        try:
-            answer = await fetch(params)
-            while True:
-                hint = None
-                if answer.peek("IsTruncated") == "true":
-                    hint = answer.peek("NextContinuationToken") or None
-                ahead = ask(hint)
-                if ahead is not None:
-                    await asyncio.sleep(0)  # the request goes out before the parse
-                page = read(answer)
-                token = None
-                if page.get("IsTruncated"):
-                    token = page.get("NextContinuationToken") or None
-                if token != hint:  # the bytes said otherwise than the parse: ask again
-                    await _stop(ahead)
-                    ahead = ask(token)
+        # The next page is asked for while this one is read (see _paging); a consumer
+        # that never awaits would starve that request, so the loop gets a turn every
+        # TURN items.
+        markers = {"NextContinuationToken": "ContinuationToken"}
+        async with self._pages("list_objects_v2", "list", b, params, markers, opts) as listing:
+            async for page in listing:
                 for n, item in enumerate(page.get("Contents") or ()):
-                    if n % _LIST_TURN == 0 and ahead is not None and not ahead.done():
+                    if n % TURN == 0:
                         await asyncio.sleep(0)
                     yield _listed(b, item)
-                for common in page.get("CommonPrefixes") or []:
+                for common in page.get("CommonPrefixes") or ():
                     yield Prefix(b, common["Prefix"])
-                if ahead is None:
-                    return
-                answer, ahead = await ahead, None
-        finally:
-            await _stop(ahead)
+
+    def _pages(
+        self,
+        operation: str,
+        action: str,
+        bucket: str,
+        params: dict[str, Any],
+        markers: dict[str, str],
+        options: RequestOptions | None = None,
+    ) -> contextlib.aclosing[AsyncGenerator[dict[str, Any]]]:
+        """The pages of listing ``operation``, each next one asked for while this one
+        is read (:func:`~aios3._paging.pages`); leaving the block cancels it."""
+
+        def fetch(params: dict[str, Any]) -> Awaitable[Answer]:
+            return self.fetch(operation, action=action, bucket=bucket, options=options, **params)
+
+        def read(answer: Answer) -> dict[str, Any]:
+            page: dict[str, Any] = self.read(answer, action=action, bucket=bucket)
+            return page
+
+        return contextlib.aclosing(pages(fetch, read, params, markers))
 
     async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3
@@ -731,17 +723,6 @@ def _merged_params(
     if metadata is None and src.metadata:
         params.setdefault("Metadata", dict(src.metadata))
     return params
-
-
-async def _stop(task: asyncio.Task[Any] | None) -> None:
-    """Cancel ``task`` (a page asked for ahead) and wait for it to end; its outcome is
-    retrieved, so an error of a page never used is not reported as never retrieved."""
-    if task is None:
-        return
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()
 
 
 def _report_batch(

@@ -347,3 +347,38 @@ async def test_delete_many_takes_s3names_and_versioned_pairs(server: Server, s3:
         await s3.upload("n/c", b"c")
         assert (await no_default.delete_prefix(f"s3://{bucket}/n/")).deleted == 1
     assert [o async for o in s3.list("n/")] == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "markers"),
+    [
+        ("list_objects_v2", {"NextContinuationToken": "ContinuationToken"}),
+        (
+            "list_object_versions",
+            {"NextKeyMarker": "KeyMarker", "NextVersionIdMarker": "VersionIdMarker"},
+        ),
+    ],
+)
+async def test_pages_ask_each_page_once_ahead(
+    server: Server, proxy: FaultProxy, s3: aios3.S3, operation: str, markers: dict[str, str]
+) -> None:
+    """Every page of a listing is asked for exactly once, while the page before it is
+    read: the marker read off the bytes (url-encoded keys decoded, entities unescaped)
+    is the one the parse finds, or the page would be asked for twice."""
+    bucket = s3.config.default_bucket or ""
+    keys = [f"pg/{name}" for name in ("a b", "a+b", "c&d", "é", "k%41", "z<", "zz")]
+    await put_many(s3, keys)
+    config = server.config(endpoint=proxy.url, default_bucket=bucket)
+    async with aios3.connect(config) as client:
+        before = len(proxy.log)
+        seen: list[str] = []
+        async with client._pages(
+            operation, "list", bucket, {"Prefix": "pg/", "MaxKeys": 2}, markers
+        ) as listing:
+            async for page in listing:
+                members = page.get("Contents") or page.get("Versions") or ()
+                seen += [m["Key"] for m in members]
+        sent = proxy.log[before:]
+    assert seen == sorted(keys, key=lambda k: k.encode())
+    assert len(sent) == 4  # 7 keys, 2 a page: each page asked for once, none twice
+    assert all(method == "GET" for method, _ in sent)

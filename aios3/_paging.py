@@ -1,0 +1,75 @@
+"""The pages of a listing, each next page asked for before this one is read.
+
+S3's listings chain: a page names where the next one starts (a continuation token, a
+key and version marker). :func:`pages` asks for the next page as soon as this page's
+answer is in, the marker read off its bytes (:meth:`Answer.peek`) before they are
+parsed, so the store works on the next page while this one is parsed and consumed,
+and a consumer never waits on the network between pages unless it outpaces the store.
+The marker that the parse finds decides: where the peek read something else, the page
+asked for is dropped and the right one asked for. The request ahead belongs to the
+generator: closing it (a break, a cancellation, an error) cancels that request and
+waits for it to end, its outcome collected.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from typing import Any
+
+from ._direct import Answer
+
+__all__ = ["TURN", "pages"]
+
+TURN = 50  # a consumer of items gives the loop a turn every so many (see list())
+
+
+async def pages(
+    fetch: Callable[[dict[str, Any]], Awaitable[Answer]],
+    read: Callable[[Answer], dict[str, Any]],
+    params: dict[str, Any],
+    markers: Mapping[str, str],
+) -> AsyncGenerator[dict[str, Any]]:
+    """Each page of the listing ``fetch(params)`` starts, as ``read`` makes it.
+    ``markers`` maps a member of a truncated page (``"NextContinuationToken"``) to the
+    parameter that asks for the next one (``"ContinuationToken"``)."""
+
+    def after(get: Callable[[str], Any], truncated: bool) -> dict[str, Any] | None:
+        if not truncated:
+            return None
+        found = {param: get(member) for member, param in markers.items()}
+        return found if any(found.values()) else None
+
+    def ask(where: dict[str, Any] | None) -> asyncio.Task[Answer] | None:
+        return None if where is None else asyncio.ensure_future(fetch({**params, **where}))
+
+    ahead: asyncio.Task[Answer] | None = None
+    try:
+        answer = await fetch(params)
+        while True:
+            hint = after(answer.peek, answer.peek("IsTruncated") == "true")
+            ahead = ask(hint)
+            if ahead is not None:
+                await asyncio.sleep(0)  # the request goes out before the parse
+            page = read(answer)
+            where = after(page.get, bool(page.get("IsTruncated")))
+            if where != hint:  # the bytes said otherwise than the parse: ask again
+                await stop(ahead)
+                ahead = ask(where)
+            yield page
+            if ahead is None:
+                return
+            answer, ahead = await ahead, None
+    finally:
+        await stop(ahead)
+
+
+async def stop(task: asyncio.Task[Any] | None) -> None:
+    """Cancel ``task`` (a page asked for ahead) and wait for it to end; its outcome is
+    retrieved, so an error of a page never used is not reported as never retrieved."""
+    if task is None:
+        return
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()
