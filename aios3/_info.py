@@ -7,11 +7,11 @@ import binascii
 import mimetypes
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from datetime import datetime
 from functools import cache, lru_cache
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import InvalidRequest
 
@@ -92,6 +92,41 @@ class ObjectInfo:
             kms_key_id=resp.get("SSEKMSKeyId"),
         )
 
+    @classmethod
+    def listed(
+        cls,
+        bucket: str,
+        key: str,
+        size: int | None,
+        etag: str | None,
+        last_modified: datetime | None,
+        storage_class: str | None,
+        checksum_type: str | None,
+    ) -> ObjectInfo:
+        """What a listing reports of an object, built at a third of the cost of
+        ``ObjectInfo(...)`` (a listing builds a thousand a page): only these fields are
+        set; the others read as their defaults (``__getattr__``)."""
+        info = _new(cls)
+        _set(info, "bucket", bucket)
+        _set(info, "key", key)
+        _set(info, "size", size)
+        _set(info, "etag", etag)
+        _set(info, "last_modified", last_modified)
+        _set(info, "storage_class", storage_class)
+        _set(info, "checksum_type", checksum_type)
+        return info
+
+    if not TYPE_CHECKING:  # hidden from type checkers: a misspelt field stays an error
+
+        def __getattr__(self, name: str) -> Any:
+            # A field a fast constructor (listed()) left unset: its default.
+            try:
+                return _UNSET_DEFAULTS[name]
+            except KeyError:
+                raise AttributeError(
+                    f"{type(self).__name__!r} object has no attribute {name!r}"
+                ) from None
+
     @property
     def full_object_checksum(self) -> tuple[str, str] | None:
         """``(algorithm, value)`` of a checksum over the whole object's bytes, if the
@@ -117,6 +152,16 @@ class ObjectInfo:
             if value and _digest_size(value) == _DIGEST_SIZES[algo]:
                 return algo, value
         return None
+
+
+_new = object.__new__
+_set = object.__setattr__
+# what ObjectInfo.listed() leaves unset reads as: each field's default
+_UNSET_DEFAULTS: dict[str, Any] = {
+    **{f.name: f.default for f in fields(ObjectInfo) if f.default is not MISSING},
+    "metadata": _EMPTY,
+    "checksums": _EMPTY,
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -73,15 +73,14 @@ _HEADER_FIELDS = (
 
 
 def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
-    algorithms = item.get("ChecksumAlgorithm") or []
-    return ObjectInfo(
-        bucket=bucket,
-        key=item["Key"],
-        size=item.get("Size"),
-        etag=quote_etag(item.get("ETag")),
-        last_modified=item.get("LastModified"),
-        storage_class=item.get("StorageClass"),
-        checksum_type=item.get("ChecksumType") if algorithms else None,
+    return ObjectInfo.listed(
+        bucket,
+        item["Key"],
+        item.get("Size"),
+        quote_etag(item.get("ETag")),
+        item.get("LastModified"),
+        item.get("StorageClass"),
+        item.get("ChecksumType") if item.get("ChecksumAlgorithm") else None,
     )
 
 

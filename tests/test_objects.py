@@ -382,3 +382,29 @@ async def test_pages_ask_each_page_once_ahead(
     assert seen == sorted(keys, key=lambda k: k.encode())
     assert len(sent) == 4  # 7 keys, 2 a page: each page asked for once, none twice
     assert all(method == "GET" for method, _ in sent)
+
+
+async def test_listed_objects_read_like_built_ones(s3: aios3.S3) -> None:
+    """list() builds its ObjectInfo the fast way (only the listed fields set): they
+    compare, print and copy like ones built field by field, the fields a listing does
+    not report read as their defaults, and a misspelt field is still an error."""
+    import dataclasses
+
+    await s3.upload("fast/a", b"abc", metadata={"k": "v"})
+    (item,) = [i async for i in s3.list("fast/")]
+    assert isinstance(item, aios3.ObjectInfo)
+    built = aios3.ObjectInfo(
+        bucket=item.bucket,
+        key="fast/a",
+        size=3,
+        etag=item.etag,
+        last_modified=item.last_modified,
+        storage_class=item.storage_class,
+        checksum_type=item.checksum_type,
+    )
+    assert item == built and repr(item) == repr(built)
+    assert item.metadata == {} and item.checksums == {} and item.version_id is None
+    assert dataclasses.replace(item, size=4).size == 4
+    assert not hasattr(item, "sise")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        item.size = 5  # type: ignore[misc]
