@@ -92,6 +92,10 @@ class ClientCore:
         self._closing = False
         from aiobotocore.session import AioSession
 
+        from ._body import send_with_aiohttp
+
+        send_with_aiohttp()
+
         cfg = self.config
         stack = AsyncExitStack()
         try:
