@@ -147,16 +147,24 @@ def clients(names: list[str], venv_root: Path, base: dict[str, str]) -> list[Cli
                 continue
             python = str(venvs.python_of(venv_root / "tools"))
             found.append(Client(name, OBSTORE, python, base))
+        elif name == "aios3-nocache":  # without the botocore data cache (aios3._model_cache)
+            env = {**base, "PYTHONPATH": str(REPO), "AIOS3_CACHE_DIR": ""}
+            found.append(Client(name, AIOS3, sys.executable, env))
         else:
             programs = {"aios3": AIOS3, "aiobotocore": AIOBOTOCORE, "boto3": BOTO3}[name]
             found.append(Client(name, programs, sys.executable, {**base, "PYTHONPATH": str(REPO)}))
     return found
 
 
-def child_env(pycache: str) -> dict[str, str]:
-    """The children's environment: bytecode cached as an installed package has it (in
-    ``pycache``, so that neither the checkout nor site-packages is written to)."""
-    env = {**os.environ, "PYTHONPYCACHEPREFIX": pycache}
+def child_env(scratch: str) -> dict[str, str]:
+    """The children's environment: bytecode cached as an installed package has it, and
+    aios3's botocore data cache, both in ``scratch`` (neither the checkout, nor
+    site-packages, nor the user's cache is written to)."""
+    env = {
+        **os.environ,
+        "PYTHONPYCACHEPREFIX": os.path.join(scratch, "pycache"),
+        "AIOS3_CACHE_DIR": os.path.join(scratch, "aios3"),
+    }
     for name in ("PYTHONDONTWRITEBYTECODE", "PYTHONSTARTUP", "PYTHONPATH"):
         env.pop(name, None)
     return env
@@ -184,8 +192,8 @@ def prepare(target: servers.Target) -> None:
 
 def importtime(top: int) -> None:
     """Where ``import aios3`` spends its time: the slowest packages, cumulatively."""
-    with tempfile.TemporaryDirectory(prefix="startup-pycache-") as pycache:
-        env = {**child_env(pycache), "PYTHONPATH": str(REPO)}
+    with tempfile.TemporaryDirectory(prefix="aios3-startup-") as scratch:
+        env = {**child_env(scratch), "PYTHONPATH": str(REPO)}
         subprocess.run([sys.executable, "-c", "import aios3"], env=env, check=True)
         out = subprocess.run(
             [sys.executable, "-X", "importtime", "-c", "import aios3"],
@@ -213,18 +221,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--server", default="moto", choices=["moto", "seaweedfs", "external"])
     parser.add_argument("--endpoint", help="with --server external")
     parser.add_argument("--repeat", type=int, default=7, help="runs per step (median)")
-    parser.add_argument("--clients", default="aios3,aiobotocore,boto3,obstore")
+    parser.add_argument("--clients", default="aios3,aios3-nocache,aiobotocore,boto3,obstore")
     parser.add_argument("--venvs", type=Path, default=venvs.DEFAULT_ROOT, help="peer venvs")
     parser.add_argument("--importtime", action="store_true", help="then profile the import")
     args = parser.parse_args(argv)
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    pycache = tempfile.TemporaryDirectory(prefix="startup-pycache-")
-    env = child_env(pycache.name)
+    scratch = tempfile.TemporaryDirectory(prefix="aios3-startup-")
+    env = child_env(scratch.name)
     chosen = clients(args.clients.split(","), args.venvs, env)
     floor = Client("python", {}, sys.executable, env)
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
-    with pycache, servers.start(args.server, endpoint=args.endpoint) as target:
+    with scratch, servers.start(args.server, endpoint=args.endpoint) as target:
         prepare(target)
         jobs = [(floor, "python", "pass")]
         for client in chosen:
