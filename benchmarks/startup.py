@@ -32,6 +32,9 @@ from pathlib import Path
 from . import servers, venvs
 
 REPO = Path(__file__).resolve().parent.parent
+# The children's working directory: ``python -c`` puts it first on sys.path, where a
+# checkout's aios3 would shadow the one a row names with PYTHONPATH.
+CWD = tempfile.gettempdir()
 STEPS = ["import", "connect", "get", "put"]
 BUCKET, KEY, SIZE = "startup", "small.bin", 1024
 
@@ -90,6 +93,21 @@ OBSTORE = {
 }
 
 
+def _fsspec(module: str) -> dict[str, str]:
+    """An fsspec filesystem's programs: aios3.fs's or s3fs's ``S3FileSystem``."""
+    return {
+        "import": f"import {module}",
+        "connect": f"""
+        import {module} as m
+        fs = m.S3FileSystem(key={{ak!r}}, secret={{sk!r}}, endpoint_url={{ep!r}},
+                            client_kwargs={{{{"region_name": {{region!r}}}}}})
+        {{body}}
+    """,
+        "get": f"assert len(fs.cat_file('{BUCKET}/{KEY}')) == {SIZE}",
+        "put": f"fs.pipe_file('{BUCKET}/put.bin', bytes({SIZE}))",
+    }
+
+
 @dataclass(frozen=True)
 class Client:
     name: str
@@ -126,7 +144,7 @@ def measure(python: str, code: str, env: dict[str, str]) -> tuple[float, float]:
     """CPU seconds (user + system) and peak RSS (MiB) of ``python -c code``."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
-            [python, "-c", code + PEAK_RSS], env=env, stdout=out, stderr=err, cwd=REPO
+            [python, "-c", code + PEAK_RSS], env=env, stdout=out, stderr=err, cwd=CWD
         )
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
@@ -147,6 +165,12 @@ def clients(names: list[str], venv_root: Path, base: dict[str, str]) -> list[Cli
                 continue
             python = str(venvs.python_of(venv_root / "tools"))
             found.append(Client(name, OBSTORE, python, base))
+        elif name in ("aios3.fs", "s3fs"):  # fsspec: s3fs from its benchmark venv if made
+            python = sys.executable
+            if name == "s3fs" and venvs.ready("s3fs", venv_root):
+                python = str(venvs.python_of(venv_root / "s3fs"))
+            env = {**base, "PYTHONPATH": str(REPO)}
+            found.append(Client(name, _fsspec(name), python, env))
         elif name == "aios3-nocache":  # without the botocore data cache (aios3._model_cache)
             env = {**base, "PYTHONPATH": str(REPO), "AIOS3_CACHE_DIR": ""}
             found.append(Client(name, AIOS3, sys.executable, env))
@@ -201,7 +225,7 @@ def importtime(top: int) -> None:
             capture_output=True,
             text=True,
             check=True,
-            cwd=REPO,
+            cwd=CWD,
         ).stderr
     rows = []
     for line in out.splitlines():
@@ -223,6 +247,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeat", type=int, default=7, help="runs per step (median)")
     parser.add_argument("--clients", default="aios3,aios3-nocache,aiobotocore,boto3,obstore")
     parser.add_argument("--venvs", type=Path, default=venvs.DEFAULT_ROOT, help="peer venvs")
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also aios3 from DIR (e.g. an older release unpacked there), as row LABEL",
+    )
     parser.add_argument("--importtime", action="store_true", help="then profile the import")
     args = parser.parse_args(argv)
 
@@ -230,6 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     scratch = tempfile.TemporaryDirectory(prefix="aios3-startup-")
     env = child_env(scratch.name)
     chosen = clients(args.clients.split(","), args.venvs, env)
+    for label, folder in (spec.split("=", 1) for spec in args.compare):
+        chosen.append(Client(label, AIOS3, sys.executable, {**env, "PYTHONPATH": folder}))
     floor = Client("python", {}, sys.executable, env)
     results: dict[tuple[str, str], list[tuple[float, float]]] = {}
     with scratch, servers.start(args.server, endpoint=args.endpoint) as target:

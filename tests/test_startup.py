@@ -187,3 +187,18 @@ async def test_a_client_fills_the_cache_and_the_next_one_uses_it(
         assert await s3.get_bytes("k") == b"cached"
         await s3.delete_bucket(bucket_name, force=True)
     assert {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)} == written
+
+
+@pytest.mark.timeout(120)
+def test_the_startup_benchmark_runs() -> None:
+    pytest.importorskip("moto.server")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.startup", "--repeat", "1", "--clients", "aios3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if "|" in line}
+    assert rows["aios3"].count(" s / ") == 4, proc.stdout  # import, connect, get, put
