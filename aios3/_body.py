@@ -1,18 +1,14 @@
 """Request bodies that aios3 owns.
 
 Every body aios3 sends (a part, a small object) is a :class:`Body`: a ``bytearray``
-that no caller can change while it is in flight. aiohttp sends it as it is, without
-the "large body" ResourceWarning its generic bytes payload raises above 1 MB, so
-applications that run with warnings as errors are not broken by aios3.
+that no caller can change while it is in flight. aiohttp sends it through
+:mod:`._payload`, which :func:`send_with_aiohttp` registers when a client opens (not
+here: importing aios3 does not import aiohttp).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from aiohttp import payload as _payload
-
-__all__ = ["Body"]
+__all__ = ["Body", "send_with_aiohttp"]
 
 
 class Body(bytearray):
@@ -21,27 +17,6 @@ class Body(bytearray):
     __slots__ = ()
 
 
-_SLICE = 256 * 1024
-
-
-class _BodyPayload(_payload.BytesPayload):
-    """Writes in slices, so the transport copies at most one slice per connection
-    (Python 3.11's socket transport copies whatever the socket does not take at once)."""
-
-    def __init__(self, value: Body, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("content_type", "application/octet-stream")
-        _payload.Payload.__init__(self, value, *args, **kwargs)
-        self._size = len(value)
-
-    async def write(self, writer: Any) -> None:
-        await self.write_with_length(writer, None)
-
-    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
-        view = memoryview(self._value)
-        if content_length is not None:
-            view = view[:content_length]
-        for start in range(0, view.nbytes, _SLICE):
-            await writer.write(view[start : start + _SLICE])
-
-
-_payload.PAYLOAD_REGISTRY.register(_BodyPayload, Body, order=_payload.Order.try_first)
+def send_with_aiohttp() -> None:
+    """Register :class:`Body`'s aiohttp payload (once: it registers on import)."""
+    from . import _payload  # noqa: F401

@@ -100,11 +100,17 @@ class ClientCore:
         self._closing = False
         from aiobotocore.session import AioSession
 
+        from ._body import send_with_aiohttp
+        from ._model_cache import install as install_model_cache
+
+        send_with_aiohttp()
+
         cfg = self.config
         stack = AsyncExitStack()
         try:
             stack.callback(protect_logs(cfg, self))  # secrets kept out of logs until closed
             session = AioSession(profile=cfg.profile)
+            install_model_cache(session)  # the S3 model and ruleset, parsed, from disk
             # botocore parses every Last-Modified with dateutil (~0.1-0.3 ms a
             # response): parse the two forms S3 sends directly, the rest as before.
             session.get_component("response_parser_factory").set_parser_defaults(

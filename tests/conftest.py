@@ -93,6 +93,15 @@ def server(server_kind: str) -> Iterator[Server]:
             yield srv
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """botocore's parsed data files (``aios3._model_cache``) go to the session's own
+    directory, not to the user's cache."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("AIOS3_CACHE_DIR", str(tmp_path_factory.mktemp("aios3-cache")))
+        yield
+
+
 @pytest.fixture(autouse=True)
 async def _no_leaks() -> AsyncIterator[None]:
     """Fail a test whose loop logged an error (an exception never retrieved, a task

@@ -1,0 +1,161 @@
+"""botocore's data files, kept parsed between processes.
+
+Every new client has botocore read and parse ~1.8 MB of JSON: the S3 model, its endpoint
+ruleset, the partitions and the legacy endpoints (~30 ms of CPU, a tenth of a fresh
+process's start). :class:`CachedFileLoader` keeps each file's parsed data in a cache
+directory in :mod:`marshal` form, which loads in a quarter of the time, keyed by the
+file's path, size and modification time, botocore's version and Python's.
+
+The cache only ever saves time: an entry that is missing, unreadable, truncated or fails
+its CRC32 is read from the JSON as before (and written again); entries are written to a
+temporary file and renamed into place, so concurrent writers never leave a torn one; a
+directory that cannot be written just goes without. Entries unwritten for 30 days are
+removed when a new one is written (a botocore upgrade writes a new set).
+
+The directory: ``AIOS3_CACHE_DIR`` if set (empty: no cache), else the platform's user
+cache directory (``$XDG_CACHE_HOME/aios3``, ``~/.cache/aios3``, ``~/Library/Caches/aios3``,
+``%LOCALAPPDATA%\\aios3\\Cache``).
+
+botocore parses its JSON into ``OrderedDict``; marshal keeps plain ``dict``, which holds
+the same order and which botocore's model classes read alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import marshal
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["CachedFileLoader", "cache_dir", "install"]
+
+log = logging.getLogger("aios3")
+
+_FORMAT = b"aios3-botocore-data-1\n"  # bump when the entry layout changes
+_MAX_AGE = 30 * 24 * 3600  # seconds since an entry was written before it is pruned
+_SUFFIX = ".marshal"
+
+
+def cache_dir() -> Path | None:
+    """Where entries live, or ``None`` for no cache (``AIOS3_CACHE_DIR=""``)."""
+    chosen = os.environ.get("AIOS3_CACHE_DIR")
+    if chosen is not None:
+        return Path(chosen).expanduser() if chosen else None
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA")
+        return Path(base, "aios3", "Cache") if base else None
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "aios3"
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base, "aios3")
+
+
+def install(session: Any) -> None:
+    """Give ``session`` (a botocore session, before its first client) a data loader
+    that reads through the cache; botocore's own loader where there is no cache."""
+    from botocore.loaders import create_loader
+
+    try:
+        directory = cache_dir()
+    except RuntimeError:  # no home directory to find the cache in
+        return
+    if directory is None:
+        return
+    loader = create_loader(session.get_config_variable("data_path"))
+    loader.file_loader = CachedFileLoader(directory)
+    session.register_component("data_loader", loader)
+
+
+def _crc32(data: bytes) -> int:
+    from ._checksum import crc32
+
+    return crc32(data)
+
+
+class CachedFileLoader:
+    """botocore's ``JSONFileLoader``, with each file's parsed data cached on disk."""
+
+    def __init__(self, directory: Path) -> None:
+        from botocore import __version__
+        from botocore.loaders import JSONFileLoader
+
+        self._json = JSONFileLoader()
+        self._directory = directory
+        self._salt = f"{sys.version_info[:2]}|{__version__}|".encode()
+
+    def exists(self, file_path: str) -> bool:
+        return bool(self._json.exists(file_path))
+
+    def load_file(self, file_path: str) -> Any:
+        """The data of ``file_path`` (without its ``.json`` / ``.json.gz`` suffix), or
+        ``None`` where there is no such file."""
+        for suffix in (".json", ".json.gz"):
+            try:
+                st = os.stat(file_path + suffix)
+            except OSError:
+                continue
+            key = self._salt + f"{file_path}{suffix}|{st.st_size}|{st.st_mtime_ns}".encode()
+            entry = self._directory / (hashlib.sha256(key).hexdigest()[:32] + _SUFFIX)
+            data = self._read(entry, key)
+            if data is None:
+                data = self._json.load_file(file_path)
+                if data is not None:
+                    self._write(entry, key, data)
+            return data
+        return None
+
+    def _read(self, entry: Path, key: bytes) -> Any:
+        try:
+            blob = entry.read_bytes()
+        except OSError:
+            return None
+        header = _FORMAT + key + b"\n"
+        body = blob[len(header) + 4 :]
+        if not blob.startswith(header) or blob[len(header) : len(header) + 4] != (
+            _crc32(body).to_bytes(4, "big")
+        ):
+            log.debug("aios3: ignoring the botocore data cache entry %s", entry.name)
+            return None
+        try:
+            return marshal.loads(body)
+        except (EOFError, ValueError, TypeError):
+            return None
+
+    def _write(self, entry: Path, key: bytes, data: Any) -> None:
+        try:
+            body = marshal.dumps(_plain(data))
+            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd, temp = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(_FORMAT + key + b"\n" + _crc32(body).to_bytes(4, "big") + body)
+                os.replace(temp, entry)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temp)
+                raise
+            self._prune()
+        except (OSError, ValueError) as exc:  # a read-only home, a full disk
+            log.debug("aios3: the botocore data cache is not written: %s", exc)
+
+    def _prune(self) -> None:
+        cutoff = time.time() - _MAX_AGE
+        for path in self._directory.iterdir():
+            with contextlib.suppress(OSError):
+                if path.suffix in (_SUFFIX, ".tmp") and path.stat().st_mtime < cutoff:
+                    path.unlink()
+
+
+def _plain(data: Any) -> Any:
+    """``data`` with botocore's ``OrderedDict`` as ``dict`` (marshal takes no others)."""
+    if isinstance(data, dict):
+        return {k: _plain(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [_plain(v) for v in data]
+    return data

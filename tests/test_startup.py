@@ -1,0 +1,204 @@
+"""Start-up: ``import aios3`` leaves the HTTP stack and botocore unimported until a client
+opens (which still sends its bodies through aios3's own aiohttp payload), and botocore's
+data files are parsed once, then read from aios3's cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from botocore.loaders import JSONFileLoader
+
+import aios3
+from aios3._body import Body
+from aios3._model_cache import CachedFileLoader, cache_dir
+from aios3.testing import Server
+
+REPO = Path(__file__).resolve().parents[1]
+
+# What the first request needs and ``import aios3`` must not load.
+HEAVY = ("aiohttp", "aiobotocore", "botocore", "urllib3", "httpx", "httpx2", "anyio", "yarl")
+
+
+def _modules_after(code: str) -> set[str]:
+    """The top-level packages in ``sys.modules`` after ``code`` in a fresh interpreter."""
+    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return {name.split(".")[0] for name in json.loads(out)}
+
+
+def test_import_loads_no_http_stack_or_botocore() -> None:
+    loaded = _modules_after("import aios3")
+    assert "aios3" in loaded
+    assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_an_open_client_loads_them() -> None:  # the probe above can see them
+    code = """
+import asyncio, aios3
+async def main():
+    async with aios3.connect(endpoint="http://127.0.0.1:9", access_key_id="a",
+                             secret_access_key="b", region="us-east-1"):
+        pass
+asyncio.run(main())
+"""
+    assert {"aiohttp", "aiobotocore", "botocore"} <= _modules_after(code)
+
+
+async def test_bodies_go_through_aios3s_payload_once_a_client_opens() -> None:
+    async with aios3.connect(
+        endpoint="http://127.0.0.1:9", access_key_id="a", secret_access_key="b"
+    ):
+        from aiohttp import payload
+
+        body = Body(2 * 1024 * 1024)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # aiohttp's bytes payload warns above 1 MB
+            sent = payload.get_payload(body)
+    assert type(sent).__module__ == "aios3._payload"
+    assert sent.size == len(body)
+
+
+# -- the botocore data cache (aios3._model_cache) -------------------------------------
+
+
+def _data_file(folder: Path, data: object, mtime_ns: int = 10**18) -> str:
+    """A botocore-style data file: ``folder/name.json``; its path without the suffix."""
+    path = folder / "data.json"
+    path.write_text(json.dumps(data))
+    os.utime(path, ns=(mtime_ns, mtime_ns))
+    return str(folder / "data")
+
+
+def _entries(cache: Path) -> list[Path]:
+    return sorted(cache.glob("*.marshal"))
+
+
+def test_a_cached_file_is_read_from_the_cache_the_second_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = _data_file(tmp_path, {"shapes": {"B": [1, "x"], "A": {"z": None}}})
+    cache = tmp_path / "cache"
+    first = CachedFileLoader(cache).load_file(source)
+    assert first == {"shapes": {"B": [1, "x"], "A": {"z": None}}}
+    assert len(_entries(cache)) == 1
+
+    def no_json(self: object, path: str) -> None:
+        raise AssertionError("read the JSON again")
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", no_json)
+    again = CachedFileLoader(cache).load_file(source)
+    assert again == first
+    assert list(again["shapes"]) == ["B", "A"]  # botocore's order kept
+
+
+def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    source = _data_file(tmp_path, {"v": 1})
+    assert CachedFileLoader(cache).load_file(source) == {"v": 1}
+    _data_file(tmp_path, {"v": 2}, mtime_ns=2 * 10**18)
+    assert CachedFileLoader(cache).load_file(source) == {"v": 2}
+    assert len(_entries(cache)) == 2
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda blob: blob[: len(blob) // 2],  # torn
+        lambda blob: blob[:-1] + bytes([blob[-1] ^ 1]),  # a flipped bit: the CRC32 fails
+        lambda blob: b"",
+        lambda blob: b"\x00" * len(blob),
+    ],
+)
+def test_a_damaged_entry_is_ignored_and_written_again(
+    tmp_path: Path, damage: Callable[[bytes], bytes]
+) -> None:
+    cache = tmp_path / "cache"
+    source = _data_file(tmp_path, {"key": "value", "n": list(range(50))})
+    CachedFileLoader(cache).load_file(source)
+    [entry] = _entries(cache)
+    good = entry.read_bytes()
+    entry.write_bytes(damage(good))
+    assert CachedFileLoader(cache).load_file(source) == {"key": "value", "n": list(range(50))}
+    assert entry.read_bytes() == good
+
+
+def test_an_unwritable_cache_only_costs_the_time(tmp_path: Path) -> None:
+    in_the_way = tmp_path / "file"
+    in_the_way.write_text("not a directory")
+    source = _data_file(tmp_path, {"v": 1})
+    assert CachedFileLoader(in_the_way / "cache").load_file(source) == {"v": 1}
+    assert CachedFileLoader(tmp_path / "cache").load_file(str(tmp_path / "missing")) is None
+
+
+def test_old_entries_are_pruned_when_one_is_written(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    old, recent = cache / ("0" * 32 + ".marshal"), cache / ("1" * 32 + ".marshal")
+    for path, age_days in ((old, 31), (recent, 1)):
+        path.write_bytes(b"x")
+        when = time.time() - age_days * 24 * 3600
+        os.utime(path, (when, when))
+    CachedFileLoader(cache).load_file(_data_file(tmp_path, {"v": 1}))
+    assert not old.exists() and recent.exists() and len(_entries(cache)) == 2
+
+
+def test_cache_directory(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("AIOS3_CACHE_DIR", str(tmp_path))
+    assert cache_dir() == tmp_path
+    monkeypatch.setenv("AIOS3_CACHE_DIR", "")
+    assert cache_dir() is None
+    monkeypatch.delenv("AIOS3_CACHE_DIR")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if sys.platform not in ("win32", "darwin"):
+        assert cache_dir() == tmp_path / "aios3"
+
+
+async def test_a_client_fills_the_cache_and_the_next_one_uses_it(
+    server: Server, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIOS3_CACHE_DIR", str(tmp_path))
+    async with aios3.connect(server.config()) as s3:
+        await s3.list_buckets()
+    written = {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)}
+    assert len(written) >= 3  # the S3 model, its endpoint ruleset, the partitions, ...
+
+    def no_json(self: object, path: str) -> None:
+        raise AssertionError(f"read {path} again")
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", no_json)
+    async with aios3.connect(server.config(default_bucket=bucket_name)) as s3:
+        await s3.create_bucket(bucket_name)  # botocore's path, then the direct one:
+        await s3.upload("k", b"cached")  # the model and the ruleset at work
+        assert await s3.get_bytes("k") == b"cached"
+        await s3.delete_bucket(bucket_name, force=True)
+    assert {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)} == written
+
+
+@pytest.mark.timeout(120)
+def test_the_startup_benchmark_runs() -> None:
+    pytest.importorskip("moto.server")
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks.startup", "--repeat", "1", "--clients", "aios3"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=110,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if "|" in line}
+    assert rows["aios3"].count(" s / ") == 4, proc.stdout  # import, connect, get, put
