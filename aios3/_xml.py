@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from xml.etree.ElementTree import Element, ParseError, XMLParser
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 __all__ = ["Plan", "compile_plan", "parse_xml"]
 
@@ -106,6 +108,8 @@ def _scalar(kind: str, timestamp: Convert) -> Convert:
 def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
     """``body``'s root element read with ``plan``; raises botocore's
     ``ResponseParserError`` for a body that is not XML, as botocore's parser does."""
+    from xml.etree.ElementTree import ParseError, XMLParser
+
     if not body:
         return {}
     parser = XMLParser()
