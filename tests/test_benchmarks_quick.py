@@ -114,3 +114,24 @@ def test_fs_quick_run_measures_or_skips_every_workload(tmp_path: Path) -> None:
     for workload in FS_WORKLOADS:
         assert summary["aios3"][workload]["seconds_vs_aios3"] == pytest.approx(1.0)
     assert not [r for r in doc["runs"] if r.get("error")]
+
+
+@pytest.mark.timeout(240)
+def test_listing_quick_run_lists_and_deletes_every_key(tmp_path: Path) -> None:
+    out = tmp_path / "listing.json"
+    proc = subprocess.run(
+        [
+            sys.executable, "-m", "benchmarks.listing",
+            "--quick", "--server", "moto", "--clients", "aios3,boto3", "--json", str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=220,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    row = json.loads(out.read_text())["2000"]
+    assert set(row) == {"list/aios3", "list/boto3", "delete/aios3"}
+    for runs in row.values():  # the harness checks the counts; the figures are there
+        assert all(r["keys"] == 2000 and r["keys_per_s"] > 0 and r["rss_mib"] > 10 for r in runs)
+    assert "| 2,000 | list | aios3 |" in proc.stdout
