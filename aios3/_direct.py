@@ -332,7 +332,9 @@ def _url_decode(
             out[name] = unquote_plus(out[name])
     for outer, inner in nested:
         for item in out.get(outer, ()):
-            item[inner] = unquote_plus(item[inner])
+            text = item[inner]
+            if "%" in text or "+" in text:  # else unquote_plus would return it as it is
+                item[inner] = unquote_plus(text)
 
 
 class _NoRedirects:
