@@ -592,13 +592,16 @@ class ObjectOps(PresignOps):
         delimiter: str | None = None,
         start_after: str | None = None,
         page_size: int = 1000,
+        read_ahead: bool = True,
         **options: Unpack[Payer],
     ) -> AsyncIterator[ObjectInfo | Prefix]:
         """Objects under ``prefix``, in key order, fetched page by page as you iterate.
 
         With a ``delimiter`` (usually "/") keys below the next delimiter are rolled up
         into :class:`~aios3.Prefix` items ("folders"), yielded after each page's objects.
-        Listed objects carry key, size, etag, last modified and storage class.
+        Listed objects carry key, size, etag, last modified and storage class. Each
+        next page is asked for while the current one is read (``read_ahead``; pass
+        ``False`` to probe a prefix for its first keys without a second request).
         """
         b, p = self.name(prefix, bucket=bucket, allow_empty_key=True)
         opts = read_options(options, what="list()", payer_only=True)
@@ -614,8 +617,9 @@ class ObjectOps(PresignOps):
         # that never awaits would starve that request, so the loop gets a turn every
         # TURN items.
         markers = {"NextContinuationToken": "ContinuationToken"}
-        async with self._pages("list_objects_v2", "list", b, params, markers, opts) as listing:
-            async for page in listing:
+        listing = self._pages("list_objects_v2", "list", b, params, markers, opts, read_ahead)
+        async with listing as each:
+            async for page in each:
                 for n, item in enumerate(page.get("Contents") or ()):
                     if n % TURN == 0:
                         await asyncio.sleep(0)
@@ -631,6 +635,7 @@ class ObjectOps(PresignOps):
         params: dict[str, Any],
         markers: dict[str, str],
         options: RequestOptions | None = None,
+        ahead: bool = True,
     ) -> contextlib.aclosing[AsyncGenerator[dict[str, Any]]]:
         """The pages of listing ``operation``, each next one asked for while this one
         is read (:func:`~aios3._paging.pages`); leaving the block cancels it."""
@@ -642,7 +647,7 @@ class ObjectOps(PresignOps):
             page: dict[str, Any] = self.read(answer, action=action, bucket=bucket)
             return page
 
-        return contextlib.aclosing(pages(fetch, read, params, markers))
+        return contextlib.aclosing(pages(fetch, read, params, markers, ahead=ahead))
 
     async def create_folder(self, name: Name, *, bucket: str | None = None) -> StoredObject:
         """Create a folder marker: a zero-byte object whose key ends in "/", as S3

@@ -29,10 +29,14 @@ async def pages(
     read: Callable[[Answer], dict[str, Any]],
     params: dict[str, Any],
     markers: Mapping[str, str],
+    *,
+    ahead: bool = True,
 ) -> AsyncGenerator[dict[str, Any]]:
     """Each page of the listing ``fetch(params)`` starts, as ``read`` makes it.
     ``markers`` maps a member of a truncated page (``"NextContinuationToken"``) to the
-    parameter that asks for the next one (``"ContinuationToken"``)."""
+    parameter that asks for the next one (``"ContinuationToken"``). Without ``ahead``
+    each page is asked for only when the one before it was used up (a probe for the
+    first keys sends one request)."""
 
     def after(get: Callable[[str], Any], truncated: bool) -> dict[str, Any] | None:
         if not truncated:
@@ -43,25 +47,33 @@ async def pages(
     def ask(where: dict[str, Any] | None) -> asyncio.Task[Answer] | None:
         return None if where is None else asyncio.ensure_future(fetch({**params, **where}))
 
-    ahead: asyncio.Task[Answer] | None = None
+    if not ahead:
+        while True:
+            page = read(await fetch(params))
+            yield page
+            where = after(page.get, bool(page.get("IsTruncated")))
+            if where is None:
+                return
+            params = {**params, **where}
+    task: asyncio.Task[Answer] | None = None
     try:
         answer = await fetch(params)
         while True:
             hint = after(answer.peek, answer.peek("IsTruncated") == "true")
-            ahead = ask(hint)
-            if ahead is not None:
+            task = ask(hint)
+            if task is not None:
                 await asyncio.sleep(0)  # the request goes out before the parse
             page = read(answer)
             where = after(page.get, bool(page.get("IsTruncated")))
             if where != hint:  # the bytes said otherwise than the parse: ask again
-                await stop(ahead)
-                ahead = ask(where)
+                await stop(task)
+                task = ask(where)
             yield page
-            if ahead is None:
+            if task is None:
                 return
-            answer, ahead = await ahead, None
+            answer, task = await task, None
     finally:
-        await stop(ahead)
+        await stop(task)
 
 
 async def stop(task: asyncio.Task[Any] | None) -> None:

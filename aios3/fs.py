@@ -719,7 +719,8 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             found = await self._head(bucket, key, version)
             if found is not None:
                 return _file_entry(bucket, found)
-            if version is None and await _take(s3.list(S3Name(key + "/", bucket), page_size=1), 1):
+            probe = s3.list(S3Name(key + "/", bucket), page_size=1, read_ahead=False)
+            if version is None and await _take(probe, 1):
                 return _dir_entry(f"{bucket}/{key}")
         raise FileNotFoundError(errno.ENOENT, "no such key or prefix", path)
 
@@ -902,9 +903,11 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
 
     object_version_info = sync_wrapper(_object_version_info)
 
-    async def _list_objects(self, bucket: str, prefix: str) -> AsyncIterator[ObjectInfo]:
+    async def _list_objects(
+        self, bucket: str, prefix: str, *, read_ahead: bool = True
+    ) -> AsyncIterator[ObjectInfo]:
         s3 = await self.set_session()
-        listing = s3.list(S3Name(prefix, bucket))
+        listing = s3.list(S3Name(prefix, bucket), read_ahead=read_ahead)
         try:
             with _translated(f"{bucket}/{prefix}"):
                 async for item in listing:
@@ -1251,7 +1254,9 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
             except S3Error as err:
                 raise _os_error(err, path) from err
             return
-        contents = [o.key for o in await _take(self._list_objects(bucket, key + "/"), 2)]
+        contents = [
+            o.key for o in await _take(self._list_objects(bucket, key + "/", read_ahead=False), 2)
+        ]
         if not contents:
             if await self._isfile(path):
                 raise NotADirectoryError(errno.ENOTDIR, "a file, not a directory", path)
@@ -1354,7 +1359,9 @@ class S3FileSystem(AsyncFileSystem):  # type: ignore[misc]
                 return
         base = f"{key}/" if key else ""
         if not recursive:
-            contents = [o.key for o in await _take(self._list_objects(bucket, base), 2)]
+            contents = [
+                o.key for o in await _take(self._list_objects(bucket, base, read_ahead=False), 2)
+            ]
             if contents in ([], [base]) and key:
                 folders.add((bucket, base))  # an empty directory: its marker
                 return

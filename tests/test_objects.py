@@ -408,3 +408,21 @@ async def test_listed_objects_read_like_built_ones(s3: aios3.S3) -> None:
     assert not hasattr(item, "sise")
     with pytest.raises(dataclasses.FrozenInstanceError):
         item.size = 5  # type: ignore[misc]
+
+
+async def test_a_probe_without_read_ahead_sends_one_request(
+    server: Server, proxy: FaultProxy, s3: aios3.S3
+) -> None:
+    await put_many(s3, [f"probe/{i}" for i in range(5)])
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
+    async with aios3.connect(config) as client:
+        before = len(proxy.log)
+        items = client.list("probe/", page_size=1, read_ahead=False)
+        first = await anext(items)
+        await asyncio.sleep(0.2)  # time enough for a page asked for ahead to go out
+        await items.aclose()
+        assert isinstance(first, aios3.ObjectInfo) and first.key == "probe/0"
+        assert len(proxy.log) - before == 1
+        listed = [o.key async for o in client.list("probe/", page_size=2, read_ahead=False)]
+        assert listed == [f"probe/{i}" for i in range(5)]
+        assert len(proxy.log) - before == 1 + 3
