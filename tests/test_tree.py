@@ -58,9 +58,9 @@ async def test_a_prefix_names_a_folder(s3: aios3.S3, tmp_path: Path) -> None:
         await s3.upload(key, data)
     result = await s3.download_dir("data", tmp_path / "d")
     assert tree(tmp_path / "d") == {"x": b"x", "sub/y": b"y"}
-    assert result.ok and len(result.copied) == 2 and not result.skipped
+    assert result.ok and result.copied == 2 and not result.skipped
     copied = await s3.copy_prefix("data", "copy")
-    assert len(copied.copied) == 2 and await keys(s3, "copy") == {"copy/x", "copy/sub/y"}
+    assert copied.copied == 2 and await keys(s3, "copy") == {"copy/x", "copy/sub/y"}
     deleted = await s3.delete_prefix("logs")
     assert deleted.deleted == 1
     assert await keys(s3, "logs") == {"logs.json", "logs-archive/b", "logsx/c"}
@@ -140,12 +140,12 @@ async def test_sync_round_trip_transfers_nothing_the_second_time(
     bucket = s3.config.default_bucket or ""
     remote = f"s3://{bucket}/mirror"
     first = await s3.sync(src, remote)
-    assert len(first.copied) == 3 and first.ok
+    assert first.copied == 3 and first.ok and first.bytes == 6 * MiB + 3
     again = await s3.sync(src, remote)
     assert not again.copied and again.unchanged == 3
     back = tmp_path / "back"
     down = await s3.sync(remote, back)
-    assert tree(back) == tree(src) and len(down.copied) == 3
+    assert tree(back) == tree(src) and down.copied == 3
     # Downloads took the objects' LastModified: syncing back up finds nothing to do.
     up = await s3.sync(back, remote)
     assert not up.copied and up.unchanged == 3
@@ -153,14 +153,18 @@ async def test_sync_round_trip_transfers_nothing_the_second_time(
     # A changed size is copied; a deleted source file is removed only with delete=True.
     (src / "a.txt").write_bytes(b"longer")
     (src / "sub" / "c.log").unlink()
-    changed = await s3.sync(src, remote)
-    assert [i.source for i in changed.copied] == [str(src / "a.txt")] and not changed.deleted
-    pruned = await s3.sync(src, remote, delete=True)
-    assert [i.source for i in pruned.deleted] == [f"{remote}/sub/c.log"]
+    seen: list[aios3.TreeItem] = []
+    changed = await s3.sync(src, remote, on_item=seen.append)
+    assert [i.source for i in seen] == [str(src / "a.txt")] and changed.copied == 1
+    assert not changed.deleted
+    seen.clear()
+    pruned = await s3.sync(src, remote, delete=True, on_item=seen.append)
+    assert [(i.action, i.source) for i in seen] == [("delete", f"{remote}/sub/c.log")]
+    assert pruned.deleted == 1
     assert await keys(s3, "mirror") == {"mirror/a.txt", "mirror/sub/b.bin"}
     # S3 -> S3, with size_only.
     other = f"s3://{bucket}/other"
-    assert len((await s3.sync(remote, other)).copied) == 2
+    assert (await s3.sync(remote, other)).copied == 2
     assert (await s3.sync(remote, other, size_only=True)).unchanged == 2
 
 
@@ -170,21 +174,27 @@ async def test_filters_dryrun_and_delete_keep_what_they_should(
     src = tmp_path / "src"
     make_tree(src, {"a.txt": b"a", "b.log": b"b", "keep/c.log": b"c", "d.tmp": b"d"})
     planned = await s3.upload_dir(src, "f", dryrun=True)
-    assert planned.dryrun and len(planned.copied) == 4 and not await keys(s3)
+    assert planned.dryrun and planned.copied == 4 and not await keys(s3)
     # aws order: exclude everything, then include *.log; later rules win.
     done = await s3.upload_dir(src, "f", filters=[("exclude", "*"), ("include", "*.log")])
-    assert await keys(s3) == {"f/b.log", "f/keep/c.log"} and len(done.copied) == 2
+    assert await keys(s3) == {"f/b.log", "f/keep/c.log"} and done.copied == 2
     await s3.upload_dir(src, "f", exclude=["*.tmp"])
     assert "f/d.tmp" not in await keys(s3)
     local = tmp_path / "local"
     make_tree(local, {"extra.txt": b"x", "protected.tmp": b"p"})
     planned = await s3.sync("s3://" + (s3.config.default_bucket or "") + "/f", local, dryrun=True)
     assert planned.copied and tree(local) == {"extra.txt": b"x", "protected.tmp": b"p"}
+    seen: list[aios3.TreeItem] = []
     synced = await s3.sync(
-        "s3://" + (s3.config.default_bucket or "") + "/f", local, delete=True, exclude=["*.tmp"]
+        "s3://" + (s3.config.default_bucket or "") + "/f",
+        local,
+        delete=True,
+        exclude=["*.tmp"],
+        on_item=seen.append,
     )
     # extra.txt is not in the source: deleted; protected.tmp is excluded: kept.
-    assert [Path(i.source).name for i in synced.deleted] == ["extra.txt"]
+    assert [Path(i.source).name for i in seen if i.action == "delete"] == ["extra.txt"]
+    assert synced.deleted == 1
     assert set(tree(local)) == {"a.txt", "b.log", "keep/c.log", "protected.tmp"}
 
 
@@ -197,7 +207,7 @@ async def test_one_failed_file_never_stops_the_others(s3: aios3.S3, tmp_path: Pa
     seen: list[aios3.TreeItem] = []
     result = await s3.download_dir("many", dest, on_item=seen.append, jobs=2)
     assert [i.source.rsplit("/", 1)[1] for i in result.failed] == ["f3"]
-    assert len(result.copied) == 5 and len(seen) == 6
+    assert result.copied == 5 and len(seen) == 6
     assert isinstance(result.failed[0].error, OSError | aios3.S3Error)
     with pytest.raises(aios3.S3Error, match="1 files failed"):
         result.raise_for_failures()
@@ -333,7 +343,7 @@ async def test_one_pool_for_the_whole_tree(
         async with aios3.connect(config, transfer=transfer) as s3:
             await s3.create_bucket(bucket_name)
             result = await s3.upload_dir(src, "pool", jobs=4)
-            assert len(result.copied) == 7 and result.ok
+            assert result.copied == 7 and result.ok
             assert proxy.peak_parts >= 3  # the big file's 6 parts, more than 4 // 4 at once
             assert proxy.peak_parts <= 4
             assert await s3.get_bytes("pool/big") == (src / "big").read_bytes()
