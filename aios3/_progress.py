@@ -38,6 +38,12 @@ class Progress:
     answered; downloads: bytes written); ``bytes_total`` the size, when known. For a
     directory call ``files_done`` / ``files_total`` count the files to copy, and
     ``active`` holds one event per file in flight, named by its source.
+
+    A directory call finds what to copy as it goes (its sides are listed a page at a
+    time, never held whole): while it is still ``listing``, ``files_total`` and
+    ``bytes_total`` count the files found so far (up to a thousand ahead of the
+    copies) and grow; once ``listing`` is False they are the call's totals. A tree of
+    up to a thousand files to copy is found before its first event.
     """
 
     name: str
@@ -46,6 +52,7 @@ class Progress:
     files_done: int | None = None
     files_total: int | None = None
     active: tuple[Progress, ...] = ()
+    listing: bool = False
 
     @property
     def fraction(self) -> float | None:
@@ -58,7 +65,11 @@ class Progress:
     def finished(self) -> bool:
         """True on a transfer's last event."""
         if self.files_total is not None:
-            return self.files_done == self.files_total and self.bytes_done == self.bytes_total
+            return (
+                not self.listing
+                and self.files_done == self.files_total
+                and self.bytes_done == self.bytes_total
+            )
         return self.bytes_total is not None and self.bytes_done >= self.bytes_total
 
 
@@ -139,8 +150,10 @@ class TreeMeter:
     """A directory call's progress: its files' events summed into one stream of events
     (throttled like a single transfer's), with the files in flight as ``active``.
 
-    Each file's transfer reports to :meth:`file_callback`; the run tells
-    :meth:`file_done` when a file's job is over, whatever its outcome.
+    The run tells :meth:`found` of each file to copy as its plan finds it, and
+    :meth:`found_all` when the plan is complete; each file's transfer reports to
+    :meth:`file_callback`, and the run tells :meth:`file_done` when a file's job is
+    over, whatever its outcome.
     """
 
     def __init__(self, name: str, callback: ProgressCallback | None) -> None:
@@ -152,10 +165,25 @@ class TreeMeter:
         self._active: dict[str, Progress] = {}
         self._last = 0.0
         self.failed: BaseException | None = None  # what the callback raised, if it did
+        self.listing = True
+        self.begun = False
 
-    def plan(self, files: int, nbytes: int) -> None:
-        """Set what the call will copy: ``files`` files holding ``nbytes`` bytes."""
-        self.files_total, self.bytes_total = files, nbytes
+    def found(self, nbytes: int) -> None:
+        """One more file to copy, of ``nbytes`` bytes: the totals grow."""
+        self.files_total += 1
+        self.bytes_total += nbytes
+
+    def found_all(self) -> None:
+        """Every file to copy was found: the totals are final."""
+        self.listing = False
+
+    def again(self) -> None:
+        """The call looks for what to copy again, from the start: the totals drop to
+        what is done (files in flight were stopped) and grow again."""
+        self.files_total, self.bytes_total = self.files_done, self.bytes_done
+        self._seen.clear()
+        self._active.clear()
+        self.listing = True
 
     def event(self) -> Progress:
         return Progress(
@@ -165,6 +193,7 @@ class TreeMeter:
             self.files_done,
             self.files_total,
             tuple(self._active.values()),
+            self.listing,
         )
 
     def file_callback(self, name: str) -> ProgressCallback | None:
@@ -207,7 +236,8 @@ class TreeMeter:
                 raise
 
     async def begin(self) -> None:
-        """Report the start (after :meth:`plan`)."""
+        """Report the start (once the files found so far are counted)."""
+        self.begun = True
         await self._report(force=True)
 
     async def finish(self) -> None:

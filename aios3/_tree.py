@@ -2,46 +2,71 @@
 :meth:`S3.copy_prefix` and :meth:`S3.sync`, the way ``aws s3 cp --recursive`` and
 ``aws s3 sync`` work, and safe where they lose data.
 
-The path through the code, top to bottom:
+Memory stays flat however many files a folder holds: no side is ever held whole. The
+path through the code, top to bottom:
 
 1. **Sides.** Each side is a local folder or an S3 folder. A prefix always names a
    folder (``logs`` is ``logs/``: never ``logs.json`` or ``logs-old/``); a missing
    source is :class:`~aios3.SourceNotFound` before anything is written or deleted.
-2. **Listing.** Each side becomes a map from a path relative to its root to an
-   :class:`_Entry`. Keys meet the file system through one mapping,
-   :func:`key_parts`: a key that cannot name a file inside the destination (``..``,
-   an absolute path, a drive, an empty or ``.`` segment, a NUL) is reported as
-   skipped, never written, and nothing that it could stand for is deleted.
-3. **Plan.** The filters (exclude / include, in order, later ones winning, matched
-   against the relative path) and, for sync, the size-and-time comparison of
-   ``aws s3 sync`` decide what is copied and what is deleted.
-4. **Run.** The copies run ``jobs`` files at a time, and every file's requests (parts,
-   ranges, small PutObjects) draw on one :class:`~aios3._aio.Budget` of
-   ``TransferConfig.concurrency`` requests and ``part_size x concurrency`` bytes
+2. **Streams.** Each side is a stream of :class:`_Entry` (a path relative to its root,
+   size, time) in one order, S3's: the UTF-8 bytes of the relative path. An S3 side is
+   :meth:`S3.list` read page by page; a local side is walked depth first, each folder's
+   names sorted as bytes with a ``/`` after a folder's name (as ``aws s3 sync`` does),
+   so that ``a-c`` comes before ``a/b`` as the keys would. Keys meet the file system
+   through one mapping, :func:`key_parts`: a key that cannot name a file inside the
+   destination (``..``, an absolute path, a drive, an empty or ``.`` segment, a NUL)
+   is reported as skipped, never written, and nothing that it could stand for is
+   deleted.
+3. **Merge.** The two streams are merged like a merge join (:func:`_merged`): a path
+   only the source has is copied; one both have is compared, as ``aws s3 sync`` does
+   (size, then time), and copied or counted unchanged; one only the destination has is
+   deleted, with ``delete``. The filters (exclude / include, in order, later ones
+   winning, matched against the relative path) decide what is considered at all. A
+   stream out of order stops the call: the sides cannot be compared.
+4. **Run.** The plan is read as it is made, a bounded look-ahead ahead of the copies
+   (its totals are the progress events' ``files_total`` / ``bytes_total``, which grow
+   while ``listing``). The copies run ``jobs`` files at a time, and every file's
+   requests (parts, ranges, small PutObjects) draw on one :class:`~aios3._aio.Budget`
+   of ``TransferConfig.concurrency`` requests and ``part_size x concurrency`` bytes
    (:data:`~aios3._aio.tree_budget`): one big file among small ones gets every slot the
-   others leave, and memory stays flat whatever the tree. A failure is recorded, never
-   cancels the rest; deletes follow once every copy has finished. Every file
-   written is checked, at the moment it is written, to resolve inside the destination
-   (a symlinked folder that leads out of it is refused).
+   others leave. A failure is recorded, never cancels the rest. Every file written is
+   checked, at the moment it is written, to resolve inside the destination (a
+   symlinked folder that leads out of it is refused).
+5. **Deletes** come last, once the whole source was read without an error and every
+   copy has finished: what to delete is noted as the merge finds it (front-coded, a
+   few bytes a path, :class:`_Doomed`), so a listing that fails halfway deletes
+   nothing, not even what it had compared.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fnmatch
+import itertools
 import os
 import re
 import stat
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 from ._aio import Budget, tree_budget
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest, S3Error, SourceNotFound
-from ._info import ObjectInfo
+from ._info import DeleteFailure, ObjectInfo
 from ._names import S3Name
 from ._progress import ProgressCallback, TreeMeter
 
@@ -65,6 +90,7 @@ Filter: TypeAlias = "tuple[Literal['exclude', 'include'], str]"
 """One filter rule: ``("exclude", "*.tmp")`` or ``("include", "logs/*")``."""
 
 DEFAULT_JOBS = 4
+T = TypeVar("T")
 _DRIVE = re.compile(r"^[A-Za-z]:")
 _SEPARATORS = re.compile(r"[/\\]")
 
@@ -89,27 +115,28 @@ class TreeItem:
 
 @dataclass(slots=True)
 class TreeResult:
-    """What a directory transfer did: files ``copied``, ``deleted``, ``skipped`` (each
-    with why: an unsafe key, a special file) and ``failed`` (each with its error), and
-    how many were ``unchanged`` (already in sync). With ``dryrun`` nothing was changed
-    and the lists say what would have been."""
+    """What a directory transfer did: how many files were ``copied`` (``bytes`` in all),
+    ``deleted`` and ``unchanged`` (already in sync), and each file ``skipped`` (with
+    why: an unsafe key, a special file) or ``failed`` (with its error). With ``dryrun``
+    nothing was changed and the counts say what would have been.
 
-    copied: list[TreeItem] = field(default_factory=list)
-    deleted: list[TreeItem] = field(default_factory=list)
+    Copies and deletes are counted, not kept, so a result stays small however many
+    files moved: ``on_item`` hears of each file as it is done.
+    """
+
+    copied: int = 0
+    deleted: int = 0
     skipped: list[TreeItem] = field(default_factory=list)
     failed: list[TreeItem] = field(default_factory=list)
     unchanged: int = 0
     dryrun: bool = False
+    bytes: int = 0
+    """The bytes copied (or, in a dry run, that would be)."""
 
     @property
     def ok(self) -> bool:
         """True when nothing failed (skipped files do not count as failures)."""
         return not self.failed
-
-    @property
-    def bytes(self) -> int:
-        """The bytes copied (or, in a dry run, that would be)."""
-        return sum(item.size or 0 for item in self.copied)
 
     def raise_for_failures(self) -> None:
         """Raise :class:`~aios3.S3Error` naming the first failures, if there were any."""
@@ -119,12 +146,15 @@ class TreeResult:
             raise S3Error(f"{len(self.failed)} files failed: {shown}{more}")
 
     def _add(self, item: TreeItem) -> None:
-        lists = {
-            "skip": self.skipped,
-            "fail": self.failed,
-            "delete": self.deleted,
-        }
-        lists.get(item.action, self.copied).append(item)
+        if item.action == "skip":
+            self.skipped.append(item)
+        elif item.action == "fail":
+            self.failed.append(item)
+        elif item.action == "delete":
+            self.deleted += 1
+        else:
+            self.copied += 1
+            self.bytes += item.size or 0
 
 
 OnItem: TypeAlias = "Callable[[TreeItem], object] | None"
@@ -232,70 +262,159 @@ class _Remote:
     def url(self, rel: str = "") -> str:
         return f"s3://{self.bucket}/{self.prefix}{rel}"
 
+    def holds(self, other: _Remote) -> bool:
+        """Whether ``other`` is this folder or one inside it."""
+        return self.bucket == other.bucket and other.prefix.startswith(self.prefix)
+
 
 def _timestamp_ns(info: ObjectInfo) -> int:
     when = info.last_modified
     return 0 if when is None else round(when.timestamp() * 1_000_000) * 1000
 
 
-async def _list_remote(
+async def _remote_stream(
     s3: S3, side: _Remote, payer: Mapping[str, Any] | None = None
-) -> dict[str, _Entry]:
-    entries: dict[str, _Entry] = {}
-    async for item in s3.list(side.prefix, bucket=side.bucket, **(payer or {})):
-        if not isinstance(item, ObjectInfo):
+) -> AsyncGenerator[_Entry, None]:
+    """The objects under ``side``, as :meth:`S3.list` gives them: in S3's order, a page
+    at a time (the folder itself and folder markers left out)."""
+    listing = s3.list(side.prefix, bucket=side.bucket, **(payer or {}))
+    try:
+        async for item in listing:
+            if not isinstance(item, ObjectInfo):
+                continue
+            rel = item.key[len(side.prefix) :]
+            if not rel or rel.endswith("/"):  # the folder itself, or a folder marker
+                continue
+            yield _Entry(rel, item.size or 0, _timestamp_ns(item), side.url(rel), item.key)
+    finally:
+        if isinstance(listing, AsyncGenerator):  # its page read ahead is cancelled
+            await listing.aclose()
+
+
+Order: TypeAlias = Literal["bytes", "path"]
+"""The order a listing gives keys in: S3's, by the UTF-8 bytes of the key (AWS, MinIO,
+Ceph, moto), or a file system's, by path segment (SeaweedFS's filer lists ``data/x``
+before ``data-old/y``: each folder's keys right after its name)."""
+
+_PATH_ORDER: set[str] = set()  # the endpoints seen listing in "path" order
+
+
+def _sort_key(order: Order) -> Callable[[str], Any]:
+    """How two relative paths compare in ``order`` (a str compares as its UTF-8 bytes)."""
+    return (lambda rel: rel) if order == "bytes" else (lambda rel: rel.split("/"))
+
+
+def _order(name: str, is_folder: bool, order: Order = "bytes") -> bytes:
+    """Where a name sorts among its folder's, so that the walk meets relative paths in
+    ``order``: by its bytes, in S3's order a folder's with the ``/`` its paths continue
+    with (as ``aws s3 sync`` does: ``a-c`` before ``a/b``)."""
+    return os.fsencode(name) + (b"/" if is_folder and order == "bytes" else b"")
+
+
+def _walk_sorted(
+    root: Path, *, source: bool, order: Order = "bytes"
+) -> Iterator[_Entry | TreeItem]:
+    """The regular files under ``root`` (symlinks to files followed, symlinked folders
+    not entered) in ``order`` of their relative paths, and the files skipped, each
+    with why. A destination's special files are left alone silently; a source's are
+    reported. Each folder is read and sorted when the walk enters it, so at most one
+    folder's names per level are held."""
+    # (folder path, its relative path with a trailing "/", its names not yet walked)
+    open_folders: list[tuple[str, str, Iterator[tuple[bytes, str, bool]]]] = []
+
+    def enter(path: str, rel: str) -> TreeItem | None:
+        try:
+            with os.scandir(path) as it:
+                names = sorted(
+                    (_order(e.name, d, order), e.name, d) for e in it for d in [_is_dir(e)]
+                )
+        except OSError as exc:
+            return skip(path, f"cannot be read ({exc.strerror})")
+        open_folders.append((path, rel, iter(names)))
+        return None
+
+    def skip(path: str, reason: str) -> TreeItem | None:
+        return TreeItem("skip", path, reason=reason) if source else None
+
+    problem = enter(os.fspath(root), "")
+    if problem is not None:
+        yield problem
+    while open_folders:
+        folder_path, folder_rel, names = open_folders[-1]
+        following = next(names, None)
+        if following is None:
+            open_folders.pop()
             continue
-        rel = item.key[len(side.prefix) :]
-        if not rel or rel.endswith("/"):  # the folder itself, or a folder marker
-            continue
-        entries[rel] = _Entry(rel, item.size or 0, _timestamp_ns(item), side.url(rel), item.key)
-    return entries
+        _, name, is_dir = following
+        path, rel = os.path.join(folder_path, name), folder_rel + name
+        if is_dir:
+            problem = enter(path, rel + "/")
+        else:
+            found = _look(path, rel, source=source)
+            if isinstance(found, _Entry):
+                yield found
+                continue
+            problem = skip(path, found)
+        if problem is not None:
+            yield problem
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False  # looked at again as a file, and reported there
+
+
+def _look(path: str, rel: str, *, source: bool) -> _Entry | str:
+    """The file at ``path`` as an entry, or why it is skipped."""
+    try:
+        st = os.stat(path)  # follows a link to a file
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror})"
+    if stat.S_ISDIR(st.st_mode):
+        return "is a symbolic link to a folder, which is not followed"
+    if not stat.S_ISREG(st.st_mode):
+        return "is not a regular file"
+    if source and not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    try:
+        rel.encode("utf-8")
+    except UnicodeEncodeError:
+        return "has a name that is not valid UTF-8"
+    return _Entry(rel, st.st_size, st.st_mtime_ns, path)
+
+
+_WALK_BATCH = 1000  # files looked at in one hop to a worker thread
+
+
+async def _local_stream(
+    root: Path, *, source: bool, on_skip: Callable[[TreeItem], object], order: Order
+) -> AsyncGenerator[_Entry, None]:
+    """:func:`_walk_sorted` in a worker thread, ``_WALK_BATCH`` files a hop; the files
+    skipped go to ``on_skip``."""
+    walk = _walk_sorted(root, source=source, order=order)
+    while True:
+        batch = await asyncio.to_thread(list, itertools.islice(walk, _WALK_BATCH))
+        for found in batch:
+            if isinstance(found, TreeItem):
+                on_skip(found)
+            else:
+                yield found
+        if len(batch) < _WALK_BATCH:
+            return
 
 
 def _walk(root: Path, *, source: bool) -> tuple[dict[str, _Entry], list[TreeItem]]:
-    """Regular files under ``root`` (symlinks to files followed, symlinked folders
-    not entered), and the files skipped with why. A destination's special files are
-    left alone silently; a source's are reported."""
+    """Every file under ``root`` at once (for :mod:`aios3.dask`, which cuts the whole
+    tree into shards), and the files skipped; as :func:`_walk_sorted`."""
     entries: dict[str, _Entry] = {}
     skipped: list[TreeItem] = []
-
-    def skip(path: str, reason: str) -> None:
-        if source:
-            skipped.append(TreeItem("skip", path, reason=reason))
-
-    stack = [root]
-    while stack:
-        folder_path = stack.pop()
-        try:
-            with os.scandir(folder_path) as it:
-                items = sorted(it, key=lambda e: e.name)
-        except OSError as exc:
-            skip(os.fspath(folder_path), f"cannot be read ({exc.strerror})")
-            continue
-        for item in items:
-            path = item.path
-            rel = Path(path).relative_to(root).as_posix()
-            try:
-                if item.is_dir(follow_symlinks=False):
-                    stack.append(Path(path))
-                    continue
-                st = os.stat(path)  # follows a link to a file
-            except OSError as exc:
-                skip(path, f"cannot be read ({exc.strerror})")
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                skip(path, "is a symbolic link to a folder, which is not followed")
-            elif not stat.S_ISREG(st.st_mode):
-                skip(path, "is not a regular file")
-            elif source and not os.access(path, os.R_OK):
-                skip(path, "cannot be read (permission denied)")
-            else:
-                try:
-                    rel.encode("utf-8")
-                except UnicodeEncodeError:
-                    skip(path, "has a name that is not valid UTF-8")
-                    continue
-                entries[rel] = _Entry(rel, st.st_size, st.st_mtime_ns, path)
+    for found in _walk_sorted(root, source=source):
+        if isinstance(found, TreeItem):
+            skipped.append(found)
+        else:
+            entries[found.rel] = found
     return entries, skipped
 
 
@@ -311,16 +430,24 @@ def _local_source(path: str | os.PathLike[str]) -> Path:
     return root
 
 
+def _nothing_under(side: _Remote) -> SourceNotFound:
+    return SourceNotFound(
+        f"nothing under {side.url()}: the source prefix holds no objects",
+        bucket=side.bucket,
+        key=side.prefix,
+    )
+
+
 async def _remote_source(
     s3: S3, side: _Remote, payer: Mapping[str, Any] | None = None
 ) -> dict[str, _Entry]:
-    entries = await _list_remote(s3, side, payer)
+    """Every object under ``side`` at once (for :mod:`aios3.dask`); none is an error."""
+    entries: dict[str, _Entry] = {}
+    async with contextlib.aclosing(_remote_stream(s3, side, payer)) as stream:
+        async for entry in stream:
+            entries[entry.rel] = entry
     if not entries:
-        raise SourceNotFound(
-            f"nothing under {side.url()}: the source prefix holds no objects",
-            bucket=side.bucket,
-            key=side.prefix,
-        )
+        raise _nothing_under(side)
     return entries
 
 
@@ -366,6 +493,129 @@ def _needs_copy(
     return delta < 0
 
 
+Pair: TypeAlias = "tuple[_Entry | None, _Entry | None]"
+
+
+class _PathOrder(Exception):
+    """A listing came in "path" order, not S3's: the call starts again in that order."""
+
+
+async def _merged(
+    source: AsyncIterator[_Entry],
+    dest: AsyncIterator[_Entry] | None,
+    *,
+    order: Order,
+    first: _Entry | None = None,
+) -> AsyncGenerator[Pair, None]:
+    """The two sides' streams, both in ``order``, merged by relative path: ``(s,
+    None)`` for a path only the source has, ``(s, d)`` for one both have, ``(None, d)``
+    for one only the destination has (``dest`` ``None``: no destination is compared).
+    ``first`` is the source's first entry when it was read already. A side out of
+    order is an :class:`~aios3.S3Error` (the merge would take what it holds for
+    missing), or :class:`_PathOrder` when it is in "path" order instead of S3's."""
+    key = _sort_key(order)
+
+    async def after(stream: AsyncIterator[_Entry], last: _Entry) -> _Entry | None:
+        entry = await anext(stream, None)
+        if entry is not None and key(entry.rel) <= key(last.rel):
+            if order == "bytes" and entry.rel.split("/") > last.rel.split("/"):
+                raise _PathOrder(f"{entry.where} came after {last.where}")
+            raise S3Error(
+                f"{entry.where} came after {last.where}, out of key order: the sides "
+                "cannot be compared, so nothing was deleted"
+            )
+        return entry
+
+    s = first if first is not None else await anext(source, None)
+    d = None if dest is None else await anext(dest, None)
+    while s is not None or d is not None:
+        if d is None or (s is not None and key(s.rel) < key(d.rel)):
+            assert s is not None
+            yield s, None
+            s = await after(source, s)
+        elif s is None or key(d.rel) < key(s.rel):
+            assert dest is not None
+            yield None, d
+            d = await after(dest, d)
+        else:
+            assert dest is not None
+            yield s, d
+            s, d = await after(source, s), await after(dest, d)
+
+
+class _Doomed:
+    """The files a sync will delete (relative path and size), noted as the merge finds
+    them, in its order, and front-coded: each keeps only the bytes it does not share
+    with the one before (``logs/2026/05/app-000123.json`` after ``...000122.json``
+    takes a few bytes), so a million deletes wait in megabytes, not gigabytes."""
+
+    __slots__ = ("_data", "_last", "count")
+
+    def __init__(self) -> None:
+        self._data = bytearray()
+        self._last = b""
+        self.count = 0
+
+    def add(self, rel: str, size: int) -> None:
+        raw = rel.encode("utf-8", "surrogatepass")
+        shared = _shared(self._last, raw)
+        for number in (shared, len(raw) - shared, size):
+            _put_varint(self._data, number)
+        self._data += raw[shared:]
+        self._last, self.count = raw, self.count + 1
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        data, at, last = self._data, 0, b""
+        for _ in range(self.count):
+            shared, at = _get_varint(data, at)
+            added, at = _get_varint(data, at)
+            size, at = _get_varint(data, at)
+            last = last[:shared] + bytes(data[at : at + added])
+            at += added
+            yield last.decode("utf-8", "surrogatepass"), size
+
+
+def _shared(a: bytes, b: bytes) -> int:
+    """How many leading bytes ``a`` and ``b`` share (a binary search of slices)."""
+    low, high = 0, min(len(a), len(b))
+    while low < high:
+        middle = (low + high + 1) // 2
+        if a[:middle] == b[:middle]:
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def _put_varint(data: bytearray, number: int) -> None:
+    while number >= 0x80:
+        data.append(number & 0x7F | 0x80)
+        number >>= 7
+    data.append(number)
+
+
+def _get_varint(data: bytearray, at: int) -> tuple[int, int]:
+    number = shift = 0
+    while True:
+        byte = data[at]
+        at += 1
+        number |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return number, at
+        shift += 7
+
+
+def _batches(items: Iterable[tuple[str, int]], size: int) -> Iterator[list[tuple[str, int]]]:
+    it = iter(items)
+    while batch := list(itertools.islice(it, size)):
+        yield batch
+
+
+LOOKAHEAD = 1000
+"""How far the plan is read ahead of the copies, in files: a tree no bigger has its
+totals known at the first progress event."""
+
+
 @dataclass(slots=True)
 class _Run:
     """Runs a plan: copies ``jobs`` at a time, then deletes; reports each outcome."""
@@ -378,40 +628,61 @@ class _Run:
     progress: ProgressCallback | None = None
     result: TreeResult = field(default_factory=TreeResult)
     payer: Mapping[str, Any] = field(default_factory=dict)  # on the lists and deletes too
+    meter: TreeMeter | None = None  # once the copies have begun
 
     def report(self, item: TreeItem) -> None:
         self.result._add(item)
         if self.on_item is not None:
             self.on_item(item)
 
-    def changed(
-        self,
-        entries: Iterable[_Entry],
-        dest: Mapping[str, _Entry] | None,
-        *,
-        download: bool,
-        size_only: bool,
-        exact: bool,
-    ) -> Iterator[_Entry]:
-        """The ``entries`` to copy: all of them when ``dest`` is ``None`` (a copy, not a
-        sync), else those missing or changed there; the rest count as unchanged."""
-        for entry in entries:
-            if dest is not None and not _needs_copy(
-                entry, dest.get(entry.rel), download=download, size_only=size_only, exact=exact
-            ):
-                self.result.unchanged += 1
-                continue
-            yield entry
+    async def in_order(self, attempt: Callable[[Order], Awaitable[None]]) -> TreeResult:
+        """Run ``attempt`` (a call's listing, copies and deletes) in S3's order, and
+        once more in "path" order if a listing turns out to come in that one (the
+        server's, remembered). What the first attempt copied was copied rightly (the
+        orders agree up to the first key where they differ, where it stopped); it is
+        unchanged the second time. Its skips and failures are found again."""
+        endpoint = self.s3.config.endpoint or ""
+        if endpoint not in _PATH_ORDER:
+            try:
+                await attempt("bytes")
+                return self.result
+            except _PathOrder:
+                _PATH_ORDER.add(endpoint)
+            self.result.unchanged = 0
+            self.result.skipped.clear()
+            self.result.failed.clear()
+            if self.meter is not None:
+                self.meter.again()
+        await attempt("path")
+        return self.result
 
-    async def copies(self, name: str, work: Iterable[tuple[TreeItem, Job]]) -> None:
-        """Run each ``(item, job)``: report ``item`` once the job is done (or, in a dry
-        run, at once), or a ``fail`` item with the job's error. ``progress`` hears of
-        the whole tree (named ``name``, its source) as the files' transfers go."""
-        planned = list(work)
-        meter = TreeMeter(name, self.progress)
-        meter.plan(len(planned), sum(item.size or 0 for item, _ in planned))
-        await meter.begin()
+    async def copies(
+        self, name: str, work: AsyncIterable[tuple[TreeItem, Job]] | Iterable[tuple[TreeItem, Job]]
+    ) -> None:
+        """Run each ``(item, job)`` of ``work`` as it comes: report ``item`` once the
+        job is done (or, in a dry run, at once), or a ``fail`` item with the job's
+        error. ``work`` is read up to ``LOOKAHEAD`` items ahead of the jobs, never held
+        whole; ``progress`` hears of the whole tree (named ``name``, its source) as
+        the files' transfers go, its totals growing as ``work`` is read. An error
+        reading ``work`` (a listing that failed) cancels the jobs in flight and is
+        raised."""
+        meter = self.meter
+        if meter is None:
+            meter = self.meter = TreeMeter(name, self.progress)
+        ahead: asyncio.Queue[tuple[TreeItem, Job] | None] = asyncio.Queue(LOOKAHEAD)
+        ready = asyncio.Event()  # the look-ahead is full, or the plan is all read
         slots = asyncio.Semaphore(self.jobs)
+
+        async def plan() -> None:
+            async with contextlib.aclosing(_aiter(work)) as planned:
+                async for item, job in planned:
+                    meter.found(item.size or 0)
+                    if ahead.full():
+                        ready.set()
+                    await ahead.put((item, job))
+            meter.found_all()
+            ready.set()
+            await ahead.put(None)
 
         async def one(item: TreeItem, job: Job) -> None:
             copied = False
@@ -437,46 +708,79 @@ class _Run:
         token = tree_budget.set(pool)
         try:
             async with asyncio.TaskGroup() as group:
-                for item, job in planned:
+                group.create_task(plan())
+                await ready.wait()
+                if not meter.begun:
+                    await meter.begin()
+                while (planned := await ahead.get()) is not None:
+                    item, job = planned
                     if self.dryrun:
                         await meter.file_done(item.source, item.size or 0, ok=True)
                         self.report(item)
                         continue
                     await slots.acquire()
                     group.create_task(one(item, job))
-        except BaseExceptionGroup as group_error:  # on_item or progress raised
+        except BaseExceptionGroup as group_error:  # a listing, on_item or progress raised
             raise group_error.exceptions[0] from None
         finally:
             tree_budget.reset(token)
         await meter.finish()
 
-    async def delete_local(self, entries: Iterable[_Entry]) -> None:
-        for entry in entries:
-            item = TreeItem("delete", entry.where, size=entry.size)
-            if not self.dryrun:
-                try:
-                    await asyncio.to_thread(os.unlink, entry.where)
-                except OSError as exc:
-                    item = dataclasses.replace(item, action="fail", error=exc, reason=str(exc))
-            self.report(item)
-
-    async def delete_remote(self, side: _Remote, entries: Sequence[_Entry]) -> None:
-        if not self.dryrun and entries:
-            done = await self.s3.delete_many(
-                [S3Name(e.key or "", side.bucket) for e in entries],
-                bucket=side.bucket,
-                **self.payer,
-            )
-            failed = {f.key: f for f in done.failed}
-        else:
-            failed = {}
-        for entry in entries:
-            problem = failed.get(entry.key or "")
-            if problem is None:
-                self.report(TreeItem("delete", entry.where, size=entry.size))
+    async def delete_local(self, root: Path, doomed: Iterable[tuple[str, int]]) -> None:
+        """Delete ``root``'s files at these relative paths, a batch per worker thread."""
+        for batch in _batches(doomed, _WALK_BATCH):
+            paths = [os.fspath(root.joinpath(*rel.split("/"))) for rel, _ in batch]
+            if self.dryrun:
+                errors: list[OSError | None] = [None] * len(paths)
             else:
-                error = S3Error(f"delete {entry.where} failed: {problem.code}: {problem.message}")
-                self.report(TreeItem("fail", entry.where, error=error, reason=str(error)))
+                errors = await asyncio.to_thread(_unlink_each, paths)
+            for (_, size), path, error in zip(batch, paths, errors, strict=True):
+                if error is None:
+                    self.report(TreeItem("delete", path, size=size))
+                else:
+                    self.report(TreeItem("fail", path, error=error, reason=str(error)))
+
+    async def delete_remote(self, side: _Remote, doomed: Iterable[tuple[str, int]]) -> None:
+        """Delete the objects at these paths relative to ``side``, in DeleteObjects
+        batches, ``transfer.concurrency`` at once."""
+        for batch in _batches(doomed, 1000 * self.transfer.concurrency):
+            failed: dict[str, DeleteFailure] = {}
+            if not self.dryrun:
+                done = await self.s3.delete_many(
+                    [S3Name(side.prefix + rel, side.bucket) for rel, _ in batch],
+                    bucket=side.bucket,
+                    **self.payer,
+                )
+                failed = {f.key: f for f in done.failed}
+            for rel, size in batch:
+                problem = failed.get(side.prefix + rel)
+                if problem is None:
+                    self.report(TreeItem("delete", side.url(rel), size=size))
+                else:
+                    where = side.url(rel)
+                    error = S3Error(f"delete {where} failed: {problem.code}: {problem.message}")
+                    self.report(TreeItem("fail", where, error=error, reason=str(error)))
+
+
+async def _aiter(work: AsyncIterable[T] | Iterable[T]) -> AsyncGenerator[T, None]:
+    if isinstance(work, AsyncIterable):
+        async for item in work:
+            yield item
+    else:
+        for item in work:
+            yield item
+
+
+def _unlink_each(paths: Sequence[str]) -> list[OSError | None]:
+    errors: list[OSError | None] = []
+    for path in paths:
+        try:
+            os.unlink(path)
+        except OSError as exc:
+            errors.append(exc)
+        else:
+            errors.append(None)
+    return errors
 
 
 # -- the four calls ----------------------------------------------------------------------
@@ -504,41 +808,61 @@ async def upload_dir(
 ) -> TreeResult:
     """Local folder -> S3 folder (``cp --recursive`` or, with ``sync``, ``sync``)."""
     root = _local_source(local)
-    source, skipped = await asyncio.to_thread(_walk, root, source=True)
-    for item in skipped:
-        run.report(item)
-    dest = await _list_remote(s3, remote, run.payer) if sync else {}
     transfer = run.transfer
 
-    def work() -> Iterable[tuple[TreeItem, Job]]:
-        included = (e for rel, e in source.items() if _included(rules, rel))
-        compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
-        for entry in run.changed(included, dest if sync else None, **compare):
-            key = remote.prefix + entry.rel
-            item = TreeItem("upload", entry.where, remote.url(entry.rel), entry.size)
+    async def attempt(order: Order) -> None:
+        doomed = _Doomed()
 
-            def job(
-                progress: ProgressCallback | None, path: str = entry.where, key: str = key
-            ) -> Awaitable[Any]:
-                name = S3Name(key, remote.bucket)
-                return s3.upload(name, path, transfer=transfer, progress=progress, **write)
+        async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
+            async with contextlib.AsyncExitStack() as streams:
+                source = await streams.enter_async_context(
+                    contextlib.aclosing(
+                        _local_stream(root, source=True, on_skip=run.report, order=order)
+                    )
+                )
+                dest = None
+                if sync:
+                    dest = await streams.enter_async_context(
+                        contextlib.aclosing(_remote_stream(s3, remote, run.payer))
+                    )
+                pairs = await streams.enter_async_context(
+                    contextlib.aclosing(_merged(source, dest, order=order))
+                )
+                async for entry, there in pairs:
+                    if entry is None:  # only the destination has it
+                        assert there is not None
+                        if delete and _included(rules, there.rel):
+                            try:
+                                key_parts(there.rel)
+                            except InvalidRequest as exc:  # no local file can have this name
+                                skip = TreeItem("skip", there.where, reason=f"{exc}; not deleted")
+                                run.report(skip)
+                                continue
+                            doomed.add(there.rel, there.size)
+                        continue
+                    if not _included(rules, entry.rel):
+                        continue
+                    if sync and not _needs_copy(
+                        entry, there, download=False, size_only=size_only, exact=exact_timestamps
+                    ):
+                        run.result.unchanged += 1
+                        continue
+                    key = remote.prefix + entry.rel
+                    item = TreeItem("upload", entry.where, remote.url(entry.rel), entry.size)
 
-            yield item, job
+                    def job(
+                        progress: ProgressCallback | None, path: str = entry.where, key: str = key
+                    ) -> Awaitable[Any]:
+                        name = S3Name(key, remote.bucket)
+                        return s3.upload(name, path, transfer=transfer, progress=progress, **write)
 
-    await run.copies(os.fspath(root), work())
-    if delete:
-        doomed = []
-        for rel, entry in dest.items():
-            if rel in source or not _included(rules, rel):
-                continue
-            try:
-                key_parts(rel)
-            except InvalidRequest as exc:  # no local file can have this name: keep it
-                run.report(TreeItem("skip", entry.where, reason=f"{exc}; not deleted"))
-                continue
-            doomed.append(entry)
-        await run.delete_remote(remote, doomed)
-    return run.result
+                    yield item, job
+
+        await run.copies(os.fspath(root), work())
+        if delete:  # the whole source was read, without an error
+            await run.delete_remote(remote, doomed)
+
+    return await run.in_order(attempt)
 
 
 async def download_dir(
@@ -557,56 +881,76 @@ async def download_dir(
     """S3 folder -> local folder. Every key goes through :func:`key_parts` and
     :func:`_safe_target`; downloads set the file's mtime to the object's LastModified,
     so a sync back the other way finds nothing to do."""
-    source = await _remote_source(s3, remote, run.payer)
     root = Path(local)
-    exists = await asyncio.to_thread(os.path.lexists, root)
-    if exists and not await asyncio.to_thread(os.path.isdir, root):
-        raise InvalidRequest(f"the destination {os.fspath(root)!r} is not a folder")
-    dest: dict[str, _Entry] = {}
-    if sync and exists:
-        dest, _ = await asyncio.to_thread(_walk, root, source=False)
     transfer = run.transfer
-    protected: set[str] = set()  # what unsafe keys could stand for: never deleted
-    planned: dict[_Entry, list[str]] = {}  # what to download -> its path segments
-    for rel, entry in source.items():
-        if not _included(rules, rel):
-            continue
-        try:
-            parts = key_parts(rel)
-        except InvalidRequest as exc:
-            run.report(TreeItem("skip", entry.where, reason=f"{exc}; not downloaded"))
-            normal = _normal_form(rel)
-            if normal is not None:
-                protected.add(normal)
-            continue
-        planned[entry] = parts
-    if not run.dryrun:
-        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
-    def work() -> Iterable[tuple[TreeItem, Job]]:
-        compare = {"download": True, "size_only": size_only, "exact": exact_timestamps}
-        for entry in run.changed(planned, dest if sync else None, **compare):
-            parts = planned[entry]
-            shown = os.fspath(root.joinpath(*parts))
-            item = TreeItem("download", entry.where, shown, entry.size)
+    async def attempt(order: Order) -> None:
+        doomed = _Doomed()
+        protected: set[str] = set()  # what unsafe keys could stand for (rare): never deleted
+        async with contextlib.AsyncExitStack() as streams:
+            source = await streams.enter_async_context(
+                contextlib.aclosing(_remote_stream(s3, remote, run.payer))
+            )
+            first = await anext(source, None)
+            if first is None:
+                raise _nothing_under(remote)
+            exists = await asyncio.to_thread(os.path.lexists, root)
+            if exists and not await asyncio.to_thread(os.path.isdir, root):
+                raise InvalidRequest(f"the destination {os.fspath(root)!r} is not a folder")
+            dest = None
+            if sync and exists:
+                dest = await streams.enter_async_context(
+                    contextlib.aclosing(
+                        _local_stream(root, source=False, on_skip=run.report, order=order)
+                    )
+                )
+            if not run.dryrun:
+                await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
-            def job(
-                progress: ProgressCallback | None,
-                entry: _Entry = entry,
-                parts: list[str] = parts,
-            ) -> Awaitable[None]:
-                return _download_one(s3, remote, entry, root, parts, transfer, progress, read)
+            async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
+                merged = _merged(source, dest, order=order, first=first)
+                async with contextlib.aclosing(merged) as pairs:
+                    async for entry, there in pairs:
+                        if entry is None:  # only the destination has it
+                            assert there is not None
+                            if delete and _included(rules, there.rel):
+                                doomed.add(there.rel, there.size)
+                            continue
+                        if not _included(rules, entry.rel):
+                            continue
+                        try:
+                            parts = key_parts(entry.rel)
+                        except InvalidRequest as exc:
+                            reason = f"{exc}; not downloaded"
+                            run.report(TreeItem("skip", entry.where, reason=reason))
+                            normal = _normal_form(entry.rel)
+                            if normal is not None:
+                                protected.add(normal)
+                            continue
+                        if sync and not _needs_copy(
+                            entry, there, download=True, size_only=size_only, exact=exact_timestamps
+                        ):
+                            run.result.unchanged += 1
+                            continue
+                        shown = os.fspath(root.joinpath(*parts))
+                        item = TreeItem("download", entry.where, shown, entry.size)
 
-            yield item, job
+                        def job(
+                            progress: ProgressCallback | None,
+                            entry: _Entry = entry,
+                            parts: list[str] = parts,
+                        ) -> Awaitable[None]:
+                            return _download_one(
+                                s3, remote, entry, root, parts, transfer, progress, read
+                            )
 
-    await run.copies(remote.url(), work())
-    if delete:
-        await run.delete_local(
-            e
-            for rel, e in dest.items()
-            if rel not in source and rel not in protected and _included(rules, rel)
-        )
-    return run.result
+                        yield item, job
+
+            await run.copies(remote.url(), work())
+        if delete:  # the whole source was read: protected holds every unsafe key's names
+            await run.delete_local(root, ((r, n) for r, n in doomed if r not in protected))
+
+    return await run.in_order(attempt)
 
 
 async def _download_one(
@@ -642,32 +986,72 @@ async def copy_prefix(
     """S3 folder -> S3 folder, server-side."""
     if src == dst:
         raise InvalidRequest(f"{src.url()} is both the source and the destination")
-    source = await _remote_source(s3, src, run.payer)
-    dest = await _list_remote(s3, dst, run.payer) if sync else {}
+    if delete and (src.holds(dst) or dst.holds(src)):
+        outer, inner = (src, dst) if src.holds(dst) else (dst, src)
+        raise InvalidRequest(
+            f"{outer.url()} holds {inner.url()}: a sync with delete between them would "
+            "delete objects the source holds"
+        )
     transfer = run.transfer
 
-    def work() -> Iterable[tuple[TreeItem, Job]]:
-        included = (e for rel, e in source.items() if _included(rules, rel))
-        compare = {"download": False, "size_only": size_only, "exact": exact_timestamps}
-        for entry in run.changed(included, dest if sync else None, **compare):
-            item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
-            from_name = S3Name(entry.key or "", src.bucket)
-            to_name = S3Name(dst.prefix + entry.rel, dst.bucket)
+    async def attempt(order: Order) -> None:
+        doomed = _Doomed()
+        async with contextlib.AsyncExitStack() as streams:
+            source: AsyncGenerator[_Entry, None] = await streams.enter_async_context(
+                contextlib.aclosing(_remote_stream(s3, src, run.payer))
+            )
+            if src.holds(dst):
+                # The copies land inside the source, where a listing still to come would
+                # find them and copy them again: the source is listed whole first.
+                listed = await _remote_source(s3, src, run.payer)
+                source = _aiter(list(listed.values()))
+            first = await anext(source, None)
+            if first is None:
+                raise _nothing_under(src)
+            dest = None
+            if sync:
+                dest = await streams.enter_async_context(
+                    contextlib.aclosing(_remote_stream(s3, dst, run.payer))
+                )
 
-            def job(
-                progress: ProgressCallback | None, a: S3Name = from_name, b: S3Name = to_name
-            ) -> Awaitable[Any]:
-                return s3.copy(a, b, transfer=transfer, progress=progress, **write)
+            async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
+                merged = _merged(source, dest, order=order, first=first)
+                async with contextlib.aclosing(merged) as pairs:
+                    async for entry, there in pairs:
+                        if entry is None:  # only the destination has it
+                            assert there is not None
+                            if delete and _included(rules, there.rel):
+                                doomed.add(there.rel, there.size)
+                            continue
+                        if not _included(rules, entry.rel):
+                            continue
+                        if sync and not _needs_copy(
+                            entry,
+                            there,
+                            download=False,
+                            size_only=size_only,
+                            exact=exact_timestamps,
+                        ):
+                            run.result.unchanged += 1
+                            continue
+                        item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
+                        from_name = S3Name(entry.key or "", src.bucket)
+                        to_name = S3Name(dst.prefix + entry.rel, dst.bucket)
 
-            yield item, job
+                        def job(
+                            progress: ProgressCallback | None,
+                            a: S3Name = from_name,
+                            b: S3Name = to_name,
+                        ) -> Awaitable[Any]:
+                            return s3.copy(a, b, transfer=transfer, progress=progress, **write)
 
-    await run.copies(src.url(), work())
-    if delete:
-        await run.delete_remote(
-            dst,
-            [e for rel, e in dest.items() if rel not in source and _included(rules, rel)],
-        )
-    return run.result
+                        yield item, job
+
+            await run.copies(src.url(), work())
+        if delete:  # the whole source was read, without an error
+            await run.delete_remote(dst, doomed)
+
+    return await run.in_order(attempt)
 
 
 def remote_side(s3: S3, name: Any, bucket: str | None = None) -> _Remote:

@@ -87,6 +87,7 @@ class ClusterResult(TreeResult):
         self.skipped += part.skipped
         self.failed += part.failed
         self.unchanged += part.unchanged
+        self.bytes += part.bytes
 
 
 @dataclass(frozen=True, slots=True)

@@ -359,7 +359,7 @@ async def test_folder_calls_pass_the_options_to_every_file(
     (src / "a").write_bytes(b"a" * 10)
     (src / "sub" / "b").write_bytes(blob(6 * MiB, seed=1))
     result = await watched.upload_dir(src, "enc", sse_c=key, tags={"set": "enc"})
-    assert result.ok and len(result.copied) == 2
+    assert result.ok and result.copied == 2
     assert await watched.get_tags("enc/sub/b") == {"set": "enc"}
     back = await watched.download_dir("enc", tmp_path / "back", sse_c=key)
     assert (
@@ -369,7 +369,7 @@ async def test_folder_calls_pass_the_options_to_every_file(
     again = await watched.sync(
         f"s3://{watched.config.default_bucket}/enc", tmp_path / "two", sse_c=key
     )
-    assert again.ok and len(again.copied) == 2
+    assert again.ok and again.copied == 2
     for method, target, headers in requests_for(proxy, "/enc/"):
         if "list-type" in target or "tagging" in target:
             continue  # a listing, and GetObjectTagging: no SSE-C there
@@ -380,7 +380,7 @@ async def test_folder_calls_pass_the_options_to_every_file(
     copied = await watched.copy_prefix(  # CopyObject each (SeaweedFS: no SSE-C part copies)
         "enc", "rekeyed", source_sse_c=key, sse_c=new, transfer=TransferConfig()
     )
-    assert copied.ok and len(copied.copied) == 2
+    assert copied.ok and copied.copied == 2
     assert await watched.get_bytes("rekeyed/a", sse_c=new) == b"a" * 10
 
 
@@ -412,8 +412,12 @@ async def test_folder_calls_list_and_delete_with_payer_and_owner(
         (src / "new").write_bytes(b"new")
         start = len(proxy.log)
         mine = {"expected_bucket_owner": owner, "request_payer": True}
-        result = await s3.sync(src, f"s3://{bucket_name}/f", delete=True, **mine)
-        assert [i.source for i in result.deleted] == [f"s3://{bucket_name}/f/old"]
+        seen: list[aios3.TreeItem] = []
+        result = await s3.sync(
+            src, f"s3://{bucket_name}/f", delete=True, on_item=seen.append, **mine
+        )
+        deleted = [i.source for i in seen if i.action == "delete"]
+        assert deleted == [f"s3://{bucket_name}/f/old"] and result.deleted == 1
         sent = list(zip(proxy.log[start:], proxy.headers[start:], strict=True))
         kinds = {
             ("list" if "list-type" in t else "delete" if "delete" in t else m) for (m, t), _ in sent

@@ -226,7 +226,7 @@ async def test_folder_progress_sums_files(server: Server, bucket_name: str, tmp_
         await s3.create_bucket(bucket_name)
         seen = Recorder()
         result = await s3.upload_dir(src, "tree", progress=seen)
-        assert len(result.copied) == 4
+        assert result.copied == 4
         seen.check(total)
         first, last = seen.events[0], seen.events[-1]
         assert (first.files_done, first.files_total, first.bytes_total) == (0, 4, total)
