@@ -423,8 +423,9 @@ def _retry_quota(client: Any) -> Any:
 
 
 class DirectPath:
-    """Sends the hot single-object operations straight through the client's HTTP
-    session; :meth:`call` answers ``None`` when botocore should send it instead."""
+    """Sends the hot single-object operations and the listings straight through the
+    client's HTTP session; :meth:`fetch` answers ``None`` when botocore should send it
+    instead."""
 
     def __init__(self, client: Any, *, sign_payload: bool | None) -> None:
         from botocore import UNSIGNED
@@ -480,20 +481,14 @@ class DirectPath:
                 return False
         return True
 
-    async def call(
-        self, method: str, bucket: str, key: str | None, params: dict[str, Any]
-    ) -> dict[str, Any] | None:
-        """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would and
-        return botocore's response dict, or ``None`` if botocore must send it.
-        ``key`` is ``None`` for the operations on a bucket (the listings)."""
-        answer = await self.fetch(method, bucket, key, params)
-        return None if answer is None else answer.read()
-
     async def fetch(
         self, method: str, bucket: str, key: str | None, params: dict[str, Any]
     ) -> Answer | None:
-        """:meth:`call`, its XML body left unread: a listing peeks at the next page's
-        token and asks for that page before it reads this one."""
+        """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would;
+        ``None`` if botocore must send it. ``key`` is ``None`` for the operations on a
+        bucket (the listings). The answer's XML body is left unread until
+        :meth:`Answer.read` gives botocore's response dict: a listing peeks at the next
+        page's token and asks for that page before it reads this one."""
         if not self.accepts(method, params, key=key is not None):
             return None
         target = await self._target(bucket)
