@@ -543,6 +543,39 @@ async def _merged(
             s, d = await after(source, s), await after(dest, d)
 
 
+async def _to_copy(
+    pairs: AsyncIterator[Pair],
+    run: _Run,
+    doomed: _Doomed,
+    *,
+    rules: Sequence[Filter],
+    sync: bool,
+    delete: bool,
+    download: bool,
+    size_only: bool,
+    exact: bool,
+    deletable: Callable[[_Entry], bool] | None = None,
+) -> AsyncGenerator[_Entry, None]:
+    """The source entries of a merge that are to be copied: included by the filters
+    and, in a sync, missing or changed on the other side (the rest count as unchanged).
+    What only the destination has goes to ``doomed`` when ``delete`` and the filters
+    say so, and ``deletable`` (if given) agrees."""
+    async for entry, there in pairs:
+        if entry is None:  # only the destination has it
+            assert there is not None
+            if delete and _included(rules, there.rel) and (deletable is None or deletable(there)):
+                doomed.add(there.rel, there.size)
+            continue
+        if not _included(rules, entry.rel):
+            continue
+        if sync and not _needs_copy(
+            entry, there, download=download, size_only=size_only, exact=exact
+        ):
+            run.result.unchanged += 1
+            continue
+        yield entry
+
+
 class _Doomed:
     """The files a sync will delete (relative path and size), noted as the merge finds
     them, in its order, and front-coded: each keeps only the bytes it does not share
@@ -810,6 +843,14 @@ async def upload_dir(
     root = _local_source(local)
     transfer = run.transfer
 
+    def deletable(there: _Entry) -> bool:
+        try:
+            key_parts(there.rel)
+        except InvalidRequest as exc:  # no local file can have this name: keep it
+            run.report(TreeItem("skip", there.where, reason=f"{exc}; not deleted"))
+            return False
+        return True
+
     async def attempt(order: Order) -> None:
         doomed = _Doomed()
 
@@ -828,25 +869,20 @@ async def upload_dir(
                 pairs = await streams.enter_async_context(
                     contextlib.aclosing(_merged(source, dest, order=order))
                 )
-                async for entry, there in pairs:
-                    if entry is None:  # only the destination has it
-                        assert there is not None
-                        if delete and _included(rules, there.rel):
-                            try:
-                                key_parts(there.rel)
-                            except InvalidRequest as exc:  # no local file can have this name
-                                skip = TreeItem("skip", there.where, reason=f"{exc}; not deleted")
-                                run.report(skip)
-                                continue
-                            doomed.add(there.rel, there.size)
-                        continue
-                    if not _included(rules, entry.rel):
-                        continue
-                    if sync and not _needs_copy(
-                        entry, there, download=False, size_only=size_only, exact=exact_timestamps
-                    ):
-                        run.result.unchanged += 1
-                        continue
+                todo = _to_copy(
+                    pairs,
+                    run,
+                    doomed,
+                    rules=rules,
+                    sync=sync,
+                    delete=delete,
+                    download=False,
+                    deletable=deletable,
+                    size_only=size_only,
+                    exact=exact_timestamps,
+                )
+                await streams.enter_async_context(contextlib.aclosing(todo))
+                async for entry in todo:
                     key = remote.prefix + entry.rel
                     item = TreeItem("upload", entry.where, remote.url(entry.rel), entry.size)
 
@@ -908,16 +944,21 @@ async def download_dir(
                 await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
             async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
-                merged = _merged(source, dest, order=order, first=first)
-                async with contextlib.aclosing(merged) as pairs:
-                    async for entry, there in pairs:
-                        if entry is None:  # only the destination has it
-                            assert there is not None
-                            if delete and _included(rules, there.rel):
-                                doomed.add(there.rel, there.size)
-                            continue
-                        if not _included(rules, entry.rel):
-                            continue
+                pairs = _merged(source, dest, order=order, first=first)
+                todo = _to_copy(
+                    pairs,
+                    run,
+                    doomed,
+                    rules=rules,
+                    sync=sync,
+                    delete=delete,
+                    download=True,
+                    size_only=size_only,
+                    exact=exact_timestamps,
+                )
+                async with contextlib.aclosing(pairs), contextlib.aclosing(todo):
+                    async for entry in todo:
+                        # (an unsafe key has no local twin: it is never unchanged)
                         try:
                             parts = key_parts(entry.rel)
                         except InvalidRequest as exc:
@@ -926,11 +967,6 @@ async def download_dir(
                             normal = _normal_form(entry.rel)
                             if normal is not None:
                                 protected.add(normal)
-                            continue
-                        if sync and not _needs_copy(
-                            entry, there, download=True, size_only=size_only, exact=exact_timestamps
-                        ):
-                            run.result.unchanged += 1
                             continue
                         shown = os.fspath(root.joinpath(*parts))
                         item = TreeItem("download", entry.where, shown, entry.size)
@@ -1015,25 +1051,20 @@ async def copy_prefix(
                 )
 
             async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
-                merged = _merged(source, dest, order=order, first=first)
-                async with contextlib.aclosing(merged) as pairs:
-                    async for entry, there in pairs:
-                        if entry is None:  # only the destination has it
-                            assert there is not None
-                            if delete and _included(rules, there.rel):
-                                doomed.add(there.rel, there.size)
-                            continue
-                        if not _included(rules, entry.rel):
-                            continue
-                        if sync and not _needs_copy(
-                            entry,
-                            there,
-                            download=False,
-                            size_only=size_only,
-                            exact=exact_timestamps,
-                        ):
-                            run.result.unchanged += 1
-                            continue
+                pairs = _merged(source, dest, order=order, first=first)
+                todo = _to_copy(
+                    pairs,
+                    run,
+                    doomed,
+                    rules=rules,
+                    sync=sync,
+                    delete=delete,
+                    download=False,
+                    size_only=size_only,
+                    exact=exact_timestamps,
+                )
+                async with contextlib.aclosing(pairs), contextlib.aclosing(todo):
+                    async for entry in todo:
                         item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
                         from_name = S3Name(entry.key or "", src.bucket)
                         to_name = S3Name(dst.prefix + entry.rel, dst.bucket)
