@@ -13,6 +13,7 @@ Members read from headers are not here: the direct path reads those itself.
 from __future__ import annotations
 
 import base64
+import gc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -112,17 +113,30 @@ def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
 
     if not body:
         return {}
-    parser = XMLParser()
+    # The cyclic garbage collector is paused while the page is built and walked: a
+    # 1,000-key page is ~7,000 elements, every one tracked by the collector, and the
+    # collections they set off found nothing to free (a tree has no cycles; refcounting
+    # frees it) but promoted the live tree, so a full collection of the whole process
+    # (~20 ms with botocore loaded) came every ~12 pages: 26% of a 100k-key listing's
+    # CPU. Nothing here awaits, so the pause never spans other tasks' work.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
     try:
-        parser.feed(body)
-        root = parser.close()
-    except ParseError as exc:
-        from botocore.parsers import ResponseParserError
+        parser = XMLParser()
+        try:
+            parser.feed(body)
+            root = parser.close()
+        except ParseError as exc:
+            from botocore.parsers import ResponseParserError
 
-        raise ResponseParserError(
-            f"Unable to parse response ({exc}), invalid XML received: {body[:200]!r}"
-        ) from exc
-    return _structure(root, plan)
+            raise ResponseParserError(
+                f"Unable to parse response ({exc}), invalid XML received: {body[:200]!r}"
+            ) from exc
+        return _structure(root, plan)
+    finally:
+        if paused:
+            gc.enable()
 
 
 def _structure(node: Element, plan: Plan) -> dict[str, Any]:

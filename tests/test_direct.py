@@ -464,3 +464,49 @@ async def test_listings_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> 
     assert ours_error == theirs_error and ours_error[0] is aios3.NoSuchBucket
     assert direct_sent == []
     await _abort_upload(s3, "l/open", upload_id)
+
+
+async def test_a_listing_page_sets_off_no_garbage_collection(s3: aios3.S3) -> None:
+    """A 1,000-key page is ~7,000 elements the cyclic collector tracks: reading one
+    sets off no collection (they promoted the live tree and brought a full collection
+    of the process every ~12 pages), and leaves the collector as it found it, after a
+    body that is not XML too. The page is the server's own answer, its entries repeated."""
+    import gc
+
+    from aios3._xml import parse_xml
+
+    bucket = s3.config.default_bucket or ""
+    for i in range(3):
+        await s3.upload(f"gc/{i}", b"x")
+    answer = await s3.fetch("list_objects_v2", action="list", bucket=bucket, Prefix="gc/")
+    body = answer.content
+    assert body is not None and body.count(b"<Contents>") == 3
+    head, _, rest = body.partition(b"<Contents>")
+    entry = b"<Contents>" + rest[: rest.index(b"</Contents>") + len(b"</Contents>")]
+    page = head + entry * 1000 + rest[rest.index(b"</Contents>") + len(b"</Contents>") :]
+    direct = s3._direct
+    assert direct is not None
+    plan = direct._ops["list_objects_v2"].body
+    assert plan is not None
+    collections: list[int] = []
+
+    def heard(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    gc.collect()
+    gc.callbacks.append(heard)
+    try:
+        out = parse_xml(page, plan)
+        assert collections == []
+        assert len(out["Contents"]) == 1002 and gc.isenabled()
+        with pytest.raises(Exception, match="invalid XML"):
+            parse_xml(page[:-40], plan)
+        assert gc.isenabled()
+        gc.disable()  # a program that turned the collector off finds it off still
+        parse_xml(page, plan)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.callbacks.remove(heard)
+    await s3.delete_prefix("gc/")
