@@ -63,6 +63,13 @@ def summarize(records: list[dict]) -> dict:
             else:
                 fig["mb_per_s"] = nbytes / seconds / 1e6 if seconds else None
                 fig["cpu_s_per_gib"] = cpu / (nbytes / GiB) if nbytes else None
+            whole = [r["process_cpu"] for r in ok if r.get("process_cpu") is not None]
+            if whole and nbytes and workload not in SMALL:
+                fig["process_cpu_s_per_gib"] = statistics.median(whole) / (nbytes / GiB)
+                fig["process_seconds"] = statistics.median(r["process_seconds"] for r in ok)
+            # how far apart the repetitions were: (slowest - fastest) / median, in %
+            fig["wall_spread_pct"] = _spread([r["seconds"] for r in ok])
+            fig["cpu_spread_pct"] = _spread([r["cpu"] for r in ok])
             out[client][workload] = fig
     base = out.get(BASE, {})
     for figs in out.values():
@@ -74,6 +81,7 @@ def summarize(records: list[dict]) -> dict:
                 "mb_per_s",
                 "ops_per_s",
                 "cpu_s_per_gib",
+                "process_cpu_s_per_gib",
                 "cpu_us_per_op",
                 "peak_rss_mib",
                 "seconds",
@@ -84,6 +92,14 @@ def summarize(records: list[dict]) -> dict:
     return out
 
 
+def _spread(values: list[float]) -> float | None:
+    """(largest - smallest) / median, in percent; None for fewer than two values."""
+    if len(values) < 2:
+        return None
+    middle = statistics.median(values)
+    return (max(values) - min(values)) / middle * 100 if middle else None
+
+
 def size_text(n: float) -> str:
     for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
         if n >= scale:
@@ -91,7 +107,7 @@ def size_text(n: float) -> str:
     return f"{n:g} B"
 
 
-def _cell(fig: dict | None, key: str, fmt: str) -> str:
+def _cell(fig: dict | None, key: str, fmt: str, *, ratios: bool = True) -> str:
     if fig is None:
         return "-"
     if fig.get("status") != "ok":
@@ -100,7 +116,7 @@ def _cell(fig: dict | None, key: str, fmt: str) -> str:
     if value is None:
         return "-"
     text = format(value, fmt)
-    ratio = fig.get(f"{key}_vs_{BASE}")
+    ratio = fig.get(f"{key}_vs_{BASE}") if ratios else None
     return f"{text} ({ratio:.2f}×)" if ratio is not None else text  # noqa: RUF001
 
 
@@ -112,6 +128,7 @@ def _table(
     title: str,
     *,
     titles: dict[str, str] = TITLES,
+    ratios: bool = True,
 ) -> list[str]:
     present = [w for w in workloads if any(w in figs for figs in summary.values())]
     if not present:
@@ -120,7 +137,7 @@ def _table(
     lines.append("| client | " + " | ".join(titles[w] for w in present) + " |")
     lines.append("|---|" + "---:|" * len(present))
     for client, figs in summary.items():
-        cells = [_cell(figs.get(w), key, fmt) for w in present]
+        cells = [_cell(figs.get(w), key, fmt, ratios=ratios) for w in present]
         lines.append(f"| {client} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
@@ -143,11 +160,22 @@ def markdown(meta: dict, summary: dict, records: list[dict] | None = None) -> st
     out += _table(
         summary, BULK, "cpu_s_per_gib", ".2f", "Client CPU, seconds per GiB (lower is better)"
     )
+    out += _table(
+        summary,
+        BULK,
+        "process_cpu_s_per_gib",
+        ".2f",
+        "Whole-process CPU, seconds per GiB: interpreter, imports, connect and transfer, "
+        "what a CLI or cron job pays (lower is better)",
+    )
     out += _table(summary, BULK, "peak_rss_mib", ".0f", "Client peak RSS, MiB (lower is better)")
     out += _table(summary, SMALL, "ops_per_s", ".0f", "Small objects, objects/s (higher is better)")
     out += _table(
         summary, SMALL, "cpu_us_per_op", ".0f", "Small objects, client CPU µs per object (lower)"
     )
+    spread_title = "Spread between repetitions, (slowest - fastest) / median, %: {}"
+    for key, what in (("wall_spread_pct", "wall time"), ("cpu_spread_pct", "client CPU")):
+        out += _table(summary, BULK + SMALL, key, ".0f", spread_title.format(what), ratios=False)
     out.append("Versions: " + ", ".join(f"{k} {v}" for k, v in meta["clients"].items()) + ".")
     notes = [
         f"{client} {w}: {fig['note']}"

@@ -15,6 +15,7 @@ import datetime as dt
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -203,6 +204,10 @@ def run_client(
         read_fd, write_fd = os.pipe()
         stdin = read_fd
     started = time.perf_counter()
+    # The child's own CPU, all of it (interpreter, imports, connect, the work): what the
+    # kernel adds to this process's children's rusage when it is reaped. One client
+    # process runs at a time, and the server is never reaped before the end.
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     proc = subprocess.Popen(
         cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
     )
@@ -226,6 +231,10 @@ def run_client(
         tail = err.decode(errors="replace").strip().splitlines()[-5:]
         res = {"error": f"exit {proc.returncode}: " + " | ".join(tail), "phases": {}}
     res["process_seconds"] = time.perf_counter() - started
+    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res["process_cpu"] = (children_after.ru_utime - children_before.ru_utime) + (
+        children_after.ru_stime - children_before.ru_stime
+    )
     if res.get("error"):
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         log(f"    ! {client.name}: {res['error']} | {' | '.join(tail)}"[:600])
@@ -325,6 +334,8 @@ def bench_client(
                 rec["error"] = f"not reached ({err})" if err else "no result"
             else:
                 rec.update({k: ph[k] for k in ("seconds", "cpu", "bytes", "ops", "maxrss_kib")})
+                if workload != "small":  # one phase, one process: the whole of it is this
+                    rec.update({k: res[k] for k in ("process_seconds", "process_cpu") if k in res})
                 if check:
                     rec["error"] = check
             records.append(rec)

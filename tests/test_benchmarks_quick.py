@@ -49,11 +49,16 @@ def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
             if workload in BULK:
                 assert fig["bytes"] > 0 and fig["mb_per_s"] > 0, where
                 assert fig["cpu_s_per_gib"] > 0, where
+                # the whole process (interpreter, imports, connect) costs more than the
+                # transfer alone, and takes longer than it
+                assert fig["process_cpu_s_per_gib"] > fig["cpu_s_per_gib"], where
+                assert fig["process_seconds"] > fig["seconds"], where
             else:
                 assert fig["ops"] == doc["meta"]["sizes"]["small_count"], where
                 assert fig["ops_per_s"] > 0, where
     for workload in BULK:
         assert summary["aios3"][workload]["mb_per_s_vs_aios3"] == pytest.approx(1.0)
+    assert "Whole-process CPU" in (tmp_path / "quick.md").read_text()
     runs = doc["runs"]
     assert len(runs) == len(CLIENTS) * len(BULK + SMALL)
     assert not [r for r in runs if r.get("error")]
