@@ -140,6 +140,9 @@ class ClientCore:
                 raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
             raise
         self._stack, self._client = stack, client
+        http = client._endpoint.http_session
+        if isinstance(http, http_session_class()):  # an http:// endpoint needs no TLS
+            http.plain_endpoint = client._endpoint.host.lower().startswith("http://")
         from ._retry import bound_connect_retries
 
         bound_connect_retries(client, cfg.connect_timeout)

@@ -176,11 +176,38 @@ async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
                 sent = await _part_payload_hashes(s3, "parts", data, parts)
                 assert sent == ["UNSIGNED-PAYLOAD"] * 2, direct
                 assert await s3.get_bytes("parts") == data
+                # an https endpoint: the connector verifies with the context built
+                # from the configured CA bundle (an http one goes without: below)
+                assert isinstance(_connector_tls(s3), ssl.SSLContext)
         async with aios3.connect(
             tls_server.config(ca_bundle=None, max_attempts=1, default_bucket=bucket)
         ) as untrusting:
             with pytest.raises(aios3.EndpointError, match="SSL"):
                 await untrusting.get_bytes("k")
+
+
+def _connector_tls(s3: aios3.S3) -> Any:
+    """The ``ssl`` the client's aiohttp connector was made with."""
+    http = s3._client._endpoint.http_session
+    return http._sessions[None].connector._ssl
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_an_http_endpoint_loads_no_ca_bundle(
+    server: Server, bucket_name: str, direct: bool
+) -> None:
+    """An ``http://`` endpoint: no request of the client needs TLS, so its connector goes
+    without the context aiobotocore would build (a CA bundle loaded: ~22 ms of CPU on
+    every process's first request), on the direct path and botocore's alike. In its place
+    stands aiohttp's default, which verifies against the system's CAs: an ``https://``
+    URL, should one ever come, fails closed, never open."""
+    config = server.config(default_bucket=bucket_name, direct_requests=direct)
+    async with aios3.connect(config) as s3:
+        await s3.create_bucket(bucket_name)
+        await s3.upload("k", b"plain")
+        assert await s3.get_bytes("k") == b"plain"
+        assert _connector_tls(s3) is True  # aiohttp's verifying default, not ssl=False
+        await s3.delete_bucket(bucket_name, force=True)
 
 
 async def _part_payload_hashes(
