@@ -362,11 +362,12 @@ def http_session_class() -> type[Any]:
     class NoRedirectSession(AIOHTTPSession):  # type: ignore[misc]
         plain_endpoint = False
         """Whether the client's endpoint is ``http://`` (aios3 sets it once the client
-        is made): then no request of the client needs TLS, and the connector goes
-        without the TLS context aiobotocore builds for it (~22 ms of CPU loading a CA
-        bundle, on every process's first request). aiohttp's own default context,
-        built when it is imported and verifying against the system's CAs, stands in
-        should an ``https://`` URL ever come: it fails closed, never open."""
+        is made): then its connector goes without the TLS context aiobotocore builds
+        for it (~22 ms of CPU loading a CA bundle, on every process's first request).
+        In its place is a context that trusts no CA at all: an ``https://`` URL such a
+        client may still be given (botocore's rules make one for an Outposts access
+        point) fails its handshake, never goes unverified or trusts other CAs than the
+        ones configured."""
 
         async def _get_session(self, proxy_url: Any) -> Any:
             return _NoRedirects(await super()._get_session(proxy_url))
@@ -374,10 +375,13 @@ def http_session_class() -> type[Any]:
         async def _create_connector(self, proxy_url: Any) -> Any:
             if proxy_url is not None or not self.plain_endpoint or self._cert_file:
                 return await super()._create_connector(proxy_url)
+            import ssl
+
             import aiohttp
 
+            trusts_nothing = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # verifies; no CAs
             return aiohttp.TCPConnector(
-                limit=self._max_pool_connections, ssl=True, **self._connector_args
+                limit=self._max_pool_connections, ssl=trusts_nothing, **self._connector_args
             )
 
         async def send(self, request: Any) -> Any:

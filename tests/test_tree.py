@@ -338,9 +338,10 @@ async def test_one_pool_for_the_whole_tree(
     parts = urlsplit(server.endpoint)
     async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as proxy:
         # every part answers late, so the parts in flight pile up to what the pool allows.
-        # The stall runs while the proxy relays the body, in the test's own event loop: on a
-        # quiet run the parts reached the proxy up to 0.2 s apart (read, hash, relay of 5 MiB
-        # each), so a 0.3 s stall let a slow machine see only 2 at once. 1.5 s leaves margin.
+        # The stall starts once the request head is forwarded, so it overlaps the body's
+        # relay in the test's own event loop: on a quiet run the parts reached the proxy up
+        # to 0.2 s apart (read, hash, relay of 5 MiB each), so a 0.3 s stall let a slow
+        # machine see only 2 at once. 1.5 s leaves a wide margin (a timing, not a barrier).
         proxy.add(Fault("stall", method="PUT", path_contains="partNumber=", seconds=1.5, times=-1))
         config = server.config(endpoint=proxy.url, default_bucket=bucket_name)
         async with aios3.connect(config, transfer=transfer) as s3:
