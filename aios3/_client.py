@@ -480,7 +480,7 @@ class S3(BucketOps):
         apply to every object written (``content_type`` is guessed per file when not
         given).
         """
-        from ._tree import remote_side, upload_dir
+        from ._tree import _Choice, remote_side, upload_dir
 
         rules, run = self._tree_run(
             filters=filters,
@@ -505,7 +505,12 @@ class S3(BucketOps):
             **_checked(options, write=True, what="upload_dir()"),
         )
         return await upload_dir(
-            self, local_dir, remote_side(self, prefix, bucket), rules=rules, write=write, run=run
+            self,
+            local_dir,
+            remote_side(self, prefix, bucket),
+            choice=_Choice(rules),
+            write=write,
+            run=run,
         )
 
     async def download_dir(
@@ -534,7 +539,7 @@ class S3(BucketOps):
         :class:`~aios3.SourceNotFound`. Filters, ``jobs``, ``on_item`` and ``progress``
         as in :meth:`upload_dir`.
         """
-        from ._tree import download_dir, remote_side
+        from ._tree import _Choice, download_dir, remote_side
 
         rules, run = self._tree_run(
             filters=filters,
@@ -549,7 +554,12 @@ class S3(BucketOps):
         )
         read = _checked(options, write=False, what="download_dir()")
         return await download_dir(
-            self, remote_side(self, prefix, bucket), local_dir, rules=rules, run=run, read=read
+            self,
+            remote_side(self, prefix, bucket),
+            local_dir,
+            choice=_Choice(rules),
+            run=run,
+            read=read,
         )
 
     async def copy_prefix(
@@ -579,7 +589,7 @@ class S3(BucketOps):
         objects raises :class:`~aios3.SourceNotFound`. Filters, ``jobs``, ``on_item`` and
         ``progress`` as in :meth:`upload_dir`; ``source_sse_c`` and the
         :class:`~aios3.WriteOptions` as in :meth:`copy`, for every object."""
-        from ._tree import copy_prefix, remote_side
+        from ._tree import _Choice, copy_prefix, remote_side
 
         request_options(source_sse_c=source_sse_c)  # checked before any request
         rules, run = self._tree_run(
@@ -606,7 +616,7 @@ class S3(BucketOps):
             self,
             remote_side(self, source),
             remote_side(self, destination),
-            rules=rules,
+            choice=_Choice(rules),
             write=write,
             run=run,
         )

@@ -543,37 +543,54 @@ async def _merged(
             s, d = await after(source, s), await after(dest, d)
 
 
+@dataclass(frozen=True)
+class _Choice:
+    """What a tree call copies and deletes: the filters (``rules``); in a sync
+    (``sync``) only what is missing or changed on the other side, compared by size alone
+    (``size_only``) or by size and time (``exact``: any difference in time counts), and
+    with ``delete`` what only the destination has."""
+
+    rules: Sequence[Filter] = ()
+    sync: bool = False
+    delete: bool = False
+    size_only: bool = False
+    exact: bool = False
+
+
 async def _to_copy(
-    pairs: AsyncIterator[Pair],
+    source: AsyncIterator[_Entry],
+    dest: AsyncIterator[_Entry] | None,
     run: _Run,
     doomed: _Doomed,
+    choice: _Choice,
     *,
-    rules: Sequence[Filter],
-    sync: bool,
-    delete: bool,
+    order: Order,
+    first: _Entry | None = None,
     download: bool,
-    size_only: bool,
-    exact: bool,
     deletable: Callable[[_Entry], bool] | None = None,
 ) -> AsyncGenerator[_Entry, None]:
-    """The source entries of a merge that are to be copied: included by the filters
-    and, in a sync, missing or changed on the other side (the rest count as unchanged).
-    What only the destination has goes to ``doomed`` when ``delete`` and the filters
-    say so, and ``deletable`` (if given) agrees."""
-    async for entry, there in pairs:
-        if entry is None:  # only the destination has it
-            assert there is not None
-            if delete and _included(rules, there.rel) and (deletable is None or deletable(there)):
-                doomed.add(there.rel, there.size)
-            continue
-        if not _included(rules, entry.rel):
-            continue
-        if sync and not _needs_copy(
-            entry, there, download=download, size_only=size_only, exact=exact
-        ):
-            run.result.unchanged += 1
-            continue
-        yield entry
+    """The source entries to copy, from the two sides merged (:func:`_merged`, which
+    takes ``order`` and ``first``): those ``choice`` takes (the rest of a sync count as
+    unchanged). What only the destination has goes to ``doomed`` when ``choice`` deletes
+    it and ``deletable`` (if given) agrees. Closing this generator closes the merge."""
+    rules = choice.rules
+    pairs = _merged(source, dest, order=order, first=first)
+    async with contextlib.aclosing(pairs):
+        async for entry, there in pairs:
+            if entry is None:  # only the destination has it
+                assert there is not None
+                wanted = choice.delete and _included(rules, there.rel)
+                if wanted and (deletable is None or deletable(there)):
+                    doomed.add(there.rel, there.size)
+                continue
+            if not _included(rules, entry.rel):
+                continue
+            if choice.sync and not _needs_copy(
+                entry, there, download=download, size_only=choice.size_only, exact=choice.exact
+            ):
+                run.result.unchanged += 1
+                continue
+            yield entry
 
 
 class _Doomed:
@@ -831,11 +848,7 @@ async def upload_dir(
     local: str | os.PathLike[str],
     remote: _Remote,
     *,
-    rules: Sequence[Filter],
-    sync: bool = False,
-    delete: bool = False,
-    size_only: bool = False,
-    exact_timestamps: bool = False,
+    choice: _Choice,
     write: WriteOptions,
     run: _Run,
 ) -> TreeResult:
@@ -862,24 +875,19 @@ async def upload_dir(
                     )
                 )
                 dest = None
-                if sync:
+                if choice.sync:
                     dest = await streams.enter_async_context(
                         contextlib.aclosing(_remote_stream(s3, remote, run.payer))
                     )
-                pairs = await streams.enter_async_context(
-                    contextlib.aclosing(_merged(source, dest, order=order))
-                )
                 todo = _to_copy(
-                    pairs,
+                    source,
+                    dest,
                     run,
                     doomed,
-                    rules=rules,
-                    sync=sync,
-                    delete=delete,
+                    choice,
+                    order=order,
                     download=False,
                     deletable=deletable,
-                    size_only=size_only,
-                    exact=exact_timestamps,
                 )
                 await streams.enter_async_context(contextlib.aclosing(todo))
                 async for entry in todo:
@@ -895,7 +903,7 @@ async def upload_dir(
                     yield item, job
 
         await run.copies(os.fspath(root), work())
-        if delete:  # the whole source was read, without an error
+        if choice.delete:  # the whole source was read, without an error
             await run.delete_remote(remote, doomed)
 
     return await run.in_order(attempt)
@@ -906,11 +914,7 @@ async def download_dir(
     remote: _Remote,
     local: str | os.PathLike[str],
     *,
-    rules: Sequence[Filter],
-    sync: bool = False,
-    delete: bool = False,
-    size_only: bool = False,
-    exact_timestamps: bool = False,
+    choice: _Choice,
     run: _Run,
     read: Mapping[str, Any] | None = None,
 ) -> TreeResult:
@@ -934,7 +938,7 @@ async def download_dir(
             if exists and not await asyncio.to_thread(os.path.isdir, root):
                 raise InvalidRequest(f"the destination {os.fspath(root)!r} is not a folder")
             dest = None
-            if sync and exists:
+            if choice.sync and exists:
                 dest = await streams.enter_async_context(
                     contextlib.aclosing(
                         _local_stream(root, source=False, on_skip=run.report, order=order)
@@ -944,19 +948,17 @@ async def download_dir(
                 await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
 
             async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
-                pairs = _merged(source, dest, order=order, first=first)
                 todo = _to_copy(
-                    pairs,
+                    source,
+                    dest,
                     run,
                     doomed,
-                    rules=rules,
-                    sync=sync,
-                    delete=delete,
+                    choice,
+                    order=order,
+                    first=first,
                     download=True,
-                    size_only=size_only,
-                    exact=exact_timestamps,
                 )
-                async with contextlib.aclosing(pairs), contextlib.aclosing(todo):
+                async with contextlib.aclosing(todo):
                     async for entry in todo:
                         # (an unsafe key has no local twin: it is never unchanged)
                         try:
@@ -983,7 +985,7 @@ async def download_dir(
                         yield item, job
 
             await run.copies(remote.url(), work())
-        if delete:  # the whole source was read: protected holds every unsafe key's names
+        if choice.delete:  # the whole source was read: protected holds every unsafe key's names
             await run.delete_local(root, ((r, n) for r, n in doomed if r not in protected))
 
     return await run.in_order(attempt)
@@ -1011,18 +1013,14 @@ async def copy_prefix(
     src: _Remote,
     dst: _Remote,
     *,
-    rules: Sequence[Filter],
-    sync: bool = False,
-    delete: bool = False,
-    size_only: bool = False,
-    exact_timestamps: bool = False,
+    choice: _Choice,
     write: WriteOptions,
     run: _Run,
 ) -> TreeResult:
     """S3 folder -> S3 folder, server-side."""
     if src == dst:
         raise InvalidRequest(f"{src.url()} is both the source and the destination")
-    if delete and (src.holds(dst) or dst.holds(src)):
+    if choice.delete and (src.holds(dst) or dst.holds(src)):
         outer, inner = (src, dst) if src.holds(dst) else (dst, src)
         raise InvalidRequest(
             f"{outer.url()} holds {inner.url()}: a sync with delete between them would "
@@ -1045,25 +1043,23 @@ async def copy_prefix(
             if first is None:
                 raise _nothing_under(src)
             dest = None
-            if sync:
+            if choice.sync:
                 dest = await streams.enter_async_context(
                     contextlib.aclosing(_remote_stream(s3, dst, run.payer))
                 )
 
             async def work() -> AsyncGenerator[tuple[TreeItem, Job], None]:
-                pairs = _merged(source, dest, order=order, first=first)
                 todo = _to_copy(
-                    pairs,
+                    source,
+                    dest,
                     run,
                     doomed,
-                    rules=rules,
-                    sync=sync,
-                    delete=delete,
+                    choice,
+                    order=order,
+                    first=first,
                     download=False,
-                    size_only=size_only,
-                    exact=exact_timestamps,
                 )
-                async with contextlib.aclosing(pairs), contextlib.aclosing(todo):
+                async with contextlib.aclosing(todo):
                     async for entry in todo:
                         item = TreeItem("copy", entry.where, dst.url(entry.rel), entry.size)
                         from_name = S3Name(entry.key or "", src.bucket)
@@ -1079,7 +1075,7 @@ async def copy_prefix(
                         yield item, job
 
             await run.copies(src.url(), work())
-        if delete:  # the whole source was read, without an error
+        if choice.delete:  # the whole source was read, without an error
             await run.delete_remote(dst, doomed)
 
     return await run.in_order(attempt)
@@ -1110,11 +1106,7 @@ async def sync(
 ) -> TreeResult:
     """Pick the direction from the two sides and run it as a sync."""
     options: dict[str, Any] = {
-        "rules": rules,
-        "sync": True,
-        "delete": delete,
-        "size_only": size_only,
-        "exact_timestamps": exact_timestamps,
+        "choice": _Choice(rules, True, delete, size_only, exact_timestamps),
         "run": run,
     }
     if is_remote(source) and is_remote(destination):
