@@ -19,21 +19,26 @@ pytest.importorskip("boto3")
 pytest.importorskip("moto.server")
 
 
-@pytest.mark.timeout(240)
-def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
+def _quick_run(tmp_path: Path, tag: str, *options: str, timeout: float) -> dict:
+    """``benchmarks.run --quick`` against moto with ``options``; its JSON document."""
     proc = subprocess.run(
         [
-            sys.executable, "-m", "benchmarks.run",
-            "--quick", "--server", "moto",
-            "--results-dir", str(tmp_path), "--tag", "quick", "--no-chart",
+            sys.executable, "-m", "benchmarks.run", "--quick", "--server", "moto", *options,
+            "--results-dir", str(tmp_path), "--tag", tag, "--no-chart",
         ],
         cwd=REPO,
         capture_output=True,
         text=True,
-        timeout=220,
+        timeout=timeout,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-4000:]
-    doc = json.loads((tmp_path / "quick.json").read_text())
+    doc: dict = json.loads((tmp_path / f"{tag}.json").read_text())
+    return doc
+
+
+@pytest.mark.timeout(240)
+def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
+    doc = _quick_run(tmp_path, "quick", timeout=220)
     assert (tmp_path / "quick.md").read_text().startswith("### aios3 vs peers")
     assert doc["meta"]["mode"] == "quick"
     summary = doc["summary"]
@@ -62,6 +67,25 @@ def test_quick_run_measures_every_client_and_workload(tmp_path: Path) -> None:
     runs = doc["runs"]
     assert len(runs) == len(CLIENTS) * len(BULK + SMALL)
     assert not [r for r in runs if r.get("error")]
+
+
+@pytest.mark.timeout(120)
+def test_the_local_floor_moves_the_file_side_alone(tmp_path: Path) -> None:
+    """The ``local`` row: the source read through (upload) and copied into a new file
+    (download) with no S3, in the same run as the clients; nothing else measured."""
+    options = ("--clients", "aios3,local", "--workloads", "upload,download,small")
+    doc = _quick_run(tmp_path, "floor", *options, timeout=110)
+    local, big = doc["summary"]["local"], doc["meta"]["sizes"]["big"]
+    for workload in ("upload", "download"):
+        assert local[workload]["status"] == "ok", local[workload]
+        assert local[workload]["bytes"] == big
+        assert local[workload]["cpu_s_per_gib"] > 0
+    # reading a file costs less than reading, hashing and sending it (the download's
+    # page-cache writes are too uneven here to rank in one quick run)
+    assert local["upload"]["cpu_s_per_gib"] < doc["summary"]["aios3"]["upload"]["cpu_s_per_gib"]
+    assert local["small_put"]["status"] == "skipped"
+    assert doc["meta"]["clients"]["local"].startswith("Python ")
+    assert not [r for r in doc["runs"] if r.get("error")]
 
 
 FS_WORKLOADS = ["read_parquet", "random_reads", "put", "get", "find"]
