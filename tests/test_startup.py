@@ -106,6 +106,40 @@ def test_a_cached_file_is_read_from_the_cache_the_second_time(
     assert list(again["shapes"]) == ["B", "A"]  # botocore's order kept
 
 
+def test_the_prose_is_left_out_of_the_cache(tmp_path: Path) -> None:
+    model = {
+        "documentation": "<p>Amazon S3 ...</p>",
+        "operations": {"GetObject": {"documentation": "<p>Retrieves ...</p>", "x": 1}},
+        "shapes": {"S": {"members": {"documentation": {"shape": "D"}}}},  # a member
+        "clientContextParams": {"P": {"type": "boolean", "documentation": "..."}},
+    }
+    source = _data_file(tmp_path, model)
+    cache = tmp_path / "cache"
+    expected = {
+        "documentation": "",
+        "operations": {"GetObject": {"documentation": "", "x": 1}},
+        "shapes": {"S": {"members": {"documentation": {"shape": "D"}}}},
+        "clientContextParams": {"P": {"type": "boolean", "documentation": ""}},
+    }
+    assert CachedFileLoader(cache).load_file(source) == expected  # the first read too
+    [entry] = _entries(cache)
+    assert b"Retrieves" not in entry.read_bytes()
+    assert CachedFileLoader(cache).load_file(source) == expected
+
+
+def test_each_entry_format_has_entries_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two releases of aios3 sharing the cache (two venvs) must not overwrite each
+    other's entries in turn: the format is part of an entry's name."""
+    source = _data_file(tmp_path, {"v": 1})
+    cache = tmp_path / "cache"
+    CachedFileLoader(cache).load_file(source)
+    monkeypatch.setattr("aios3._model_cache._FORMAT", b"aios3-botocore-data-0\n")
+    CachedFileLoader(cache).load_file(source)
+    assert len(_entries(cache)) == 2
+
+
 def test_a_changed_file_is_read_again(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     source = _data_file(tmp_path, {"v": 1})
