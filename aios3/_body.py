@@ -12,9 +12,18 @@ __all__ = ["Body", "send_with_aiohttp"]
 
 
 class Body(bytearray):
-    """Bytes owned by aios3 for one request."""
+    """Bytes owned by aios3 for one request.
 
-    __slots__ = ()
+    ``sha256``: the SHA-256 (hex) of the bytes, where whoever sends them computed it in
+    the same pass as their checksum (the request signature needs it); ``None`` otherwise.
+    It is set only while the bytes cannot change: between the hashing and the end of
+    the request."""
+
+    __slots__ = ("sha256",)
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)
+        self.sha256: str | None = None
 
 
 def send_with_aiohttp() -> None:

@@ -13,8 +13,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from ._body import Body
+
+if TYPE_CHECKING:
+    from ._client import S3
+    from ._options import RequestOptions
 
 try:
     from zlib_ng.zlib_ng import crc32
@@ -25,10 +33,11 @@ __all__ = [
     "VERIFIABLE",
     "PartChecksum",
     "b64",
-    "body_checksum",
+    "body_digests",
+    "checksum_param",
+    "checksummed",
     "crc32",
     "crc32_combine",
-    "part_checksum",
 ]
 
 _CRC_POLY = 0xEDB88320
@@ -65,28 +74,95 @@ class PartChecksum:
         return {} if self.param == "ContentMD5" else {self.param: self.value}
 
 
-def part_checksum(algorithm: str | None, data: Any) -> PartChecksum | None:
-    """Checksum ``data`` (a bytes-like) with ``algorithm``; ``None`` for no checksum."""
+def checksum_param(algorithm: str | None) -> str | None:
+    """The botocore parameter that carries a body's ``algorithm`` checksum."""
     if algorithm is None:
         return None
-    if algorithm == "CRC32":
-        crc = crc32(data)
-        return PartChecksum("ChecksumCRC32", crc32_b64(crc), crc)
-    if algorithm == "MD5":
-        return PartChecksum("ContentMD5", b64(hashlib.md5(data).digest()))
-    return PartChecksum(f"Checksum{algorithm}", b64(hashlib.new(algorithm.lower(), data).digest()))
+    return "ContentMD5" if algorithm == "MD5" else f"Checksum{algorithm}"
 
 
 LARGE_BODY = 1024 * 1024
 """Bodies at least this large are checksummed in a worker thread: zlib and hashlib release
 the GIL on large buffers, so the event loop keeps serving meanwhile."""
 
+_PIECE = 256 * 1024
+"""Bytes of a body taken through every digest before the next: small enough to stay in
+the core's cache between them (a body's CRC32 and then its SHA-256, each over 8 MiB,
+cost 0.88 CPU-s per GiB here; piece by piece, 0.65)."""
 
-async def body_checksum(algorithm: str | None, data: Any) -> PartChecksum | None:
-    """:func:`part_checksum` of a request body, off the event loop when it is large."""
+
+def _digests(
+    algorithm: str | None, data: Any, *, sha256: bool
+) -> tuple[PartChecksum | None, str | None]:
+    """``data``'s ``algorithm`` checksum and, if asked, its SHA-256 (hex), in one pass."""
+    view = memoryview(data).cast("B")
+    crc = 0
+    hasher = None if algorithm in (None, "CRC32") else hashlib.new(algorithm.lower())
+    signer = hashlib.sha256() if sha256 else None
+    for start in range(0, max(len(view), 1), _PIECE):
+        piece = view[start : start + _PIECE]
+        if algorithm == "CRC32":
+            crc = crc32(piece, crc)
+        elif hasher is not None:
+            hasher.update(piece)
+        if signer is not None:
+            signer.update(piece)
+    digest = signer.hexdigest() if signer is not None else None
+    param = checksum_param(algorithm)
+    if param is None:
+        return None, digest
+    if hasher is None:
+        return PartChecksum(param, crc32_b64(crc), crc), digest
+    return PartChecksum(param, b64(hasher.digest())), digest
+
+
+async def body_digests(
+    algorithm: str | None, data: Any, *, sha256: bool
+) -> tuple[PartChecksum | None, str | None]:
+    """A request body's ``algorithm`` checksum and, if ``sha256``, the SHA-256 hex digest
+    its signature needs, from one pass over it, off the event loop when it is large."""
     if len(data) >= LARGE_BODY:
-        return await asyncio.to_thread(part_checksum, algorithm, data)
-    return part_checksum(algorithm, data)
+        return await asyncio.to_thread(_digests, algorithm, data, sha256=sha256)
+    return _digests(algorithm, data, sha256=sha256)
+
+
+@asynccontextmanager
+async def checksummed(
+    s3: S3,
+    operation: str,
+    algorithm: str | None,
+    data: Any,
+    *,
+    bucket: str,
+    options: RequestOptions | None,
+    **params: Any,
+) -> AsyncIterator[PartChecksum | None]:
+    """The ``algorithm`` checksum of the body ``data`` that ``operation`` (PutObject,
+    UploadPart) will send inside the block. Where the request signs the body by its
+    SHA-256, that digest is computed in the same pass and held on the body
+    (``Body.sha256``) until the block ends, so the bytes are read once, not twice."""
+    param = checksum_param(algorithm)
+    sign = (
+        isinstance(data, Body)
+        and len(data) >= LARGE_BODY
+        and await s3.hashes_body(
+            operation,
+            bucket=bucket,
+            options=options,
+            Body=data,
+            **params,
+            **({param: ""} if param else {}),
+        )
+    )
+    checksum, digest = await body_digests(algorithm, data, sha256=sign)
+    if digest is None:
+        yield checksum
+        return
+    data.sha256 = digest
+    try:
+        yield checksum
+    finally:
+        data.sha256 = None
 
 
 def _gf2_times(mat: tuple[int, ...], vec: int) -> int:

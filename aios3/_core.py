@@ -255,9 +255,7 @@ class ClientCore:
         """:meth:`call`, the XML body of a direct answer left unread until
         :meth:`read` (a listing asks for its next page first: see :class:`Answer`)."""
         client = self.client
-        given = self._options.merged(options)
-        if given:
-            params = {**given.for_operation(client, operation), **params}
+        params = self._with_options(operation, options, params)
         try:
             direct = self._direct
             if direct is not None:
@@ -269,6 +267,32 @@ class ClientCore:
             return Answer(await getattr(client, operation)(Bucket=bucket, **params))
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
+
+    async def hashes_body(
+        self,
+        operation: str,
+        *,
+        bucket: str,
+        options: RequestOptions | None = None,
+        **params: Any,
+    ) -> bool:
+        """Whether :meth:`call` with these arguments sends its ``Body`` signed by its
+        SHA-256 and computes that digest itself, unless the body carries it
+        (``Body.sha256``). botocore's path hashes every body it signs on its own."""
+        direct = self._direct
+        if direct is None:
+            return False
+        params = self._with_options(operation, options, params)
+        return await direct.hashes_body(operation, bucket, params)
+
+    def _with_options(
+        self, operation: str, options: RequestOptions | None, params: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``params`` and what ``options`` and the client's defaults add to them."""
+        given = self._options.merged(options)
+        if given:
+            return {**given.for_operation(self.client, operation), **params}
+        return params
 
     @staticmethod
     def read(answer: Answer, *, action: str, bucket: str, key: str | None = None) -> Any:

@@ -596,7 +596,8 @@ class DirectPath:
 
     async def _payload_hash(self, target: _Target, params: dict[str, Any]) -> str | None:
         """A large body's SHA-256 where the signature needs it, hashed once (not per
-        attempt) and in a worker thread: hashlib releases the GIL, the loop serves on."""
+        attempt) and in a worker thread: hashlib releases the GIL, the loop serves on.
+        A body that carries its digest already (``Body.sha256``) is not hashed again."""
         body = params.get("Body")
         if (
             body is None
@@ -605,7 +606,22 @@ class DirectPath:
             or not self._signs_payload(target, params)
         ):
             return None
+        known: str | None = getattr(body, "sha256", None)
+        if known is not None:
+            return known
         return await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
+
+    async def hashes_body(self, method: str, bucket: str, params: dict[str, Any]) -> bool:
+        """Whether :meth:`fetch` would sign this upload's body by its SHA-256 and hash
+        it for that: a caller that reads the body anyway (for its checksum) can hash it
+        in the same pass and hand the digest over as ``Body.sha256``."""
+        body = params.get("Body")
+        if body is None or len(body) < LARGE_BODY or not self.accepts(method, params):
+            return False
+        target = await self._target(bucket)
+        return (
+            target is not None and target.signer is not None and self._signs_payload(target, params)
+        )
 
     async def _send_with_retries(
         self,

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._aio import Budget, shielded, tree_budget
 from ._body import Body
-from ._checksum import PartChecksum, body_checksum, crc32_b64, crc32_combine
+from ._checksum import PartChecksum, checksummed, crc32_b64, crc32_combine
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
 from ._info import StoredObject
@@ -534,12 +534,21 @@ class MultipartUpload:
                 other.cancel()
 
     async def _send_part(self, number: int, data: Body, reuse: bool = False) -> None:
-        checksum = await body_checksum(self._algorithm, data)
-        extra = checksum.as_params() if checksum else {}
-
-        resp = await self._part_request(
-            "upload_part", number, Body=data, ContentLength=len(data), **extra
-        )
+        async with checksummed(
+            self._s3,
+            "upload_part",
+            self._algorithm,
+            data,
+            bucket=self.bucket,
+            options=self._options,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            ContentLength=len(data),
+        ) as checksum:
+            extra = checksum.as_params() if checksum else {}
+            resp = await self._part_request(
+                "upload_part", number, Body=data, ContentLength=len(data), **extra
+            )
         self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
         await self._meter.add(len(data))  # acknowledged: a retried part counts once
         if (

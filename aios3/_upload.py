@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._aio import tree_budget
 from ._body import Body
-from ._checksum import body_checksum
+from ._checksum import checksummed
 from ._config import TransferConfig
 from ._exceptions import InvalidRequest
 from ._info import StoredObject, write_params
@@ -202,24 +202,34 @@ async def put_object(
     if meter is not None:
         await meter.start(len(data))
     algorithm = transfer.checksum_algorithm
-    checksum = await body_checksum(algorithm, data)
-    extra = checksum.as_params() if checksum else {}
+    async with checksummed(
+        s3,
+        "put_object",
+        algorithm,
+        data,
+        bucket=bucket,
+        options=options,
+        ContentLength=len(data),
+        **params,
+        **conditions,
+    ) as checksum:
+        extra = checksum.as_params() if checksum else {}
 
-    async def attempt() -> Any:
-        return await s3.call(
-            "put_object",
-            action="upload",
-            bucket=bucket,
-            key=key,
-            Body=data,
-            ContentLength=len(data),
-            options=options,
-            **params,
-            **extra,
-            **conditions,
-        )
+        async def attempt() -> Any:
+            return await s3.call(
+                "put_object",
+                action="upload",
+                bucket=bucket,
+                key=key,
+                Body=data,
+                ContentLength=len(data),
+                options=options,
+                **params,
+                **extra,
+                **conditions,
+            )
 
-    resp, _ = await with_retries(attempt, transfer=transfer, what=f"upload of {key}")
+        resp, _ = await with_retries(attempt, transfer=transfer, what=f"upload of {key}")
     if meter is not None:
         meter.done = len(data)
         await meter.end()

@@ -40,6 +40,10 @@ request's method and target, and is not spent, fires on that request. Actions:
     Relay the response, with the body byte at offset ``after_bytes`` inverted (length
     unchanged; nothing changes if the body is shorter).
 
+Every relayed request body whose ``x-amz-content-sha256`` names a digest is hashed on the
+way, as AWS checks it (SeaweedFS and moto do not): :attr:`FaultProxy.payloads` holds
+``(method, target, whether the digest matched)`` for each.
+
 Body offsets count payload bytes only, never chunked framing. Counters:
 :attr:`FaultProxy.requests` (all requests seen), :attr:`FaultProxy.forwarded` (sent
 upstream), :attr:`FaultProxy.fired` (faults fired) and :attr:`FaultProxy.log` (``(method,
@@ -55,6 +59,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -217,6 +222,7 @@ class FaultProxy:
         self.active: set[_Exchange] = set()  # requests read and not yet answered in full
         self.peak = 0  # the most requests in flight at once
         self.peak_parts = 0  # ... of them UploadPart requests
+        self.payloads: list[tuple[str, str, bool]] = []  # signed bodies: digest matched?
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -346,12 +352,32 @@ class FaultProxy:
                 await queue.put(exchange)
                 continue
             self.forwarded += 1
+            claimed = headers.get("x-amz-content-sha256", "")
+            if len(claimed) == 64:
+                pieces = self._hashed(pieces, method, target, claimed)
             uwriter.write(head)
             await uwriter.drain()
             await queue.put(exchange)  # now, so a "100 Continue" can be relayed
             cut = fault if fault is not None and fault.action == "reset_request" else None
             await self._relay(pieces, uwriter, cut)
         await queue.put(None)
+
+    async def _hashed(
+        self,
+        pieces: AsyncIterator[tuple[bytes, bool]],
+        method: str,
+        target: str,
+        claimed: str,
+    ) -> AsyncIterator[tuple[bytes, bool]]:
+        """``pieces``, relayed as they are; once they end, whether their payload's
+        SHA-256 is the digest the request claimed."""
+        digest = hashlib.sha256()
+        async with contextlib.aclosing(pieces):  # type: ignore[type-var]
+            async for piece, payload in pieces:
+                if payload:
+                    digest.update(piece)
+                yield piece, payload
+        self.payloads.append((method, target, digest.hexdigest() == claimed))
 
     async def _pump_responses(
         self,

@@ -5,9 +5,11 @@ signature, the same request on the wire, the same answers, errors and retries.""
 from __future__ import annotations
 
 import base64
+import os
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -357,6 +359,38 @@ async def test_retries_match_botocore(
     assert not await s3.exists("r/put")
     assert not await s3.exists("r/failed")
     assert [u async for u in s3.list_multipart_uploads("r/")] == []
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
+async def test_signed_bodies_carry_the_digest_of_their_bytes(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, direct: bool, tmp_path: Path
+) -> None:
+    """Every body signed by its SHA-256 carries the digest of the bytes sent (AWS refuses
+    a mismatch; the test servers do not check, the proxy does). aios3 hashes a part in
+    the same pass as its checksum and hands the digest to the request: parts whose
+    buffers are refilled for later parts, a part retried after a 503 (hashed once, sent
+    twice), and one PutObject large enough to be hashed in a worker thread."""
+    mib = 1024 * 1024
+    data = os.urandom(5 * 5 * mib + 123)  # 6 parts of 5 MiB, 2 buffers: refilled
+    path = tmp_path / "parts.bin"
+    path.write_bytes(data)
+    config = server.config(
+        endpoint=proxy.url, default_bucket=s3.config.default_bucket, direct_requests=direct
+    )
+    parts = aios3.TransferConfig(part_size=5 * mib, concurrency=2, multipart_threshold=0)
+    async with aios3.connect(config, transfer=parts) as client:
+        rule = proxy.add(
+            Fault("status", method="PUT", path_contains="partNumber=3", status=503, times=1)
+        )
+        await client.upload("digest/parts", path)
+        assert rule.fired == 1
+        await client.upload("digest/one", data[: 3 * mib], transfer=aios3.TransferConfig())
+    bodies = [
+        ok for method, target, ok in proxy.payloads if method == "PUT" and "/digest/" in target
+    ]
+    assert len(bodies) == 7 and all(bodies), proxy.payloads
+    assert await s3.get_bytes("digest/parts") == data
+    assert await s3.get_bytes("digest/one") == data[: 3 * mib]
 
 
 async def test_region_redirect_left_to_botocore(
