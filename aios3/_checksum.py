@@ -31,6 +31,8 @@ except ImportError:  # pragma: no cover - a platform without zlib-ng
 
 __all__ = [
     "VERIFIABLE",
+    "PIECE",
+    "Digests",
     "PartChecksum",
     "b64",
     "body_digests",
@@ -38,6 +40,7 @@ __all__ = [
     "checksummed",
     "crc32",
     "crc32_combine",
+    "signs_body",
 ]
 
 _CRC_POLY = 0xEDB88320
@@ -85,35 +88,63 @@ LARGE_BODY = 1024 * 1024
 """Bodies at least this large are checksummed in a worker thread: zlib and hashlib release
 the GIL on large buffers, so the event loop keeps serving meanwhile."""
 
-_PIECE = 256 * 1024
+PIECE = 256 * 1024
 """Bytes of a body taken through every digest before the next: small enough to stay in
 the core's cache between them (a body's CRC32 and then its SHA-256, each over 8 MiB,
 cost 0.88 CPU-s per GiB here; piece by piece, 0.65)."""
 
 
+class Digests:
+    """A body's ``algorithm`` checksum and, if asked, its SHA-256 (hex), built from its
+    bytes in order, piece by piece, in whichever thread reads them: a file's part is
+    digested as it is read, while each piece is still in the core's cache."""
+
+    __slots__ = ("_algorithm", "_crc", "_hasher", "_signer", "size")
+
+    def __init__(self, algorithm: str | None, *, sha256: bool) -> None:
+        self._algorithm = algorithm
+        self._crc = 0
+        self._hasher = None if algorithm in (None, "CRC32") else hashlib.new(algorithm.lower())
+        self._signer = hashlib.sha256() if sha256 else None
+        self.size = 0  # bytes digested
+
+    @property
+    def signs(self) -> bool:
+        return self._signer is not None
+
+    def update(self, piece: Any) -> None:
+        """Digest the next ``piece`` (one of at most about :data:`PIECE` bytes)."""
+        if self._algorithm == "CRC32":
+            self._crc = crc32(piece, self._crc)
+        elif self._hasher is not None:
+            self._hasher.update(piece)
+        if self._signer is not None:
+            self._signer.update(piece)
+        self.size += len(piece)
+
+    def feed(self, data: Any) -> Digests:
+        """Digest all of ``data``, :data:`PIECE` bytes at a time."""
+        with memoryview(data) as whole, whole.cast("B") as view:
+            for start in range(0, len(view), PIECE):
+                with view[start : start + PIECE] as piece:
+                    self.update(piece)
+        return self
+
+    def result(self) -> tuple[PartChecksum | None, str | None]:
+        """The checksum (``None`` for no algorithm) and the SHA-256 (``None`` unasked)."""
+        digest = self._signer.hexdigest() if self._signer is not None else None
+        param = checksum_param(self._algorithm)
+        if param is None:
+            return None, digest
+        if self._hasher is None:
+            return PartChecksum(param, crc32_b64(self._crc), self._crc), digest
+        return PartChecksum(param, b64(self._hasher.digest())), digest
+
+
 def _digests(
     algorithm: str | None, data: Any, *, sha256: bool
 ) -> tuple[PartChecksum | None, str | None]:
-    """``data``'s ``algorithm`` checksum and, if asked, its SHA-256 (hex), in one pass."""
-    view = memoryview(data).cast("B")
-    crc = 0
-    hasher = None if algorithm in (None, "CRC32") else hashlib.new(algorithm.lower())
-    signer = hashlib.sha256() if sha256 else None
-    for start in range(0, max(len(view), 1), _PIECE):
-        piece = view[start : start + _PIECE]
-        if algorithm == "CRC32":
-            crc = crc32(piece, crc)
-        elif hasher is not None:
-            hasher.update(piece)
-        if signer is not None:
-            signer.update(piece)
-    digest = signer.hexdigest() if signer is not None else None
-    param = checksum_param(algorithm)
-    if param is None:
-        return None, digest
-    if hasher is None:
-        return PartChecksum(param, crc32_b64(crc), crc), digest
-    return PartChecksum(param, b64(hasher.digest())), digest
+    return Digests(algorithm, sha256=sha256).feed(data).result()
 
 
 async def body_digests(
@@ -126,8 +157,7 @@ async def body_digests(
     return _digests(algorithm, data, sha256=sha256)
 
 
-@asynccontextmanager
-async def checksummed(
+async def signs_body(
     s3: S3,
     operation: str,
     algorithm: str | None,
@@ -136,13 +166,11 @@ async def checksummed(
     bucket: str,
     options: RequestOptions | None,
     **params: Any,
-) -> AsyncIterator[PartChecksum | None]:
-    """The ``algorithm`` checksum of the body ``data`` that ``operation`` (PutObject,
-    UploadPart) will send inside the block. Where the request signs the body by its
-    SHA-256, that digest is computed in the same pass and held on the body
-    (``Body.sha256``) until the block ends, so the bytes are read once, not twice."""
+) -> bool:
+    """Whether ``operation`` with the body ``data`` (and its ``algorithm`` checksum)
+    is signed by the body's SHA-256, computed by aios3 unless the body carries it."""
     param = checksum_param(algorithm)
-    sign = (
+    return (
         isinstance(data, Body)
         and len(data) >= LARGE_BODY
         and await s3.hashes_body(
@@ -154,8 +182,33 @@ async def checksummed(
             **({param: ""} if param else {}),
         )
     )
-    checksum, digest = await body_digests(algorithm, data, sha256=sign)
-    if digest is None:
+
+
+@asynccontextmanager
+async def checksummed(
+    s3: S3,
+    operation: str,
+    algorithm: str | None,
+    data: Any,
+    *,
+    bucket: str,
+    options: RequestOptions | None,
+    digests: Digests | None = None,
+    **params: Any,
+) -> AsyncIterator[PartChecksum | None]:
+    """The ``algorithm`` checksum of the body ``data`` that ``operation`` (PutObject,
+    UploadPart) will send inside the block. Where the request signs the body by its
+    SHA-256, that digest is computed in the same pass and held on the body
+    (``Body.sha256``) until the block ends, so the bytes are read once, not twice.
+    ``digests``: what was computed as ``data`` was read, used if it covers all of it."""
+    sign = await signs_body(
+        s3, operation, algorithm, data, bucket=bucket, options=options, **params
+    )
+    if digests is not None and digests.size == len(data) and digests.signs >= sign:
+        checksum, digest = digests.result()
+    else:
+        checksum, digest = await body_digests(algorithm, data, sha256=sign)
+    if digest is None or not sign:
         yield checksum
         return
     data.sha256 = digest

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING, Any
 
 from ._aio import Budget, shielded, tree_budget
 from ._body import Body
-from ._checksum import PartChecksum, checksummed, crc32_b64, crc32_combine
+from ._checksum import (
+    Digests,
+    PartChecksum,
+    checksummed,
+    crc32_b64,
+    crc32_combine,
+    signs_body,
+)
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
 from ._info import StoredObject
@@ -160,6 +167,8 @@ class MultipartUpload:
         self._buffer: Body | None = None
         self._buffer_held = 0  # the budget the part being filled holds from its first byte
         self._filled = 0
+        self._digests: Digests | None = None  # of the part being filled, as it was read
+        self._signs_parts: bool | None = None  # part bodies SHA-256 signed? (asked once)
         self._next_number = 1
         self._mode: str | None = None  # "write" or "parts"
         self._parts: dict[int, _Part] = {}
@@ -281,6 +290,7 @@ class MultipartUpload:
                 await self._submit_next(data)  # a reader's own buffer: sent without a copy
                 continue
             buffer = await self._part_buffer(target)
+            self._digests = None  # copied in, not read in: digested when sent
             take = min(target - self._filled, view.nbytes)
             buffer[self._filled : self._filled + take] = view[:take]
             self._filled += take
@@ -297,7 +307,9 @@ class MultipartUpload:
         self._mode = "write"
         target = self._plan.size_of(self._next_number)
         buffer = await self._part_buffer(target)
-        got = await reader.readinto(buffer, self._filled, target)
+        if not self._filled:
+            self._digests = await self._new_digests(buffer)
+        got = await reader.readinto(buffer, self._filled, target, self._digests)
         if self._size is not None and self._accepted + got > self._size:
             raise InvalidRequest(
                 f"the source holds more than the declared {self._size} bytes",
@@ -309,6 +321,25 @@ class MultipartUpload:
         if self._filled == target:
             await self._submit_filled()
         return got
+
+    async def _new_digests(self, buffer: Body) -> Digests | None:
+        """What to digest a part by as a reader fills ``buffer`` with it: its checksum
+        and, where part bodies are signed by their SHA-256, that too."""
+        if self._signs_parts is None:
+            self._signs_parts = await signs_body(
+                self._s3,
+                "upload_part",
+                self._algorithm,
+                buffer,
+                bucket=self.bucket,
+                options=self._options,
+                UploadId=self.upload_id,
+                PartNumber=self._next_number,
+                ContentLength=len(buffer),
+            )
+        if self._algorithm is None and not self._signs_parts:
+            return None
+        return Digests(self._algorithm, sha256=self._signs_parts)
 
     async def _adopt_buffers(self, buffers: list[Body], filled: int) -> None:
         """Take a stream's read-ahead as the first parts: ``buffers`` each of the first
@@ -326,6 +357,7 @@ class MultipartUpload:
                 raise AssertionError("read-ahead buffers are cut to the first part size")
             self._buffer_held = await self._budget.acquire(target)
             self._buffer, self._spare_size = buffer, target
+            self._digests = None
             self._filled = target if index < len(buffers) - 1 else filled
             self._accepted += self._filled
             if self._filled == target:
@@ -354,15 +386,18 @@ class MultipartUpload:
             piece, held = self._buffer, self._buffer_held
             if self._filled < len(piece):
                 del piece[self._filled :]  # the last part
-        self._buffer, self._filled, self._buffer_held = None, 0, 0
-        await self._submit_next(piece, held=held)
+        digests = self._digests
+        self._buffer, self._filled, self._buffer_held, self._digests = None, 0, 0, None
+        await self._submit_next(piece, held=held, digests=digests)
 
-    async def _submit_next(self, piece: Body, *, held: int | None = None) -> None:
+    async def _submit_next(
+        self, piece: Body, *, held: int | None = None, digests: Digests | None = None
+    ) -> None:
         """Send ``piece`` as the next part."""
         number = self._next_number
         self._next_number += 1
         self._sent.add(number)  # Complete checks that every one was acknowledged
-        await self._submit(number, piece, held=held)
+        await self._submit(number, piece, held=held, digests=digests)
 
     async def upload_part(self, number: int, data: Any) -> None:
         """Send part ``number`` (1 to 10,000) yourself; for callers that cut their own
@@ -451,13 +486,21 @@ class MultipartUpload:
 
         await self._spawn(0, copy)
 
-    async def _submit(self, number: int, data: Body, *, held: int | None = None) -> None:
+    async def _submit(
+        self,
+        number: int,
+        data: Body,
+        *,
+        held: int | None = None,
+        digests: Digests | None = None,
+    ) -> None:
         """Send ``data`` as part ``number``. ``held``: the budget a buffer of
-        :meth:`_fresh_buffer` took when it began to fill; that buffer is reused after."""
+        :meth:`_fresh_buffer` took when it began to fill; that buffer is reused after.
+        ``digests``: what its bytes were digested by as they were read."""
         reuse = held is not None
         await self._spawn(
             len(data),
-            lambda: self._send_part(number, data, reuse),
+            lambda: self._send_part(number, data, reuse, digests),
             held=held,
             settle=data if reuse else None,
         )
@@ -533,7 +576,9 @@ class MultipartUpload:
             for other in self._tasks:
                 other.cancel()
 
-    async def _send_part(self, number: int, data: Body, reuse: bool = False) -> None:
+    async def _send_part(
+        self, number: int, data: Body, reuse: bool = False, digests: Digests | None = None
+    ) -> None:
         async with checksummed(
             self._s3,
             "upload_part",
@@ -541,6 +586,7 @@ class MultipartUpload:
             data,
             bucket=self.bucket,
             options=self._options,
+            digests=digests,
             UploadId=self.upload_id,
             PartNumber=number,
             ContentLength=len(data),

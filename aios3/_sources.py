@@ -20,6 +20,7 @@ from typing import IO, Any, Protocol, TypeAlias, runtime_checkable
 
 from ._aio import wake
 from ._body import Body
+from ._checksum import PIECE, Digests
 from ._exceptions import InvalidRequest
 
 __all__ = ["PipeReader", "Reader", "Source", "open_source"]
@@ -59,9 +60,13 @@ class Reader:
         del buf[await self.readinto(buf, 0, n) :]
         return buf
 
-    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+    async def readinto(
+        self, buffer: Body, start: int, end: int, digests: Digests | None = None
+    ) -> int:
         """Read into ``buffer[start:end]`` and return the bytes read: fewer than asked
-        is allowed, 0 only at the end of the source. Only where ``can_readinto``."""
+        is allowed, 0 only at the end of the source. Only where ``can_readinto``.
+        ``digests``: fed the bytes as they are read, where that costs the event loop
+        nothing (a worker thread reads them); left alone otherwise."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -125,22 +130,39 @@ class PathReader(Reader):
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
 
-    async def readinto(self, buffer: Body, start: int, end: int) -> int:
-        return await asyncio.to_thread(_readinto, self._raw, buffer, start, end)
+    async def readinto(
+        self, buffer: Body, start: int, end: int, digests: Digests | None = None
+    ) -> int:
+        return await asyncio.to_thread(_readinto, self._raw, buffer, start, end, digests)
 
     async def aclose(self) -> None:
         if self._raw is not None:
             self._raw.close()  # synchronous: runs even while a cancellation unwinds
 
 
-def _readinto(f: Any, buffer: Body, start: int, end: int) -> int:
-    """``f.readinto(buffer[start:end])`` in a worker thread. The views end here: an
-    export outliving the call (the executor drops its arguments a moment after the
-    result) would keep aios3 from trimming the buffer for a short last part."""
-    with memoryview(buffer) as whole, whole[start:end] as part:
-        got: int | None = f.readinto(part)  # buffered: full unless at the end of the file
-    if got is None:  # a non-blocking file with nothing ready: not the end of it
-        raise InvalidRequest("the file is non-blocking and had no data ready; give a blocking one")
+def _readinto(f: Any, buffer: Body, start: int, end: int, digests: Digests | None) -> int:
+    """``f.readinto(buffer[start:end])`` in a worker thread; with ``digests``, a piece at
+    a time, each digested as soon as it is read (while it is in the core's cache). The
+    views end here: an export outliving the call (the executor drops its arguments a
+    moment after the result) would keep aios3 from trimming the buffer for a short last
+    part."""
+    step = end - start if digests is None else PIECE
+    got = 0
+    with memoryview(buffer) as whole:
+        while start + got < end:
+            with whole[start + got : min(end, start + got + step)] as part:
+                n: int | None = f.readinto(part)  # buffered: full unless at the end
+                if n is None:  # a non-blocking file with nothing ready: not the end of it
+                    raise InvalidRequest(
+                        "the file is non-blocking and had no data ready; give a blocking one"
+                    )
+                if digests is not None and n:
+                    with part[:n] as read:
+                        digests.update(read)
+                short = n < len(part)
+            got += n
+            if short:
+                break  # the end of the file, or a short read: the caller asks again
     return got
 
 
@@ -165,8 +187,10 @@ class FileReader(Reader):
     async def read(self, n: int) -> Any:
         return self._checked(await asyncio.to_thread(self._f.read, n), "the file's read()")
 
-    async def readinto(self, buffer: Body, start: int, end: int) -> int:
-        return await asyncio.to_thread(_readinto, self._f, buffer, start, end)
+    async def readinto(
+        self, buffer: Body, start: int, end: int, digests: Digests | None = None
+    ) -> int:
+        return await asyncio.to_thread(_readinto, self._f, buffer, start, end, digests)
 
 
 class PipeReader(Reader):
@@ -190,9 +214,12 @@ class PipeReader(Reader):
             os.set_blocking(self._fd, self._was_blocking)  # it may be a shared terminal
             self._was_blocking = None
 
-    async def readinto(self, buffer: Body, start: int, end: int) -> int:
+    async def readinto(
+        self, buffer: Body, start: int, end: int, digests: Digests | None = None
+    ) -> int:
         """Read what the descriptor has (waiting for some) into ``buffer[start:end]``:
-        short reads are normal here, 0 is the end."""
+        short reads are normal here, 0 is the end. On the event loop: ``digests`` is
+        left alone (the part is digested as a whole, in a worker thread)."""
         loop = asyncio.get_running_loop()
         while True:
             with memoryview(buffer) as whole, whole[start:end] as part:

@@ -202,16 +202,9 @@ async def put_object(
     if meter is not None:
         await meter.start(len(data))
     algorithm = transfer.checksum_algorithm
+    sent: dict[str, Any] = {**params, **conditions}
     async with checksummed(
-        s3,
-        "put_object",
-        algorithm,
-        data,
-        bucket=bucket,
-        options=options,
-        ContentLength=len(data),
-        **params,
-        **conditions,
+        s3, "put_object", algorithm, data, bucket=bucket, options=options, **sent
     ) as checksum:
         extra = checksum.as_params() if checksum else {}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import threading
 import zlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -369,7 +370,8 @@ async def test_signed_bodies_carry_the_digest_of_their_bytes(
     a mismatch; the test servers do not check, the proxy does). aios3 hashes a part in
     the same pass as its checksum and hands the digest to the request: parts whose
     buffers are refilled for later parts, a part retried after a 503 (hashed once, sent
-    twice), and one PutObject large enough to be hashed in a worker thread."""
+    twice), a pipe whose parts arrive in short reads (each part digested across several
+    reads), and one PutObject large enough to be hashed in a worker thread."""
     mib = 1024 * 1024
     data = os.urandom(5 * 5 * mib + 123)  # 6 parts of 5 MiB, 2 buffers: refilled
     path = tmp_path / "parts.bin"
@@ -385,11 +387,26 @@ async def test_signed_bodies_carry_the_digest_of_their_bytes(
         await client.upload("digest/parts", path)
         assert rule.fired == 1
         await client.upload("digest/one", data[: 3 * mib], transfer=aios3.TransferConfig())
+        r, w = os.pipe()
+
+        def feed() -> None:
+            with open(w, "wb") as out:
+                for start in range(0, len(data), 100_000):
+                    out.write(data[start : start + 100_000])
+
+        writer = threading.Thread(target=feed)
+        writer.start()
+        try:
+            with open(r, "rb", buffering=0) as pipe:  # unbuffered: short reads
+                await client.upload("digest/pipe", pipe)
+        finally:
+            writer.join()
     bodies = [
         ok for method, target, ok in proxy.payloads if method == "PUT" and "/digest/" in target
     ]
-    assert len(bodies) == 7 and all(bodies), proxy.payloads
+    assert len(bodies) == 13 and all(bodies), proxy.payloads
     assert await s3.get_bytes("digest/parts") == data
+    assert await s3.get_bytes("digest/pipe") == data
     assert await s3.get_bytes("digest/one") == data[: 3 * mib]
 
 
