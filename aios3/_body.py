@@ -8,6 +8,8 @@ here: importing aios3 does not import aiohttp).
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["Body", "send_with_aiohttp"]
 
 
@@ -21,7 +23,7 @@ class Body(bytearray):
 
     __slots__ = ("sha256",)
 
-    def __init__(self, *args: object) -> None:
+    def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.sha256: str | None = None
 

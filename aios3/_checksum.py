@@ -99,18 +99,18 @@ class Digests:
     bytes in order, piece by piece, in whichever thread reads them: a file's part is
     digested as it is read, while each piece is still in the core's cache."""
 
-    __slots__ = ("_algorithm", "_crc", "_hasher", "_signer", "size")
+    __slots__ = ("_algorithm", "_crc", "_hasher", "_sha256", "size")
 
     def __init__(self, algorithm: str | None, *, sha256: bool) -> None:
         self._algorithm = algorithm
         self._crc = 0
         self._hasher = None if algorithm in (None, "CRC32") else hashlib.new(algorithm.lower())
-        self._signer = hashlib.sha256() if sha256 else None
+        self._sha256 = hashlib.sha256() if sha256 else None
         self.size = 0  # bytes digested
 
     @property
     def signs(self) -> bool:
-        return self._signer is not None
+        return self._sha256 is not None
 
     def update(self, piece: Any) -> None:
         """Digest the next ``piece`` (one of at most about :data:`PIECE` bytes)."""
@@ -118,8 +118,8 @@ class Digests:
             self._crc = crc32(piece, self._crc)
         elif self._hasher is not None:
             self._hasher.update(piece)
-        if self._signer is not None:
-            self._signer.update(piece)
+        if self._sha256 is not None:
+            self._sha256.update(piece)
         self.size += len(piece)
 
     def feed(self, data: Any) -> Digests:
@@ -132,7 +132,7 @@ class Digests:
 
     def result(self) -> tuple[PartChecksum | None, str | None]:
         """The checksum (``None`` for no algorithm) and the SHA-256 (``None`` unasked)."""
-        digest = self._signer.hexdigest() if self._signer is not None else None
+        digest = self._sha256.hexdigest() if self._sha256 is not None else None
         param = checksum_param(self._algorithm)
         if param is None:
             return None, digest
@@ -204,7 +204,7 @@ async def checksummed(
     sign = await signs_body(
         s3, operation, algorithm, data, bucket=bucket, options=options, **params
     )
-    if digests is not None and digests.size == len(data) and digests.signs >= sign:
+    if digests is not None and digests.size == len(data) and (digests.signs or not sign):
         checksum, digest = digests.result()
     else:
         checksum, digest = await body_digests(algorithm, data, sha256=sign)

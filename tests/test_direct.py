@@ -371,7 +371,8 @@ async def test_signed_bodies_carry_the_digest_of_their_bytes(
     the same pass as its checksum and hands the digest to the request: parts whose
     buffers are refilled for later parts, a part retried after a 503 (hashed once, sent
     twice), a pipe whose parts arrive in short reads (each part digested across several
-    reads), and one PutObject large enough to be hashed in a worker thread."""
+    reads), and one PutObject large enough to be hashed in a worker thread. (With
+    direct_requests=False botocore hashes every body itself: the same check, its path.)"""
     mib = 1024 * 1024
     data = os.urandom(5 * 5 * mib + 123)  # 6 parts of 5 MiB, 2 buffers: refilled
     path = tmp_path / "parts.bin"

@@ -115,16 +115,38 @@ def test_the_prose_is_left_out_of_the_cache(tmp_path: Path) -> None:
     }
     source = _data_file(tmp_path, model)
     cache = tmp_path / "cache"
+    left_out = "(documentation left out)"
     expected = {
-        "documentation": "",
-        "operations": {"GetObject": {"documentation": "", "x": 1}},
+        "documentation": left_out,
+        "operations": {"GetObject": {"documentation": left_out, "x": 1}},
         "shapes": {"S": {"members": {"documentation": {"shape": "D"}}}},
-        "clientContextParams": {"P": {"type": "boolean", "documentation": ""}},
+        "clientContextParams": {"P": {"type": "boolean", "documentation": left_out}},
     }
     assert CachedFileLoader(cache).load_file(source) == expected  # the first read too
     [entry] = _entries(cache)
     assert b"Retrieves" not in entry.read_bytes()
     assert CachedFileLoader(cache).load_file(source) == expected
+
+
+def test_a_client_read_through_the_cache_still_writes_its_docstrings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """help(s3.client.put_object) must work: botocore writes a parameter's sections only
+    for a non-empty documentation string, and its S3 handlers then look them up."""
+    import botocore.session
+
+    from aios3._model_cache import install
+
+    monkeypatch.setenv("AIOS3_CACHE_DIR", str(tmp_path / "cache"))
+    for _ in range(2):  # written to the cache, then read from it
+        session = botocore.session.get_session()
+        install(session)
+        client = session.create_client(
+            "s3", region_name="us-east-1", aws_access_key_id="a", aws_secret_access_key="b"
+        )
+        for method in (client.put_object, client.get_object, client.copy_object):
+            assert "Bucket" in str(method.__doc__)
+    assert _entries(tmp_path / "cache")
 
 
 def test_each_entry_format_has_entries_of_its_own(
