@@ -16,13 +16,7 @@ import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
-
-from ._body import Body
-
-if TYPE_CHECKING:
-    from ._client import S3
-    from ._options import RequestOptions
+from typing import Any
 
 try:
     from zlib_ng.zlib_ng import crc32
@@ -40,7 +34,6 @@ __all__ = [
     "checksummed",
     "crc32",
     "crc32_combine",
-    "signs_body",
 ]
 
 _CRC_POLY = 0xEDB88320
@@ -106,6 +99,8 @@ class Digests:
         self._crc = 0
         self._hasher = None if algorithm in (None, "CRC32") else hashlib.new(algorithm.lower())
         self._sha256 = hashlib.sha256() if sha256 else None
+        if sha256 and algorithm == "SHA256":  # one hash serves the checksum and signature
+            self._hasher = self._sha256
         self.size = 0  # bytes digested
 
     @property
@@ -116,7 +111,7 @@ class Digests:
         """Digest the next ``piece`` (one of at most about :data:`PIECE` bytes)."""
         if self._algorithm == "CRC32":
             self._crc = crc32(piece, self._crc)
-        elif self._hasher is not None:
+        elif self._hasher is not None and self._hasher is not self._sha256:
             self._hasher.update(piece)
         if self._sha256 is not None:
             self._sha256.update(piece)
@@ -157,53 +152,19 @@ async def body_digests(
     return _digests(algorithm, data, sha256=sha256)
 
 
-async def signs_body(
-    s3: S3,
-    operation: str,
-    algorithm: str | None,
-    data: Any,
-    *,
-    bucket: str,
-    options: RequestOptions | None,
-    **params: Any,
-) -> bool:
-    """Whether ``operation`` with the body ``data`` (and its ``algorithm`` checksum)
-    is signed by the body's SHA-256, computed by aios3 unless the body carries it."""
-    param = checksum_param(algorithm)
-    return (
-        isinstance(data, Body)
-        and len(data) >= LARGE_BODY
-        and await s3.hashes_body(
-            operation,
-            bucket=bucket,
-            options=options,
-            Body=data,
-            **params,
-            **({param: ""} if param else {}),
-        )
-    )
-
-
 @asynccontextmanager
 async def checksummed(
-    s3: S3,
-    operation: str,
     algorithm: str | None,
     data: Any,
     *,
-    bucket: str,
-    options: RequestOptions | None,
+    sign: bool,
     digests: Digests | None = None,
-    **params: Any,
 ) -> AsyncIterator[PartChecksum | None]:
-    """The ``algorithm`` checksum of the body ``data`` that ``operation`` (PutObject,
-    UploadPart) will send inside the block. Where the request signs the body by its
-    SHA-256, that digest is computed in the same pass and held on the body
-    (``Body.sha256``) until the block ends, so the bytes are read once, not twice.
-    ``digests``: what was computed as ``data`` was read, used if it covers all of it."""
-    sign = await signs_body(
-        s3, operation, algorithm, data, bucket=bucket, options=options, **params
-    )
+    """The ``algorithm`` checksum of the request body ``data``, for the block that sends
+    it. ``sign``: the request signs ``data`` (a :class:`Body`) by its SHA-256, which is
+    then computed in the same pass and held on the body (``Body.sha256``) until the
+    block ends, so the bytes are read once, not twice. ``digests``: what was computed
+    as ``data`` was read, used if it covers all of it."""
     if digests is not None and digests.size == len(data) and (digests.signs or not sign):
         checksum, digest = digests.result()
     else:

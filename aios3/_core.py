@@ -12,6 +12,8 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from ._aio import MemoryPool
+from ._body import Body
+from ._checksum import checksum_param
 from ._config import Config, TransferConfig
 from ._direct import Answer, DirectPath, http_session_class
 from ._exceptions import ConfigError, translate
@@ -268,21 +270,27 @@ class ClientCore:
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
 
-    async def hashes_body(
+    async def _signs_body(
         self,
         operation: str,
+        algorithm: str | None,
+        data: Any,
         *,
         bucket: str,
         options: RequestOptions | None = None,
         **params: Any,
     ) -> bool:
-        """Whether :meth:`call` with these arguments sends its ``Body`` signed by its
-        SHA-256 and computes that digest itself, unless the body carries it
-        (``Body.sha256``). botocore's path hashes every body it signs on its own."""
+        """Whether :meth:`call` signs the body ``data`` (carrying its ``algorithm``
+        checksum) by a SHA-256 that aios3 computes, and so takes from ``Body.sha256``
+        when the body carries one (see :func:`checksummed`). botocore's path hashes
+        every body it signs on its own."""
         direct = self._direct
-        if direct is None:
+        if direct is None or not isinstance(data, Body):
             return False
-        params = self._with_options(operation, options, params)
+        param = checksum_param(algorithm)
+        if param is not None:
+            params[param] = ""  # its value is not known yet; its presence counts
+        params = self._with_options(operation, options, {**params, "Body": data})
         return await direct.hashes_body(operation, bucket, params)
 
     def _with_options(

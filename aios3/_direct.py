@@ -594,34 +594,35 @@ class DirectPath:
             return True
         return not any(c in params for c in _CHECKSUMS)
 
+    def _hashes_body(self, target: _Target, params: dict[str, Any]) -> bool:
+        """Whether the request's signature covers its body's SHA-256."""
+        return (
+            params.get("Body") is not None
+            and target.signer is not None
+            and self._signs_payload(target, params)
+        )
+
     async def _payload_hash(self, target: _Target, params: dict[str, Any]) -> str | None:
-        """A large body's SHA-256 where the signature needs it, hashed once (not per
-        attempt) and in a worker thread: hashlib releases the GIL, the loop serves on.
-        A body that carries its digest already (``Body.sha256``) is not hashed again."""
-        body = params.get("Body")
-        if (
-            body is None
-            or len(body) < LARGE_BODY
-            or target.signer is None
-            or not self._signs_payload(target, params)
-        ):
+        """The body's SHA-256 where the signature needs it: the body's own digest
+        (``Body.sha256``) if it carries one; else a large body's, hashed once (not per
+        attempt) in a worker thread, as hashlib releases the GIL; ``None`` for a small
+        body, hashed as it is signed."""
+        if not self._hashes_body(target, params):
             return None
+        body = params["Body"]
         known: str | None = getattr(body, "sha256", None)
-        if known is not None:
+        if known is not None or len(body) < LARGE_BODY:
             return known
         return await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
 
     async def hashes_body(self, method: str, bucket: str, params: dict[str, Any]) -> bool:
-        """Whether :meth:`fetch` would sign this upload's body by its SHA-256 and hash
-        it for that: a caller that reads the body anyway (for its checksum) can hash it
-        in the same pass and hand the digest over as ``Body.sha256``."""
-        body = params.get("Body")
-        if body is None or len(body) < LARGE_BODY or not self.accepts(method, params):
+        """Whether :meth:`fetch` would sign this upload's body by its SHA-256: a caller
+        that reads the body anyway (for its checksum) can hash it in the same pass and
+        hand the digest over as ``Body.sha256``."""
+        if not self.accepts(method, params):
             return False
         target = await self._target(bucket)
-        return (
-            target is not None and target.signer is not None and self._signs_payload(target, params)
-        )
+        return target is not None and self._hashes_body(target, params)
 
     async def _send_with_retries(
         self,

@@ -25,7 +25,6 @@ from ._checksum import (
     checksummed,
     crc32_b64,
     crc32_combine,
-    signs_body,
 )
 from ._config import MAX_OBJECT_SIZE, MAX_PART_SIZE, MAX_PARTS, MIN_PART_SIZE, MiB, TransferConfig
 from ._exceptions import InvalidRequest, NoSuchUpload, S3Error, TransferError, closed_error
@@ -307,7 +306,7 @@ class MultipartUpload:
         self._mode = "write"
         target = self._plan.size_of(self._next_number)
         buffer = await self._part_buffer(target)
-        if not self._filled:
+        if not self._filled and reader.digests_as_read:
             self._digests = await self._new_digests(buffer)
         got = await reader.readinto(buffer, self._filled, target, self._digests)
         if self._size is not None and self._accepted + got > self._size:
@@ -322,24 +321,29 @@ class MultipartUpload:
             await self._submit_filled()
         return got
 
-    async def _new_digests(self, buffer: Body) -> Digests | None:
-        """What to digest a part by as a reader fills ``buffer`` with it: its checksum
-        and, where part bodies are signed by their SHA-256, that too."""
+    async def _signs(self, part: Body) -> bool:
+        """Whether part bodies are signed by a SHA-256 that aios3 computes: asked once
+        per upload (the answer is the same for every part)."""
         if self._signs_parts is None:
-            self._signs_parts = await signs_body(
-                self._s3,
+            self._signs_parts = await self._s3._signs_body(
                 "upload_part",
                 self._algorithm,
-                buffer,
+                part,
                 bucket=self.bucket,
                 options=self._options,
                 UploadId=self.upload_id,
                 PartNumber=self._next_number,
-                ContentLength=len(buffer),
+                ContentLength=len(part),
             )
-        if self._algorithm is None and not self._signs_parts:
+        return self._signs_parts
+
+    async def _new_digests(self, buffer: Body) -> Digests | None:
+        """What to digest a part by as a reader fills ``buffer`` with it: its checksum
+        and, where part bodies are signed by their SHA-256, that too."""
+        sign = await self._signs(buffer)
+        if self._algorithm is None and not sign:
             return None
-        return Digests(self._algorithm, sha256=self._signs_parts)
+        return Digests(self._algorithm, sha256=sign)
 
     async def _adopt_buffers(self, buffers: list[Body], filled: int) -> None:
         """Take a stream's read-ahead as the first parts: ``buffers`` each of the first
@@ -579,18 +583,8 @@ class MultipartUpload:
     async def _send_part(
         self, number: int, data: Body, reuse: bool = False, digests: Digests | None = None
     ) -> None:
-        async with checksummed(
-            self._s3,
-            "upload_part",
-            self._algorithm,
-            data,
-            bucket=self.bucket,
-            options=self._options,
-            digests=digests,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            ContentLength=len(data),
-        ) as checksum:
+        sign = await self._signs(data)
+        async with checksummed(self._algorithm, data, sign=sign, digests=digests) as checksum:
             extra = checksum.as_params() if checksum else {}
             resp = await self._part_request(
                 "upload_part", number, Body=data, ContentLength=len(data), **extra

@@ -47,6 +47,7 @@ class Reader:
     size: int | None = None
     name: str | None = None
     can_readinto = False  # whether readinto() works
+    digests_as_read = True  # whether readinto() feeds the digests it is given
 
     async def open(self) -> None:
         return None
@@ -200,6 +201,7 @@ class PipeReader(Reader):
     descriptor is made non-blocking while read and set back after."""
 
     can_readinto = True
+    digests_as_read = False  # read on the event loop: digested whole, in a worker thread
 
     def __init__(self, fd: int) -> None:
         self._fd = fd
@@ -218,8 +220,7 @@ class PipeReader(Reader):
         self, buffer: Body, start: int, end: int, digests: Digests | None = None
     ) -> int:
         """Read what the descriptor has (waiting for some) into ``buffer[start:end]``:
-        short reads are normal here, 0 is the end. On the event loop: ``digests`` is
-        left alone (the part is digested as a whole, in a worker thread)."""
+        short reads are normal here, 0 is the end. ``digests`` is left alone."""
         loop = asyncio.get_running_loop()
         while True:
             with memoryview(buffer) as whole, whole[start:end] as part:

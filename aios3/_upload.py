@@ -203,9 +203,10 @@ async def put_object(
         await meter.start(len(data))
     algorithm = transfer.checksum_algorithm
     sent: dict[str, Any] = {**params, **conditions}
-    async with checksummed(
-        s3, "put_object", algorithm, data, bucket=bucket, options=options, **sent
-    ) as checksum:
+    sign = await s3._signs_body(
+        "put_object", algorithm, data, bucket=bucket, options=options, **sent
+    )
+    async with checksummed(algorithm, data, sign=sign) as checksum:
         extra = checksum.as_params() if checksum else {}
 
         async def attempt() -> Any:

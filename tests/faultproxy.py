@@ -40,9 +40,10 @@ request's method and target, and is not spent, fires on that request. Actions:
     Relay the response, with the body byte at offset ``after_bytes`` inverted (length
     unchanged; nothing changes if the body is shorter).
 
-Every relayed request body whose ``x-amz-content-sha256`` names a digest is hashed on the
-way, as AWS checks it (SeaweedFS and moto do not): :attr:`FaultProxy.payloads` holds
-``(method, target, whether the digest matched)`` for each.
+Every relayed request body whose ``x-amz-content-sha256`` names a digest, or a PUT's that
+carries an ``x-amz-checksum-crc32``/``-sha1``/``-sha256`` header, is hashed on the way, as AWS
+checks them (SeaweedFS and moto do not): :attr:`FaultProxy.payloads` holds ``(method,
+target, whether the digest and checksums matched)`` for each.
 
 Body offsets count payload bytes only, never chunked framing. Counters:
 :attr:`FaultProxy.requests` (all requests seen), :attr:`FaultProxy.forwarded` (sent
@@ -58,8 +59,10 @@ needs ``times=2`` to reach botocore as an error.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
+import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Literal
@@ -222,7 +225,7 @@ class FaultProxy:
         self.active: set[_Exchange] = set()  # requests read and not yet answered in full
         self.peak = 0  # the most requests in flight at once
         self.peak_parts = 0  # ... of them UploadPart requests
-        self.payloads: list[tuple[str, str, bool]] = []  # signed bodies: digest matched?
+        self.payloads: list[tuple[str, str, bool]] = []  # hashed bodies: all matched?
         self.port = 0
         self._server: asyncio.Server | None = None
         self._connections: set[asyncio.Task[None]] = set()
@@ -353,8 +356,13 @@ class FaultProxy:
                 continue
             self.forwarded += 1
             claimed = headers.get("x-amz-content-sha256", "")
-            if len(claimed) == 64:
-                pieces = self._hashed(pieces, method, target, claimed)
+            sums = {  # a PUT's are its body's (a Complete's, the whole object's)
+                name: headers[f"x-amz-checksum-{name}"]
+                for name in ("crc32", "sha1", "sha256")
+                if f"x-amz-checksum-{name}" in headers and method == "PUT"
+            }
+            if len(claimed) == 64 or sums:
+                pieces = self._hashed(pieces, method, target, claimed, sums)
             uwriter.write(head)
             await uwriter.drain()
             await queue.put(exchange)  # now, so a "100 Continue" can be relayed
@@ -368,16 +376,28 @@ class FaultProxy:
         method: str,
         target: str,
         claimed: str,
+        sums: dict[str, str],
     ) -> AsyncIterator[tuple[bytes, bool]]:
         """``pieces``, relayed as they are; once they end, whether their payload's
-        SHA-256 is the digest the request claimed."""
-        digest = hashlib.sha256()
+        SHA-256 is the digest the request claimed (if it claimed one) and its
+        ``x-amz-checksum-*`` headers are the payload's checksums."""
+        sha256, sha1, crc = hashlib.sha256(), hashlib.sha1(), 0
         async with contextlib.aclosing(pieces):  # type: ignore[type-var]
             async for piece, payload in pieces:
                 if payload:
-                    digest.update(piece)
+                    sha256.update(piece)
+                    sha1.update(piece)
+                    crc = zlib.crc32(piece, crc)
                 yield piece, payload
-        self.payloads.append((method, target, digest.hexdigest() == claimed))
+        actual = {
+            "crc32": crc.to_bytes(4, "big"),
+            "sha1": sha1.digest(),
+            "sha256": sha256.digest(),
+        }
+        ok = len(claimed) != 64 or sha256.hexdigest() == claimed
+        for name, value in sums.items():
+            ok = ok and base64.b64encode(actual[name]).decode() == value
+        self.payloads.append((method, target, ok))
 
     async def _pump_responses(
         self,

@@ -371,7 +371,9 @@ async def test_signed_bodies_carry_the_digest_of_their_bytes(
     the same pass as its checksum and hands the digest to the request: parts whose
     buffers are refilled for later parts, a part retried after a 503 (hashed once, sent
     twice), a pipe whose parts arrive in short reads (each part digested across several
-    reads), and one PutObject large enough to be hashed in a worker thread. (With
+    reads), one PutObject large enough to be hashed in a worker thread and one small,
+    and SHA256 checksums (one hash serves the checksum and the signature); the proxy
+    checks each body's checksum header too. (With
     direct_requests=False botocore hashes every body itself: the same check, its path.)"""
     mib = 1024 * 1024
     data = os.urandom(5 * 5 * mib + 123)  # 6 parts of 5 MiB, 2 buffers: refilled
@@ -402,13 +404,21 @@ async def test_signed_bodies_carry_the_digest_of_their_bytes(
                 await client.upload("digest/pipe", pipe)
         finally:
             writer.join()
+        await client.upload("digest/small", data[:1000], transfer=aios3.TransferConfig())
+        sha = aios3.TransferConfig(
+            part_size=5 * mib, multipart_threshold=6 * mib, checksum_algorithm="SHA256"
+        )
+        await client.upload("digest/sha-parts", data[: 11 * mib], transfer=sha)
+        await client.upload("digest/sha-one", data[: 2 * mib], transfer=sha)
     bodies = [
         ok for method, target, ok in proxy.payloads if method == "PUT" and "/digest/" in target
     ]
-    assert len(bodies) == 13 and all(bodies), proxy.payloads
+    assert len(bodies) == 18 and all(bodies), proxy.payloads
     assert await s3.get_bytes("digest/parts") == data
     assert await s3.get_bytes("digest/pipe") == data
     assert await s3.get_bytes("digest/one") == data[: 3 * mib]
+    assert await s3.get_bytes("digest/small") == data[:1000]
+    assert await s3.get_bytes("digest/sha-parts") == data[: 11 * mib]
 
 
 async def test_region_redirect_left_to_botocore(
