@@ -16,9 +16,10 @@ from ._body import Body
 from ._checksum import checksum_param
 from ._config import Config, TransferConfig
 from ._direct import Answer, DirectPath, http_session_class
-from ._exceptions import ConfigError, translate
+from ._exceptions import ConfigError, TransferError, translate
 from ._names import Name, resolve
 from ._options import RequestOptions, request_options
+from ._rawget import RawAnswer
 from ._redact import protect as protect_logs
 
 __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
@@ -162,6 +163,8 @@ class ClientCore:
         live, self._live = list(self._live), weakref.WeakSet()
         for transfer in live:  # multipart uploads, streams, ranged downloads
             await transfer._abort_for_close()
+        if self._direct is not None:
+            self._direct.close()
         stack, self._stack, self._client, self._direct = self._stack, None, None, None
         if stack is not None:
             await stack.aclose()
@@ -292,6 +295,32 @@ class ClientCore:
             params[param] = ""  # its value is not known yet; its presence counts
         params = self._with_options(operation, options, {**params, "Body": data})
         return await direct.hashes_body(operation, bucket, params)
+
+    async def _raw_range(
+        self,
+        bucket: str,
+        key: str,
+        *,
+        start: int,
+        end: int,
+        options: RequestOptions | None = None,
+        **params: Any,
+    ) -> RawAnswer | None:
+        """GetObject of bytes ``start`` to ``end - 1`` with its body read into buffers
+        (:meth:`DirectPath.raw_range`); ``None``: ask with :meth:`call`. Errors are
+        aios3's (a connection that fails: :class:`~aios3.TransferError`)."""
+        direct = self._direct
+        if direct is None:
+            return None
+        params = self._with_options("get_object", options, params)
+        try:
+            return await direct.raw_range(bucket, key, params, start=start, end=end)
+        except (OSError, TimeoutError) as exc:  # ConnectionError is an OSError
+            raise TransferError(
+                f"get bytes {start}-{end - 1} of s3://{bucket}/{key}: {exc!r}",
+                bucket=bucket,
+                key=key,
+            ) from exc
 
     def _with_options(
         self, operation: str, options: RequestOptions | None, params: dict[str, Any]

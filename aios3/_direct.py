@@ -43,6 +43,7 @@ from urllib.parse import quote, urlsplit
 
 from ._body import Body
 from ._checksum import LARGE_BODY
+from ._rawget import RawAnswer, RawConnections
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 from ._xml import Plan, compile_plan, parse_xml
 
@@ -473,6 +474,11 @@ class DirectPath:
         self._allowed = {method: allowed for method, (_, allowed) in OPERATIONS.items()}
         self._targets: dict[str, _Target | None] = {}
         self._user_agent = f"aios3 {client._client_config.user_agent or ''}".strip()
+        self._raw = RawConnections(
+            limit=config.max_pool_connections,
+            connect_timeout=config.connect_timeout,
+            read_timeout=config.read_timeout,
+        )
 
     @classmethod
     def for_client(cls, client: Any, *, sign_payload: bool | None) -> DirectPath | None:
@@ -483,6 +489,34 @@ class DirectPath:
         except Exception as exc:  # an aiobotocore whose internals moved
             log.debug("direct requests disabled: %r", exc)
             return None
+
+    def close(self) -> None:
+        """Close the connections ranged GETs keep (the HTTP session is botocore's)."""
+        self._raw.close()
+
+    async def raw_range(
+        self, bucket: str, key: str, params: dict[str, Any], *, start: int, end: int
+    ) -> RawAnswer | None:
+        """A ranged GET (``params`` carry its ``Range``) answered ``206`` over a plain
+        http connection of aios3's own, whose body is read into the caller's buffers
+        (see :mod:`aios3._rawget`); ``None`` where the regular path must ask."""
+        if not self.accepts("get_object", params):
+            return None
+        target = await self._target(bucket)
+        if target is None or target.scheme != "http":
+            return None
+        credentials = None
+        if target.signer is not None:
+            credentials = await self._credentials.get_frozen_credentials()
+        request = self.prepare(self._ops["get_object"], target, key, params, credentials)
+        where = urlsplit(request.url)
+        if where.hostname is None:
+            return None
+        headers = {"host": target.host, "accept-encoding": "identity", **request.headers}
+        path = where.path + (f"?{where.query}" if where.query else "")
+        return await self._raw.get(
+            where.hostname, where.port or 80, path, headers, start=start, end=end
+        )
 
     # -- the request ---------------------------------------------------------------
 

@@ -1,8 +1,10 @@
 """``S3.download``: an object to a local file, atomically.
 
 HEAD (size, ETag, checksum) -> one streamed GET, or ranged GETs pinned to the ETag
-(If-Match), ``concurrency`` at a time -> each range's chunks, as aiohttp received them,
-handed about a MiB at a time to the one thread that CRCs and writes them at their offset
+(If-Match), ``concurrency`` at a time -> each range's bytes, read into reused MiB
+buffers (over plain http, on aios3's own connections: :mod:`aios3._rawget`) or as the
+chunks aiohttp received them, handed about a MiB at a time to the one thread that
+CRCs (where the object declares a CRC32) and writes them at their offset
 (:class:`~aios3._writer.FileWriter`: no copy to assemble them, no waiting for order; a
 broken range resumes where it stopped) -> length and whole-object checksum checked
 (range CRCs combined) -> renamed into place. Any failure or cancellation removes the
@@ -21,7 +23,7 @@ import secrets
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._aio import shielded, tree_budget
+from ._aio import shielded, tree_budget, wake
 from ._checksum import VERIFIABLE, b64, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
 from ._exceptions import (
@@ -41,6 +43,7 @@ from ._writer import WRITE_BATCH, FileWriter
 
 if TYPE_CHECKING:
     from ._client import S3
+    from ._rawget import RawAnswer
 
 __all__ = ["download"]
 
@@ -155,8 +158,9 @@ async def download(
                     s3, bucket, key, pinned, fd, declared, transfer, meter, options
                 )
             else:
+                crc_wanted = bool(declared and declared[0] == "CRC32")
                 written, crc = await _ranged(
-                    s3, bucket, key, size, pinned, fd, transfer, meter, options
+                    s3, bucket, key, size, pinned, fd, transfer, meter, options, crc_wanted
                 )
                 digest = None
                 if declared and declared[0] == "CRC32":
@@ -251,22 +255,66 @@ async def _ranged(
     transfer: TransferConfig,
     meter: Meter,
     options: RequestOptions,
+    crc_wanted: bool,
 ) -> tuple[int, int]:
     """Ranged GETs, ``concurrency`` at a time, each written at its offset about _FLUSH
-    bytes at a time as it arrives. Returns the bytes written and the whole object's CRC32
-    (combined from the ranges)."""
+    bytes at a time as it arrives. Returns the bytes written and, if ``crc_wanted``, the
+    whole object's CRC32 (combined from the ranges)."""
     step = transfer.part_size
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
-    writer = FileWriter(fd, slots=len(ranges), limit=_QUEUED, within=transfer.cleanup_timeout)
+    writer = FileWriter(
+        fd, slots=len(ranges), limit=_QUEUED, within=transfer.cleanup_timeout, crc=crc_wanted
+    )
+    buffers = _Buffers(_QUEUED // _FLUSH)
 
     async def fetch(index: int, start: int, end: int) -> None:
         pos = start  # the next byte to fetch
         counted = start  # bytes up to here were reported (a refetched range counts once)
 
+        async def report() -> None:
+            nonlocal counted
+            if pos > counted:
+                await meter.add(pos - counted)
+                counted = pos
+
+        async def into_buffers(answer: RawAnswer, what: str) -> None:
+            nonlocal pos
+            while pos < end:
+                buffer = await buffers.take()
+                n = min(len(buffer), end - pos)
+                try:
+                    await answer.readinto(buffer[:n])
+                    done = functools.partial(buffers.give, buffer)
+                    await writer.put(index, _pieces(buffer, n), pos, done)
+                except BaseException as exc:
+                    buffers.give(buffer)
+                    if isinstance(exc, OSError | TimeoutError):
+                        raise TransferError(
+                            f"{what} s3://{bucket}/{key} broke off: {exc!r}",
+                            bucket=bucket,
+                            key=key,
+                        ) from exc
+                    raise
+                pos += n
+                await report()
+
         async def attempt() -> None:
             # A retry resumes at ``pos``: what was handed to the writer stays written.
-            nonlocal pos, counted
+            nonlocal pos
             what = f"get bytes {pos}-{end - 1} of"
+            answer = await s3._raw_range(
+                bucket,
+                key,
+                start=pos,
+                end=end,
+                options=options,
+                Range=range_header(pos, end),
+                **pinned,
+            )
+            if answer is not None:  # over plain http: read straight into the buffers
+                async with answer:
+                    await into_buffers(answer, what)
+                return
             try:
                 resp = await s3.call(
                     "get_object",
@@ -299,9 +347,7 @@ async def _ranged(
                         break
                     await writer.put(index, chunks, pos)
                     pos += got
-                    if pos > counted:
-                        await meter.add(pos - counted)
-                        counted = pos
+                    await report()
             finally:
                 body.close()
             if pos != end or got:
@@ -344,6 +390,42 @@ async def _ranged(
     for (start, end), part_crc in zip(ranges, writer.crcs, strict=True):
         crc = crc32_combine(crc, part_crc, end - start)
     return size, crc
+
+
+def _pieces(buffer: memoryview, n: int) -> list[memoryview]:
+    """The first ``n`` bytes of ``buffer`` in page-cache writes of WRITE_BATCH bytes."""
+    return [buffer[i : min(i + WRITE_BATCH, n)] for i in range(0, n, WRITE_BATCH)]
+
+
+class _Buffers:
+    """A download's receive buffers, _FLUSH bytes each, at most ``count``: a range reads
+    into one it takes, the writer's thread gives it back once its bytes are written. A
+    range waits while all are taken, so a slow disk holds the download's memory at
+    ``count`` buffers."""
+
+    def __init__(self, count: int) -> None:
+        self._free: list[memoryview] = []
+        self._room = count  # buffers not made yet
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def take(self) -> memoryview:
+        while not self._free:
+            if self._room:
+                self._room -= 1
+                return memoryview(bytearray(_FLUSH))
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+        return self._free.pop()
+
+    def give(self, buffer: memoryview) -> None:
+        self._free.append(buffer)
+        if self._waiters:
+            wake(self._waiters.pop(0))
 
 
 class _RangeJob:

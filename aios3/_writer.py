@@ -67,18 +67,26 @@ class FileWriter:
     seconds) for every queued piece to be written, or, when it is left by an exception
     or a cancellation, for the write under way only, so the file is never closed under
     the thread. ``observe``, if given, is called in the thread with every piece's chunks
-    in order (to hash them).
+    in order (to hash them). ``crc``: keep the slots' CRC32s (else they stay 0).
     """
 
     def __init__(
-        self, fd: int, *, slots: int, limit: int, within: float, observe: Any = None
+        self,
+        fd: int,
+        *,
+        slots: int,
+        limit: int,
+        within: float,
+        observe: Any = None,
+        crc: bool = True,
     ) -> None:
         self.crcs = [0] * slots
+        self._crc = crc
         self._fd = fd
         self._limit = limit
         self._within = within
         self._observe = observe
-        self._queue: queue.SimpleQueue[tuple[int, list[bytes], int, int] | None]
+        self._queue: queue.SimpleQueue[tuple[int, list[Any], int, int, Any] | None]
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued = 0  # bytes handed over and not yet written
@@ -92,8 +100,10 @@ class FileWriter:
         threading.Thread(target=self._main, name="aios3-file-writer", daemon=True).start()
         return self
 
-    async def put(self, slot: int, chunks: list[bytes], offset: int) -> None:
-        """Queue ``chunks`` for ``offset``, CRC'd into ``slot``."""
+    async def put(self, slot: int, chunks: list[Any], offset: int, written: Any = None) -> None:
+        """Queue ``chunks`` (bytes-like) for ``offset``, CRC'd into ``slot``;
+        ``written()`` is called on the event loop once they are written (or skipped),
+        when their buffer may be used again."""
         nbytes = sum(len(c) for c in chunks)
         while True:
             if self._error is not None:
@@ -110,12 +120,12 @@ class FileWriter:
                 with self._lock:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
-        self._queue.put((slot, chunks, offset, nbytes))
+        self._queue.put((slot, chunks, offset, nbytes, written))
 
     def restart(self, slot: int) -> None:
         """Start ``slot``'s CRC over: the pieces queued for it from here on are its
         first (a range fetched again from its start, after its bytes failed a check)."""
-        self._queue.put((slot, [], _RESTART, 0))
+        self._queue.put((slot, [], _RESTART, 0, None))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
@@ -136,15 +146,16 @@ class FileWriter:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            slot, chunks, offset, nbytes = item
+            slot, chunks, offset, nbytes, written = item
             if offset == _RESTART:
                 self.crcs[slot] = 0
             elif not self._stop:
                 try:
-                    crc = self.crcs[slot]
-                    for chunk in chunks:
-                        crc = crc32(chunk, crc)
-                    self.crcs[slot] = crc
+                    if self._crc:
+                        crc = self.crcs[slot]
+                        for chunk in chunks:
+                            crc = crc32(chunk, crc)
+                        self.crcs[slot] = crc
                     if self._observe is not None:
                         self._observe(chunks)
                     _write_at(self._fd, chunks, offset)
@@ -155,3 +166,6 @@ class FileWriter:
                 waiters = list(self._waiters)  # only under back-pressure: they re-check
             for waiter in waiters:
                 self._loop.call_soon_threadsafe(wake, waiter)
+            if written is not None:
+                with contextlib.suppress(RuntimeError):  # the loop is gone
+                    self._loop.call_soon_threadsafe(written)

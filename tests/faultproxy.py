@@ -239,6 +239,15 @@ class FaultProxy:
         self._server = await asyncio.start_server(self._serve, self.host, 0, limit=_LIMIT)
         self.port = self._server.sockets[0].getsockname()[1]
 
+    async def drop_connections(self) -> None:
+        """Close every connection the proxy has open, as a server does with idle
+        keep-alive connections; it goes on accepting new ones."""
+        tasks = list(self._connections)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._connections.difference_update(tasks)
+
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()

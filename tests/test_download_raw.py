@@ -1,0 +1,154 @@
+"""Ranged downloads over plain http read their bodies into buffers on aios3's own
+kept-alive connections (``aios3._rawget``). Whatever the answer, the file is the
+object: a 206 of the wrong shape, an error, a connection the server dropped, a stalled
+or broken body all end in the regular path, a retry, or a typed error."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from faultproxy import Action, Fault, FaultProxy
+from test_roundtrip import blob
+
+import aios3
+from aios3 import MiB, TransferConfig
+from aios3._rawget import RawConnections
+from aios3.testing import Server
+
+RANGES = TransferConfig(
+    part_size=5 * MiB,
+    download_threshold=MiB,
+    concurrency=2,
+    part_retries=2,
+    retry_backoff=0.05,
+)
+
+
+def _raw(client: aios3.S3) -> RawConnections:
+    direct = client._direct
+    assert direct is not None
+    return direct._raw
+
+
+def _via_proxy(server: Server, s3: aios3.S3, proxy: FaultProxy, **kw: object) -> aios3.S3:
+    config = server.config(
+        endpoint=proxy.url, default_bucket=s3.config.default_bucket, max_attempts=2, **kw
+    )
+    return aios3.connect(config, transfer=RANGES)
+
+
+async def test_ranges_are_read_over_kept_alive_connections(
+    server: Server, server_kind: str, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """Three downloads of three ranges each: every byte right, every range read on the
+    raw path; where the server keeps connections alive (SeaweedFS), two connections
+    (the concurrency) serve all nine ranges; moto closes each after its answer."""
+    data = blob(12 * MiB + 5, seed=40)
+    await s3.upload("raw/obj", data)
+    async with _via_proxy(server, s3, proxy) as client:
+        for n in range(3):
+            await client.download("raw/obj", tmp_path / f"out{n}")
+            assert (tmp_path / f"out{n}").read_bytes() == data
+        opened = _raw(client).opened
+    gets = [t for m, t in proxy.log if m == "GET" and "raw/obj" in t]
+    assert len(gets) == 9  # no range asked twice
+    if server_kind == "seaweedfs":
+        assert 1 <= opened <= 2
+    else:
+        assert opened == 9
+
+
+async def test_an_answer_other_than_the_range_goes_the_regular_way(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A 503 to a raw range is asked again through botocore's path (which retries it);
+    a 412 (the object changed) ends as the typed error, with no file left."""
+    data = blob(11 * MiB, seed=41)
+    await s3.upload("raw/503", data)
+    async with _via_proxy(server, s3, proxy) as client:
+        rule = proxy.add(Fault("status", method="GET", path_contains="raw/503", times=1))
+        await client.download("raw/503", tmp_path / "out")
+        assert rule.fired == 1 and (tmp_path / "out").read_bytes() == data
+        proxy.add(
+            Fault(
+                "status",
+                method="GET",
+                path_contains="raw/503",
+                status=412,
+                code="PreconditionFailed",
+                times=-1,
+            )
+        )
+        with pytest.raises(aios3.PreconditionFailed):
+            await client.download("raw/503", tmp_path / "again")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+async def test_a_dropped_idle_connection_is_replaced(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """The server closes the kept-alive connections between two downloads: the next
+    ranges go out on new connections, and nothing is asked twice or lost."""
+    data = blob(11 * MiB, seed=42)
+    await s3.upload("raw/idle", data)
+    async with _via_proxy(server, s3, proxy) as client:
+        await client.download("raw/idle", tmp_path / "one")
+        before = _raw(client).opened
+        await proxy.drop_connections()
+        await asyncio.sleep(0.05)
+        await client.download("raw/idle", tmp_path / "two")
+        assert _raw(client).opened > before
+    assert (tmp_path / "two").read_bytes() == data
+    assert len([t for m, t in proxy.log if m == "GET" and "raw/idle" in t]) == 6
+
+
+@pytest.mark.parametrize("action", ["truncate", "stall"])
+async def test_a_broken_body_resumes_where_it_stopped(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path, action: Action
+) -> None:
+    """A range cut short, or one that stalls past the read timeout, is asked again
+    from the first byte not received."""
+    data = blob(11 * MiB, seed=43)
+    await s3.upload("raw/cut", data)
+    async with _via_proxy(server, s3, proxy, read_timeout=1) as client:
+        rule = proxy.add(
+            Fault(action, method="GET", path_contains="raw/cut", after_bytes=2 * MiB + 3, seconds=5)
+        )
+        await client.download("raw/cut", tmp_path / "out")
+    assert rule.fired == 1 and (tmp_path / "out").read_bytes() == data
+    asked = [
+        r
+        for (m, t), r in zip(proxy.log, proxy.ranges, strict=True)
+        if "raw/cut" in t and m == "GET"
+    ]
+    starts = {int(r.removeprefix("bytes=").split("-")[0]) for r in asked if r}
+    assert len(asked) == 4 and len(starts - {0, 5 * MiB, 10 * MiB}) == 1
+
+
+async def test_a_header_with_a_line_break_is_never_written(server: Server) -> None:
+    """A header value holding CR or LF (say, an ETag from a hostile server) is not sent
+    on a raw connection: no connection is even opened, the regular path must ask."""
+    pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+    host = "127.0.0.1"
+    port = int(server.endpoint.rsplit(":", 1)[1])
+    try:
+        for bad in ('"etag"\r\nx-evil: 1', '"etag"\nx-evil: 1'):
+            answer = await pool.get(host, port, "/b/k", {"if-match": bad}, start=0, end=10)
+            assert answer is None
+        assert pool.opened == 0
+    finally:
+        pool.close()
+
+
+async def test_closing_the_client_closes_its_idle_connections(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    data = blob(6 * MiB, seed=44)
+    await s3.upload("raw/close", data)
+    client = _via_proxy(server, s3, proxy)
+    async with client:
+        await client.download("raw/close", tmp_path / "out")
+        pool = _raw(client)
+    assert pool._closed and not any(pool._idle.values())
