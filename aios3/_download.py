@@ -18,6 +18,7 @@ import contextlib
 import errno
 import functools
 import hashlib
+import mmap
 import os
 import secrets
 from pathlib import Path
@@ -39,7 +40,7 @@ from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter, ProgressCallback
 from ._retry import with_retries
 from ._stream import ObjectStream, body_error, range_header
-from ._writer import WRITE_BATCH, FileWriter
+from ._writer import BLOCK, WRITE_BATCH, FileWriter
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -105,6 +106,20 @@ def _preallocate(fd: int, size: int) -> None:
             ) from exc
 
 
+def _open_direct(path: Path, size: int, transfer: TransferConfig) -> int | None:
+    """``path`` opened again for writing with ``O_DIRECT``, where the download is large
+    enough (``direct_io_threshold``), its ranges start on block boundaries and the
+    system and filesystem offer it; else ``None``."""
+    flag = getattr(os, "O_DIRECT", 0)
+    threshold = transfer.direct_io_threshold
+    if not flag or threshold is None or size < threshold or transfer.part_size % BLOCK:
+        return None
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CLOEXEC | flag)
+    except OSError:  # tmpfs and some others refuse it: buffered writes
+        return None
+
+
 def _hash_file(path: Path, algorithm: str) -> str:
     """Hash a written file with ``algorithm`` (SHA1/SHA256 objects; worker thread). It
     opens the file itself, so a cancelled download can close its own descriptor."""
@@ -159,9 +174,23 @@ async def download(
                 )
             else:
                 crc_wanted = bool(declared and declared[0] == "CRC32")
-                written, crc = await _ranged(
-                    s3, bucket, key, size, pinned, fd, transfer, meter, options, crc_wanted
-                )
+                direct = _open_direct(tmp, size, transfer)
+                try:
+                    written, crc = await _ranged(
+                        s3,
+                        bucket,
+                        key,
+                        size,
+                        pinned,
+                        (fd, direct),
+                        transfer,
+                        meter,
+                        options,
+                        crc_wanted,
+                    )
+                finally:
+                    if direct is not None:
+                        os.close(direct)
                 digest = None
                 if declared and declared[0] == "CRC32":
                     digest = crc32_b64(crc)
@@ -251,19 +280,25 @@ async def _ranged(
     key: str,
     size: int,
     pinned: dict[str, Any],
-    fd: int,
+    fds: tuple[int, int | None],
     transfer: TransferConfig,
     meter: Meter,
     options: RequestOptions,
     crc_wanted: bool,
 ) -> tuple[int, int]:
     """Ranged GETs, ``concurrency`` at a time, each written at its offset about _FLUSH
-    bytes at a time as it arrives. Returns the bytes written and, if ``crc_wanted``, the
+    bytes at a time as it arrives, through ``fds``: the file, and the file opened with
+    ``O_DIRECT`` (or ``None``). Returns the bytes written and, if ``crc_wanted``, the
     whole object's CRC32 (combined from the ranges)."""
     step = transfer.part_size
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
     writer = FileWriter(
-        fd, slots=len(ranges), limit=_QUEUED, within=transfer.cleanup_timeout, crc=crc_wanted
+        fds[0],
+        slots=len(ranges),
+        limit=_QUEUED,
+        within=transfer.cleanup_timeout,
+        crc=crc_wanted,
+        direct=fds[1],
     )
     buffers = _Buffers(_QUEUED // _FLUSH)
 
@@ -285,7 +320,7 @@ async def _ranged(
                 try:
                     await answer.readinto(buffer[:n])
                     done = functools.partial(buffers.give, buffer)
-                    await writer.put(index, _pieces(buffer, n), pos, done)
+                    await writer.put(index, [buffer[:n]], pos, done, aligned=True)
                 except BaseException as exc:
                     buffers.give(buffer)
                     if isinstance(exc, OSError | TimeoutError):
@@ -392,16 +427,11 @@ async def _ranged(
     return size, crc
 
 
-def _pieces(buffer: memoryview, n: int) -> list[memoryview]:
-    """The first ``n`` bytes of ``buffer`` in page-cache writes of WRITE_BATCH bytes."""
-    return [buffer[i : min(i + WRITE_BATCH, n)] for i in range(0, n, WRITE_BATCH)]
-
-
 class _Buffers:
     """A download's receive buffers, _FLUSH bytes each, at most ``count``: a range reads
     into one it takes, the writer's thread gives it back once its bytes are written. A
     range waits while all are taken, so a slow disk holds the download's memory at
-    ``count`` buffers."""
+    ``count`` buffers. Each is mapped memory: page-aligned, as ``O_DIRECT`` wants."""
 
     def __init__(self, count: int) -> None:
         self._free: list[memoryview] = []
@@ -412,7 +442,7 @@ class _Buffers:
         while not self._free:
             if self._room:
                 self._room -= 1
-                return memoryview(bytearray(_FLUSH))
+                return memoryview(mmap.mmap(-1, _FLUSH))
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:

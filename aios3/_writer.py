@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import queue
 import threading
@@ -33,20 +34,27 @@ _IOV_MAX = 512  # buffers per pwritev call (the system allows 1,024)
 _RESTART = -1  # the offset of the queue item that starts a slot's CRC over
 
 
-def _batches(chunks: list[bytes]) -> list[list[bytes]]:
-    """``chunks`` in runs of about WRITE_BATCH bytes (and at most _IOV_MAX buffers)."""
-    out: list[list[bytes]] = [[]]
+def _batches(chunks: list[Any]) -> list[list[Any]]:
+    """``chunks`` in runs of about WRITE_BATCH bytes (and at most _IOV_MAX buffers), a
+    chunk larger than that cut in WRITE_BATCH slices."""
+    out: list[list[Any]] = [[]]
     size = 0
-    for chunk in chunks:
-        if out[-1] and (size + len(chunk) > WRITE_BATCH or len(out[-1]) == _IOV_MAX):
-            out.append([])
-            size = 0
-        out[-1].append(chunk)
-        size += len(chunk)
+    for whole in chunks:
+        if len(whole) <= WRITE_BATCH:
+            pieces = [whole]
+        else:
+            view = memoryview(whole)
+            pieces = [view[i : i + WRITE_BATCH] for i in range(0, len(view), WRITE_BATCH)]
+        for chunk in pieces:
+            if out[-1] and (size + len(chunk) > WRITE_BATCH or len(out[-1]) == _IOV_MAX):
+                out.append([])
+                size = 0
+            out[-1].append(chunk)
+            size += len(chunk)
     return out
 
 
-def _write_at(fd: int, chunks: list[bytes], offset: int) -> None:
+def _write_at(fd: int, chunks: list[Any], offset: int) -> None:
     """Write ``chunks`` contiguously at ``offset`` (blocking)."""
     for batch in _batches(chunks):
         want = sum(len(c) for c in batch)
@@ -59,6 +67,30 @@ def _write_at(fd: int, chunks: list[bytes], offset: int) -> None:
         offset += want
 
 
+BLOCK = 4096
+"""The alignment ``O_DIRECT`` writes keep: of memory, file offset and length (a
+multiple of every logical block size in use: 512 and 4096 bytes)."""
+
+
+def _write_direct(direct: int, fd: int, view: memoryview, offset: int) -> bool:
+    """Write ``view`` (page-aligned memory) at ``offset`` (a multiple of BLOCK): its
+    whole blocks through ``direct`` (opened ``O_DIRECT``), what is left through ``fd``.
+    Returns False if the filesystem refused ``O_DIRECT`` (the rest went through ``fd``)."""
+    whole = len(view) - len(view) % BLOCK
+    done, refused = 0, False
+    while done < whole:
+        try:
+            done += os.pwrite(direct, view[done:whole], offset + done)
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                raise
+            refused = True  # alignment this filesystem does not take after all
+            break
+    if done < len(view):
+        _write_at(fd, [view[done:]], offset + done)
+    return not refused
+
+
 class FileWriter:
     """Writes pieces to ``fd`` in a worker thread; use as ``async with``.
 
@@ -68,6 +100,7 @@ class FileWriter:
     or a cancellation, for the write under way only, so the file is never closed under
     the thread. ``observe``, if given, is called in the thread with every piece's chunks
     in order (to hash them). ``crc``: keep the slots' CRC32s (else they stay 0).
+    ``direct``: the file opened again with ``O_DIRECT``, for the pieces put ``aligned``.
     """
 
     def __init__(
@@ -79,14 +112,16 @@ class FileWriter:
         within: float,
         observe: Any = None,
         crc: bool = True,
+        direct: int | None = None,
     ) -> None:
         self.crcs = [0] * slots
         self._crc = crc
+        self._direct = direct
         self._fd = fd
         self._limit = limit
         self._within = within
         self._observe = observe
-        self._queue: queue.SimpleQueue[tuple[int, list[Any], int, int, Any] | None]
+        self._queue: queue.SimpleQueue[tuple[int, list[Any], int, int, Any, bool] | None]
         self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._queued = 0  # bytes handed over and not yet written
@@ -100,10 +135,20 @@ class FileWriter:
         threading.Thread(target=self._main, name="aios3-file-writer", daemon=True).start()
         return self
 
-    async def put(self, slot: int, chunks: list[Any], offset: int, written: Any = None) -> None:
+    async def put(
+        self,
+        slot: int,
+        chunks: list[Any],
+        offset: int,
+        written: Any = None,
+        *,
+        aligned: bool = False,
+    ) -> None:
         """Queue ``chunks`` (bytes-like) for ``offset``, CRC'd into ``slot``;
         ``written()`` is called on the event loop once they are written (or skipped),
-        when their buffer may be used again."""
+        when their buffer may be used again. ``aligned``: ``chunks`` is one view of
+        page-aligned memory, written with ``O_DIRECT`` if the writer has it and
+        ``offset`` is a multiple of :data:`BLOCK`."""
         nbytes = sum(len(c) for c in chunks)
         while True:
             if self._error is not None:
@@ -120,12 +165,12 @@ class FileWriter:
                 with self._lock:
                     if waiter in self._waiters:
                         self._waiters.remove(waiter)
-        self._queue.put((slot, chunks, offset, nbytes, written))
+        self._queue.put((slot, chunks, offset, nbytes, written, aligned))
 
     def restart(self, slot: int) -> None:
         """Start ``slot``'s CRC over: the pieces queued for it from here on are its
         first (a range fetched again from its start, after its bytes failed a check)."""
-        self._queue.put((slot, [], _RESTART, 0, None))
+        self._queue.put((slot, [], _RESTART, 0, None, False))
 
     async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if exc_type is not None:
@@ -146,7 +191,7 @@ class FileWriter:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None:
-            slot, chunks, offset, nbytes, written = item
+            slot, chunks, offset, nbytes, written, aligned = item
             if offset == _RESTART:
                 self.crcs[slot] = 0
             elif not self._stop:
@@ -158,7 +203,11 @@ class FileWriter:
                         self.crcs[slot] = crc
                     if self._observe is not None:
                         self._observe(chunks)
-                    _write_at(self._fd, chunks, offset)
+                    if aligned and self._direct is not None and offset % BLOCK == 0:
+                        if not _write_direct(self._direct, self._fd, chunks[0], offset):
+                            self._direct = None  # refused: buffered from here on
+                    else:
+                        _write_at(self._fd, chunks, offset)
                 except BaseException as exc:  # reported to the loop by put / __aexit__
                     self._error, self._stop = exc, True
             with self._lock:

@@ -1,11 +1,14 @@
 """Ranged downloads over plain http read their bodies into buffers on aios3's own
 kept-alive connections (``aios3._rawget``). Whatever the answer, the file is the
 object: a 206 of the wrong shape, an error, a connection the server dropped, a stalled
-or broken body all end in the regular path, a retry, or a typed error."""
+or broken body all end in the regular path, a retry, or a typed error. Large downloads
+write those buffers with O_DIRECT, where the filesystem takes it."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import os
 from pathlib import Path
 
 import pytest
@@ -152,3 +155,91 @@ async def test_closing_the_client_closes_its_idle_connections(
         await client.download("raw/close", tmp_path / "out")
         pool = _raw(client)
     assert pool._closed and not any(pool._idle.values())
+
+
+def _resident_pages(path: Path) -> int:
+    """How many of the file's pages are in the page cache (mincore on a private
+    mapping, which touches none of them)."""
+    import ctypes
+    import mmap
+
+    size = path.stat().st_size
+    pages = -(-size // mmap.PAGESIZE)
+    libc = ctypes.CDLL(None, use_errno=True)
+    vec = (ctypes.c_ubyte * pages)()
+    with (
+        open(path, "rb") as f,
+        mmap.mmap(
+            f.fileno(), size, flags=mmap.MAP_PRIVATE, prot=mmap.PROT_READ | mmap.PROT_WRITE
+        ) as m,
+    ):
+        address = ctypes.addressof(ctypes.c_char.from_buffer(m))
+        try:
+            if libc.mincore(ctypes.c_void_p(address), ctypes.c_size_t(size), vec) != 0:
+                raise OSError(ctypes.get_errno(), "mincore")
+        finally:
+            del address  # the buffer export ends before the mapping closes
+    return sum(v & 1 for v in vec)
+
+
+def _takes_o_direct(folder: Path) -> bool:
+    flag = getattr(os, "O_DIRECT", 0)
+    probe = folder / "probe"
+    probe.touch()
+    try:
+        os.close(os.open(probe, os.O_WRONLY | flag))
+    except OSError:
+        return False
+    finally:
+        probe.unlink()
+    return bool(flag)
+
+
+async def test_large_downloads_write_whole_blocks_past_the_page_cache(
+    s3: aios3.S3, tmp_path: Path
+) -> None:
+    """At ``direct_io_threshold`` and above, the blocks go to the disk with O_DIRECT:
+    the file is right and almost none of it sits in the page cache (its last, partial
+    block is written buffered); below it, every page was written through the cache."""
+    if not _takes_o_direct(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    data = blob(12 * MiB + 1234, seed=45)
+    await s3.upload("raw/direct", data)
+    direct = dataclasses.replace(RANGES, direct_io_threshold=MiB)
+    await s3.download("raw/direct", tmp_path / "direct", transfer=direct)
+    buffered = dataclasses.replace(RANGES, direct_io_threshold=None)
+    await s3.download("raw/direct", tmp_path / "buffered", transfer=buffered)
+    assert (tmp_path / "direct").read_bytes() == data  # (this read fills the cache)
+    assert (tmp_path / "buffered").read_bytes() == data
+    for name in ("direct", "buffered"):
+        fd = os.open(tmp_path / name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)  # start both cold
+        finally:
+            os.close(fd)
+    (tmp_path / "direct").unlink()
+    (tmp_path / "buffered").unlink()
+    await s3.download("raw/direct", tmp_path / "direct", transfer=direct)
+    await s3.download("raw/direct", tmp_path / "buffered", transfer=buffered)
+    pages = -(-len(data) // 4096)
+    assert _resident_pages(tmp_path / "direct") <= 2
+    assert _resident_pages(tmp_path / "buffered") >= pages // 2
+    assert (tmp_path / "direct").read_bytes() == data
+
+
+async def test_a_filesystem_without_o_direct_gets_buffered_writes(s3: aios3.S3) -> None:
+    """tmpfs refuses O_DIRECT: the download writes through the page cache, whole."""
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or _takes_o_direct(shm):
+        pytest.skip("no tmpfs that refuses O_DIRECT here")
+    data = blob(11 * MiB + 5, seed=46)
+    await s3.upload("raw/tmpfs", data)
+    target = shm / f"aios3-test-{os.getpid()}"
+    try:
+        await s3.download(
+            "raw/tmpfs", target, transfer=dataclasses.replace(RANGES, direct_io_threshold=0)
+        )
+        assert target.read_bytes() == data
+    finally:
+        target.unlink(missing_ok=True)
