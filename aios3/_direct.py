@@ -500,8 +500,8 @@ class DirectPath:
         """A ranged GET (``params`` carry its ``Range``) answered ``206`` over a plain
         http connection of aios3's own, whose body is read into the caller's buffers
         (see :mod:`aios3._rawget`); ``None`` where the regular path must ask."""
-        if not self.accepts("get_object", params):
-            return None
+        if not self.accepts("get_object", params) or "SSECustomerKey" in params:
+            return None  # an SSE-C key goes over the regular path alone
         target = await self._target(bucket)
         if target is None or target.scheme != "http":
             return None

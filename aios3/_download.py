@@ -174,7 +174,10 @@ async def download(
                 )
             else:
                 crc_wanted = bool(declared and declared[0] == "CRC32")
-                direct = _open_direct(tmp, size, transfer)
+                # A SHA1/SHA256 object is hashed by reading the file back: from the
+                # page cache, so its writes go through it.
+                hashed = bool(declared and not crc_wanted)
+                direct = None if hashed else _open_direct(tmp, size, transfer)
                 try:
                     written, crc = await _ranged(
                         s3,
@@ -319,8 +322,6 @@ async def _ranged(
                 n = min(len(buffer), end - pos)
                 try:
                     await answer.readinto(buffer[:n])
-                    done = functools.partial(buffers.give, buffer)
-                    await writer.put(index, [buffer[:n]], pos, done, aligned=True)
                 except BaseException as exc:
                     buffers.give(buffer)
                     if isinstance(exc, OSError | TimeoutError):
@@ -329,6 +330,12 @@ async def _ranged(
                             bucket=bucket,
                             key=key,
                         ) from exc
+                    raise
+                try:  # the disk's errors are not the network's: not retried
+                    done = functools.partial(buffers.give, buffer)
+                    await writer.put(index, [buffer[:n]], pos, done, aligned=True)
+                except BaseException:
+                    buffers.give(buffer)
                     raise
                 pos += n
                 await report()
@@ -454,8 +461,11 @@ class _Buffers:
 
     def give(self, buffer: memoryview) -> None:
         self._free.append(buffer)
-        if self._waiters:
-            wake(self._waiters.pop(0))
+        while self._waiters:  # the first waiter still waiting (not cancelled meanwhile)
+            waiter = self._waiters.pop(0)
+            if not waiter.done():
+                wake(waiter)
+                return
 
 
 class _RangeJob:

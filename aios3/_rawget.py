@@ -16,16 +16,25 @@ Scope, and what stays with the regular path:
   body) closes the connection and the caller asks again through the regular path,
   whose errors and retries are botocore's; so does a 206 carrying a checksum (a range
   that covers a whole object), which the regular path verifies;
-- a request whose header values hold a line break (an ETag from a hostile server) is
-  never written: the regular path gets it, and its own checks.
+- so does a head this reader does not trust (not HTTP/1.x, a malformed or duplicated
+  framing header, a header name that is not a token), and a connection that cannot be
+  made (the regular path then fails with botocore's error, retried as botocore does);
+- a request with a header that could not be written as it is (a control character in
+  a value, say an ETag from a hostile server; a character outside latin-1) is never
+  written: the regular path gets it, and its own checks; so does one carrying an
+  SSE-C key (the regular path alone sends it).
 Requests are signed as the direct path signs them (:meth:`DirectPath.prepare`).
-Connections are kept alive in :class:`RawConnections`, closed with the client.
+Connections are kept alive in :class:`RawConnections`, at most ``limit`` in use at
+once; an idle one is reused only if nothing arrived on it meanwhile (no stray bytes,
+no end of stream) and for at most :data:`IDLE_FOR` seconds; the client closes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from ._aio import wake
@@ -37,10 +46,19 @@ __all__ = ["RawAnswer", "RawConnections"]
 
 _HEAD_MAX = 64 * 1024  # bytes of a response head, at most
 _CONTENT_RANGE = re.compile(rb"bytes (\d+)-(\d+)/(\d+|\*)")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header value: all but tab
+_FRAMING = frozenset({"content-length", "content-range", "transfer-encoding", "connection"})
+IDLE_FOR = 15.0
+"""Seconds an idle connection is kept for reuse (aiohttp's keep-alive default)."""
 
 
 class RawClosed(ConnectionError):
     """The connection ended before the whole response arrived."""
+
+
+class RawUnreadable(Exception):
+    """A response head this reader does not trust: the regular path asks instead."""
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -97,6 +115,26 @@ class _Connection(asyncio.BufferedProtocol):
     def usable(self) -> bool:
         return self.lost is None and self._transport is not None and not self._head
 
+    def quiet(self) -> bool:
+        """Whether an idle connection may carry another request: still open, and
+        nothing arrived on it meanwhile (a peek: no stray bytes, no end of stream)."""
+        if not self.usable:
+            return False
+        assert self._transport is not None
+        sock = self._transport.get_extra_info("socket")
+        if sock is None:
+            return False
+        probe = socket.socket(fileno=sock.fileno())  # the same socket, not a copy
+        try:
+            probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # nothing to read: quiet
+        except OSError:
+            return False
+        finally:
+            probe.detach()
+        return False  # bytes nobody asked for, or the end of the stream
+
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
@@ -120,20 +158,23 @@ class _Connection(asyncio.BufferedProtocol):
             if self.lost is not None:
                 raise RawClosed(f"no answer: {self.lost}") from self.lost
             if len(self._head) > _HEAD_MAX:
-                raise RawClosed("a response head over 64 KiB")
+                raise RawUnreadable("a response head over 64 KiB")
             await self._wait(idle)
         end = self._head.index(b"\r\n\r\n")
         lines = bytes(self._head[:end]).split(b"\r\n")
         del self._head[: end + 4]  # what is left is the body's start
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
-            raise RawClosed(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
+            raise RawUnreadable(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
         headers: dict[str, str] = {}
         for line in lines[1:]:
-            name, sep, value = line.partition(b":")
-            if not sep:
-                raise RawClosed(f"a malformed header line: {line[:80]!r}")
-            headers[name.strip().lower().decode("latin-1")] = value.strip().decode("latin-1")
+            raw_name, sep, value = line.partition(b":")
+            name = raw_name.decode("latin-1").lower()
+            if not sep or not _TOKEN.fullmatch(name):
+                raise RawUnreadable(f"a malformed header line: {line[:80]!r}")
+            if name in headers and name in _FRAMING:
+                raise RawUnreadable(f"{name} given twice")
+            headers[name] = value.strip().decode("latin-1")
         return int(parts[1]), headers
 
     async def readinto(self, view: memoryview, idle: float) -> None:
@@ -161,7 +202,8 @@ class _Connection(asyncio.BufferedProtocol):
 class RawAnswer:
     """A ``206`` answer whose body is being read: :meth:`readinto` fills buffers with
     it; leaving the ``async with`` block hands the connection back for the next request
-    if the whole body was read (and the server keeps it open), else closes it."""
+    if the whole body was read (and the server keeps it open), else closes it, and
+    frees its place among the pool's connections in use."""
 
     def __init__(self, pool: RawConnections, key: tuple[str, int], conn: _Connection) -> None:
         self._pool, self._key, self._conn = pool, key, conn
@@ -178,28 +220,56 @@ class RawAnswer:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        if self.remaining or not self.reusable or not self._conn.usable:
-            self._conn.close()
-        else:
-            self._pool.give_back(self._key, self._conn)
+        try:
+            if self.remaining or not self.reusable or not self._conn.usable:
+                self._conn.close()
+            else:
+                self._pool.give_back(self._key, self._conn)
+        finally:
+            self._pool.in_use.release()
+
+
+def request_head(target: str, headers: Mapping[str, str]) -> bytes | None:
+    """``GET target`` with ``headers`` as HTTP/1.1 bytes; ``None`` where a header could
+    not be written as it is (a name that is not a token; a control character but tab,
+    or a character outside latin-1, in a value)."""
+    lines = [f"GET {target} HTTP/1.1"]
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or _CONTROL.search(value) or _CONTROL.search(target):
+            return None
+        lines.append(f"{name}: {value}")
+    try:
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    except UnicodeEncodeError:
+        return None
 
 
 class RawConnections:
-    """The keep-alive connections ranged GETs are read over, at most ``limit`` idle
-    ones kept; :meth:`close` closes them (the client closes it with itself)."""
+    """The keep-alive connections ranged GETs are read over: at most ``limit`` in use
+    at once (a request waits for a place) and ``limit`` idle ones kept per host, each
+    for at most :data:`IDLE_FOR` seconds; :meth:`close` closes them (the client closes
+    it with itself)."""
 
     def __init__(self, *, limit: int, connect_timeout: float, read_timeout: float) -> None:
-        self._idle: dict[tuple[str, int], list[_Connection]] = {}
+        self._idle: dict[tuple[str, int], list[tuple[_Connection, float]]] = {}
         self._limit = limit
+        self.in_use = asyncio.Semaphore(limit)
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.opened = 0  # connections made, for tests and curious users
         self._closed = False
 
-    async def _connect(self, key: tuple[str, int]) -> _Connection:
+    async def _connect(self, key: tuple[str, int]) -> _Connection | None:
+        """A new connection to ``key``; ``None`` if it cannot be made (the regular path
+        then tries, and fails with botocore's error for it, retried as botocore does)."""
         loop = asyncio.get_running_loop()
-        async with asyncio.timeout(self.connect_timeout):
-            _, conn = await loop.create_connection(_Connection, key[0], key[1])
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                _, conn = await loop.create_connection(
+                    _Connection, key[0], key[1], happy_eyeballs_delay=0.25
+                )
+        except (OSError, TimeoutError):
+            return None
         self.opened += 1
         return conn
 
@@ -208,14 +278,26 @@ class RawConnections:
         if self._closed or len(idle) >= self._limit:
             conn.close()
         else:
-            idle.append(conn)
+            idle.append((conn, time.monotonic()))
 
     def close(self) -> None:
         self._closed = True
         for idle in self._idle.values():
-            for conn in idle:
+            for conn, _ in idle:
                 conn.close()
         self._idle.clear()
+
+    def _kept(self, key: tuple[str, int]) -> _Connection | None:
+        """The most recently used idle connection to ``key`` that may be used again;
+        those idle too long, closed by the server or holding stray bytes are closed."""
+        idle = self._idle.get(key)
+        oldest = time.monotonic() - IDLE_FOR
+        while idle:
+            conn, since = idle.pop()
+            if since >= oldest and conn.quiet():
+                return conn
+            conn.close()
+        return None
 
     async def get(
         self,
@@ -229,35 +311,40 @@ class RawConnections:
     ) -> RawAnswer | None:
         """Send ``GET target`` to ``host:port`` with ``headers`` and expect the ``206``
         of bytes ``start`` to ``end - 1``: the answer, its body unread; ``None`` for any
-        other answer (the connection is closed; the regular path should ask). A
-        connection that fails is an error (:class:`ConnectionError` or
-        :class:`TimeoutError`), except a kept-alive one the server closed meanwhile:
-        the request goes once more, on a new connection."""
-        lines = [f"GET {target} HTTP/1.1"]
-        for name, value in headers.items():
-            if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
-                return None
-            lines.append(f"{name}: {value}")
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        other answer (the connection is closed; the regular path should ask), and where
+        the request cannot be written or the connection made. A connection that breaks
+        is an error (:class:`ConnectionError` or :class:`TimeoutError`), except a
+        kept-alive one the server closed meanwhile: the request goes once more, on a new
+        connection."""
+        head = request_head(target, headers)
+        if head is None:
+            return None
         key = (host, port)
-        idle = self._idle.get(key)
-        while idle:
-            conn = idle.pop()
-            if not conn.usable:
-                conn.close()
-                continue
-            try:
-                return await self._answer(key, conn, head, start, end)
-            except RawClosed:  # closed while idle: the server let it go
-                conn.close()
-        conn = await self._connect(key)
-        return await self._answer(key, conn, head, start, end)
+        await self.in_use.acquire()
+        answer: RawAnswer | None = None
+        try:
+            while (conn := self._kept(key)) is not None:
+                try:
+                    answer = await self._answer(key, conn, head, start, end)
+                    return answer
+                except RawClosed:  # closed as the request went: the server let it go
+                    pass
+            conn = await self._connect(key)
+            if conn is not None:
+                answer = await self._answer(key, conn, head, start, end)
+            return answer
+        finally:
+            if answer is None:  # else the answer frees its place when it is done
+                self.in_use.release()
 
     async def _answer(
         self, key: tuple[str, int], conn: _Connection, head: bytes, start: int, end: int
     ) -> RawAnswer | None:
         try:
             status, headers = await conn.request(head, self.read_timeout)
+        except RawUnreadable:
+            conn.close()
+            return None
         except BaseException:
             conn.close()
             raise

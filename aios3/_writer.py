@@ -54,6 +54,13 @@ def _batches(chunks: list[Any]) -> list[list[Any]]:
     return out
 
 
+def _wrote(n: int) -> int:
+    """``n``, the bytes a write wrote, if any: a write of none would be tried forever."""
+    if n <= 0:
+        raise OSError(errno.EIO, "a write to the file wrote nothing")
+    return n
+
+
 def _write_at(fd: int, chunks: list[Any], offset: int) -> None:
     """Write ``chunks`` contiguously at ``offset`` (blocking)."""
     for batch in _batches(chunks):
@@ -62,7 +69,7 @@ def _write_at(fd: int, chunks: list[Any], offset: int) -> None:
         if done != want:  # a short write: finish it piece by piece
             view = memoryview(b"".join(batch))[done:]
             while view:
-                n = os.pwrite(fd, view, offset + done)
+                n = _wrote(os.pwrite(fd, view, offset + done))
                 view, done = view[n:], done + n
         offset += want
 
@@ -80,12 +87,16 @@ def _write_direct(direct: int, fd: int, view: memoryview, offset: int) -> bool:
     done, refused = 0, False
     while done < whole:
         try:
-            done += os.pwrite(direct, view[done:whole], offset + done)
+            done += _wrote(os.pwrite(direct, view[done:whole], offset + done))
         except OSError as exc:
             if exc.errno != errno.EINVAL:
                 raise
             refused = True  # alignment this filesystem does not take after all
             break
+        if done % BLOCK:  # a short write that ended mid-block: that block, buffered
+            realigned = min(done - done % BLOCK + BLOCK, len(view))
+            _write_at(fd, [view[done:realigned]], offset + done)
+            done = realigned
     if done < len(view):
         _write_at(fd, [view[done:]], offset + done)
     return not refused

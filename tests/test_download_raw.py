@@ -243,3 +243,204 @@ async def test_a_filesystem_without_o_direct_gets_buffered_writes(s3: aios3.S3) 
         assert target.read_bytes() == data
     finally:
         target.unlink(missing_ok=True)
+
+
+class _Canned:
+    """A loopback HTTP server that answers the n-th request it reads (on whatever
+    connection) with ``answers[n]`` as it is: heads no S3 server would send."""
+
+    def __init__(self, answers: list[bytes], late: bytes = b"") -> None:
+        self.answers = answers
+        self.late = late  # sent a moment after each answer
+        self.asked = 0
+        self.connections = 0
+        self.server: asyncio.Server | None = None
+        self.handlers: set[asyncio.Task[None]] = set()
+        self.writers: list[asyncio.StreamWriter] = []
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        self.writers.append(writer)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                answer = self.answers[min(self.asked, len(self.answers) - 1)]
+                self.asked += 1
+                writer.write(answer)
+                await writer.drain()
+                if self.late:
+                    await asyncio.sleep(0.02)
+                    writer.write(self.late)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self.server is not None
+        self.server.close()
+        for writer in self.writers:
+            writer.close()  # each handler's read ends: it returns
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+        await self.server.wait_closed()
+
+
+def _ranged(body: bytes, *extra: str) -> bytes:
+    head = [
+        "HTTP/1.1 206 Partial Content",
+        f"Content-Range: bytes 0-{len(body) - 1}/{len(body)}",
+        f"Content-Length: {len(body)}",
+        *extra,
+    ]
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
+async def _read(answer: object, size: int) -> bytes:
+    from aios3._rawget import RawAnswer
+
+    assert isinstance(answer, RawAnswer)
+    buf = bytearray(size)
+    async with answer:
+        await answer.readinto(memoryview(buf))
+    return bytes(buf)
+
+
+async def test_a_head_this_reader_does_not_trust_goes_the_regular_way() -> None:
+    """Duplicated framing headers, a header name with a space, a head that is not
+    HTTP/1.x: each answer is None (the regular path asks), none an error."""
+    heads = [
+        _ranged(b"0123456789", "Content-Length: 10"),
+        _ranged(b"0123456789", "Content-Range: bytes 0-9/10"),
+        _ranged(b"0123456789", "Bad Name: x"),
+        b"ICY 200 OK\r\n\r\n0123456789",
+        _ranged(b"0123456789", "x-amz-checksum-crc32: AAAAAA=="),
+    ]
+    for head in heads:
+        async with _Canned([head]) as port:
+            pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+            try:
+                assert await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10) is None
+                assert pool.in_use._value == 2  # its place given back
+            finally:
+                pool.close()
+    async with _Canned([_ranged(b"0123456789", "X-Tab:\tfine")]) as port:  # the control
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            assert await _read(answer, 10) == b"0123456789"
+        finally:
+            pool.close()
+
+
+async def test_headers_that_cannot_be_written_as_they_are_are_not_sent() -> None:
+    from aios3._rawget import request_head
+
+    assert request_head("/b/k", {"x-a": "tab\there"}) is not None
+    for headers in ({"x-a": "nul\x00"}, {"x-a": "del\x7f"}, {"x-a": "é€"}, {"bad name": "1"}):
+        assert request_head("/b/k", headers) is None
+
+
+async def test_a_connection_that_cannot_be_made_goes_the_regular_way() -> None:
+    """No one listens: None at once (the regular path then fails with botocore's
+    EndpointError, which is not retried again), not a retried TransferError."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # bound, never listening: refused
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            assert await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10) is None
+            assert pool.opened == 0 and pool.in_use._value == 2
+        finally:
+            pool.close()
+
+
+async def test_an_idle_connection_with_stray_bytes_or_too_old_is_not_reused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that sends bytes a moment after the body: the connection is not used
+    again (they would be read as the next answer's head). One idle past IDLE_FOR is
+    closed too; a quiet, recent one is reused."""
+    import aios3._rawget as rawget
+
+    body = b"0123456789"
+    async with _Canned([_ranged(body)], late=b"HTTP/1.1 200 OK\r\n\r\n") as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            for _ in range(2):
+                answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+                assert await _read(answer, 10) == body
+                await asyncio.sleep(0.05)
+            assert pool.opened == 2
+        finally:
+            pool.close()
+    async with _Canned([_ranged(body)]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            for _ in range(2):
+                answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+                assert await _read(answer, 10) == body
+            assert pool.opened == 1
+            monkeypatch.setattr(rawget, "IDLE_FOR", 0.0)
+            await asyncio.sleep(0.01)
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            assert await _read(answer, 10) == body
+            assert pool.opened == 2
+        finally:
+            pool.close()
+
+
+async def test_connections_in_use_are_capped() -> None:
+    """With limit 1, a second request waits until the first answer is done with."""
+    body = b"0123456789"
+    async with _Canned([_ranged(body)]) as port:
+        pool = RawConnections(limit=1, connect_timeout=5, read_timeout=5)
+        try:
+            first = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            second = asyncio.create_task(pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10))
+            await asyncio.sleep(0.1)
+            assert not second.done()
+            assert await _read(first, 10) == body
+            assert await _read(await second, 10) == body
+            assert pool.opened == 1  # the second reused the first's connection
+        finally:
+            pool.close()
+
+
+async def test_an_sse_c_range_is_never_read_raw(server: Server, s3: aios3.S3) -> None:
+    """A key for SSE-C goes over the regular path alone."""
+    direct = s3._direct
+    assert direct is not None
+    params = {
+        "Range": "bytes=0-9",
+        "SSECustomerAlgorithm": "AES256",
+        "SSECustomerKey": "k" * 32,
+    }
+    bucket = s3.config.default_bucket
+    assert bucket is not None
+    assert await direct.raw_range(bucket, "k", params, start=0, end=10) is None
+    assert direct._raw.opened == 0
+
+
+async def test_a_buffer_given_back_skips_a_waiter_cancelled_meanwhile() -> None:
+    from aios3._download import _Buffers
+
+    buffers = _Buffers(1)
+    held = await buffers.take()
+    first = asyncio.create_task(buffers.take())
+    second = asyncio.create_task(buffers.take())
+    await asyncio.sleep(0)
+    first.cancel()  # cancelled, not yet run: still in the waiters' list
+    buffers.give(held)
+    async with asyncio.timeout(5):
+        assert await second is held
+    with pytest.raises(asyncio.CancelledError):
+        await first
