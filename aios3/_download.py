@@ -454,6 +454,10 @@ class _Buffers:
             self._waiters.append(waiter)
             try:
                 await waiter
+            except BaseException:
+                if waiter.done() and not waiter.cancelled():
+                    self._wake_next()  # woken, then cancelled: the wake-up goes on
+                raise
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -461,6 +465,9 @@ class _Buffers:
 
     def give(self, buffer: memoryview) -> None:
         self._free.append(buffer)
+        self._wake_next()
+
+    def _wake_next(self) -> None:
         while self._waiters:  # the first waiter still waiting (not cancelled meanwhile)
             waiter = self._waiters.pop(0)
             if not waiter.done():

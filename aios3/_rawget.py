@@ -17,8 +17,10 @@ Scope, and what stays with the regular path:
   whose errors and retries are botocore's; so does a 206 carrying a checksum (a range
   that covers a whole object), which the regular path verifies;
 - so does a head this reader does not trust (not HTTP/1.x, a malformed or duplicated
-  framing header, a header name that is not a token), and a connection that cannot be
-  made (the regular path then fails with botocore's error, retried as botocore does);
+  framing header, a header name that is not a token, a number of over 19 digits), and
+  a connection that is not made within :data:`CONNECT_FOR` seconds (the regular path
+  then fails with botocore's error, within botocore's connect budget; that host's
+  ranges skip this path for :data:`UNREACHABLE_FOR` seconds);
 - a request with a header that could not be written as it is (a control character in
   a value, say an ETag from a hostile server; a character outside latin-1) is never
   written: the regular path gets it, and its own checks; so does one carrying an
@@ -33,7 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
+import select
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -45,12 +47,18 @@ if TYPE_CHECKING:
 __all__ = ["RawAnswer", "RawConnections"]
 
 _HEAD_MAX = 64 * 1024  # bytes of a response head, at most
-_CONTENT_RANGE = re.compile(rb"bytes (\d+)-(\d+)/(\d+|\*)")
+_CONTENT_RANGE = re.compile(rb"bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)")
+_STATUS = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: .*)?")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header value: all but tab
 _FRAMING = frozenset({"content-length", "content-range", "transfer-encoding", "connection"})
 IDLE_FOR = 15.0
 """Seconds an idle connection is kept for reuse (aiohttp's keep-alive default)."""
+CONNECT_FOR = 2.0
+"""Seconds a raw connection gets to be made (at most the client's connect_timeout):
+one that is not made by then, or refused, sends this host's ranges the regular way
+for UNREACHABLE_FOR seconds, whose connect budget and errors are botocore's."""
+UNREACHABLE_FOR = 30.0
 
 
 class RawClosed(ConnectionError):
@@ -117,23 +125,23 @@ class _Connection(asyncio.BufferedProtocol):
 
     def quiet(self) -> bool:
         """Whether an idle connection may carry another request: still open, and
-        nothing arrived on it meanwhile (a peek: no stray bytes, no end of stream)."""
+        nothing arrived on it meanwhile (readable now means stray bytes or the end of
+        the stream; asked without blocking)."""
         if not self.usable:
             return False
         assert self._transport is not None
         sock = self._transport.get_extra_info("socket")
         if sock is None:
             return False
-        probe = socket.socket(fileno=sock.fileno())  # the same socket, not a copy
         try:
-            probe.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except BlockingIOError:
-            return True  # nothing to read: quiet
-        except OSError:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(sock.fileno(), select.POLLIN)
+                return not poller.poll(0)
+            readable, _, _ = select.select([sock.fileno()], [], [], 0)
+        except (OSError, ValueError):
             return False
-        finally:
-            probe.detach()
-        return False  # bytes nobody asked for, or the end of the stream
+        return not readable
 
     def close(self) -> None:
         if self._transport is not None:
@@ -163,8 +171,8 @@ class _Connection(asyncio.BufferedProtocol):
         end = self._head.index(b"\r\n\r\n")
         lines = bytes(self._head[:end]).split(b"\r\n")
         del self._head[: end + 4]  # what is left is the body's start
-        parts = lines[0].split(b" ", 2)
-        if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
+        status = _STATUS.fullmatch(lines[0])
+        if status is None:
             raise RawUnreadable(f"not an HTTP/1.x answer: {lines[0][:80]!r}")
         headers: dict[str, str] = {}
         for line in lines[1:]:
@@ -175,7 +183,9 @@ class _Connection(asyncio.BufferedProtocol):
             if name in headers and name in _FRAMING:
                 raise RawUnreadable(f"{name} given twice")
             headers[name] = value.strip().decode("latin-1")
-        return int(parts[1]), headers
+        if status[1] == b"0" and "keep-alive" not in headers.get("connection", "").lower():
+            headers["connection"] = "close"  # HTTP/1.0: closed after the answer
+        return int(status[2]), headers
 
     async def readinto(self, view: memoryview, idle: float) -> None:
         """Fill all of ``view`` with the body's next bytes (the caller asks for no more
@@ -233,9 +243,11 @@ def request_head(target: str, headers: Mapping[str, str]) -> bytes | None:
     """``GET target`` with ``headers`` as HTTP/1.1 bytes; ``None`` where a header could
     not be written as it is (a name that is not a token; a control character but tab,
     or a character outside latin-1, in a value)."""
+    if _CONTROL.search(target) or " " in target:
+        return None
     lines = [f"GET {target} HTTP/1.1"]
     for name, value in headers.items():
-        if not _TOKEN.fullmatch(name) or _CONTROL.search(value) or _CONTROL.search(target):
+        if not _TOKEN.fullmatch(name) or _CONTROL.search(value):
             return None
         lines.append(f"{name}: {value}")
     try:
@@ -257,19 +269,27 @@ class RawConnections:
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.opened = 0  # connections made, for tests and curious users
+        self._unreachable: dict[tuple[str, int], float] = {}  # host: when it failed
         self._closed = False
 
     async def _connect(self, key: tuple[str, int]) -> _Connection | None:
-        """A new connection to ``key``; ``None`` if it cannot be made (the regular path
-        then tries, and fails with botocore's error for it, retried as botocore does)."""
+        """A new connection to ``key``; ``None`` if it cannot be made within
+        :data:`CONNECT_FOR` (the regular path then tries, and fails with botocore's
+        error for it, retried as botocore does), and for :data:`UNREACHABLE_FOR`
+        seconds after that without trying."""
+        failed = self._unreachable.get(key)
+        if failed is not None and time.monotonic() - failed < UNREACHABLE_FOR:
+            return None
         loop = asyncio.get_running_loop()
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(min(self.connect_timeout, CONNECT_FOR)):
                 _, conn = await loop.create_connection(
                     _Connection, key[0], key[1], happy_eyeballs_delay=0.25
                 )
         except (OSError, TimeoutError):
+            self._unreachable[key] = time.monotonic()
             return None
+        self._unreachable.pop(key, None)
         self.opened += 1
         return conn
 
@@ -353,7 +373,7 @@ class RawConnections:
             status != 206
             or "transfer-encoding" in headers
             or headers.get("content-length") != str(end - start)
-            or span is None
+            or span is None  # (its numbers have at most 19 digits: int() takes them)
             or (int(span[1]), int(span[2]) + 1) != (start, end)
             or any(name.startswith("x-amz-checksum-") for name in headers)
         ):

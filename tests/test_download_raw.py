@@ -10,6 +10,7 @@ import asyncio
 import dataclasses
 import os
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from faultproxy import Action, Fault, FaultProxy
@@ -279,12 +280,24 @@ class _Canned:
         finally:
             writer.close()
 
+    running: ClassVar[dict[int, _Canned]] = {}
+
+    @classmethod
+    async def close_all(cls, port: int) -> None:
+        """Close every connection the server on ``port`` has (as a server does with
+        idle ones)."""
+        for writer in cls.running[port].writers:
+            writer.close()
+
     async def __aenter__(self) -> int:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        return int(self.server.sockets[0].getsockname()[1])
+        port = int(self.server.sockets[0].getsockname()[1])
+        _Canned.running[port] = self
+        return port
 
     async def __aexit__(self, *exc: object) -> None:
         assert self.server is not None
+        _Canned.running = {p: c for p, c in _Canned.running.items() if c is not self}
         self.server.close()
         for writer in self.writers:
             writer.close()  # each handler's read ends: it returns
@@ -314,12 +327,19 @@ async def _read(answer: object, size: int) -> bytes:
 
 async def test_a_head_this_reader_does_not_trust_goes_the_regular_way() -> None:
     """Duplicated framing headers, a header name with a space, a head that is not
-    HTTP/1.x: each answer is None (the regular path asks), none an error."""
+    HTTP/1.x, numbers too long for int(): each answer is None (the regular path asks),
+    none an error."""
+    huge = "9" * 5000
     heads = [
         _ranged(b"0123456789", "Content-Length: 10"),
         _ranged(b"0123456789", "Content-Range: bytes 0-9/10"),
+        _ranged(b"0123456789", "Transfer-Encoding: identity", "Transfer-Encoding: chunked"),
+        _ranged(b"0123456789", "Connection: keep-alive", "Connection: close"),
         _ranged(b"0123456789", "Bad Name: x"),
         b"ICY 200 OK\r\n\r\n0123456789",
+        b"HTTP/1.1 " + huge.encode() + b" OK\r\n\r\n",
+        f"HTTP/1.1 206 OK\r\nContent-Range: bytes 0-{huge}/{huge}\r\n"
+        "Content-Length: 10\r\n\r\n0123456789".encode(),
         _ranged(b"0123456789", "x-amz-checksum-crc32: AAAAAA=="),
     ]
     for head in heads:
@@ -359,6 +379,34 @@ async def test_a_connection_that_cannot_be_made_goes_the_regular_way() -> None:
         try:
             assert await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10) is None
             assert pool.opened == 0 and pool.in_use._value == 2
+            assert ("127.0.0.1", port) in pool._unreachable  # skipped for a while
+        finally:
+            pool.close()
+
+
+async def test_a_connection_the_server_closed_or_http_1_0_is_not_reused() -> None:
+    """A kept connection the server closed while idle is not quiet; an HTTP/1.0
+    answer without keep-alive is not kept at all."""
+    body = b"0123456789"
+    async with _Canned([_ranged(body)]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            assert await _read(answer, 10) == body
+            ((conn, _),) = pool._idle[("127.0.0.1", port)]
+            assert conn.quiet()
+            await _Canned.close_all(port)
+            await asyncio.sleep(0.05)
+            assert not conn.quiet()  # the end of the stream is waiting on it
+        finally:
+            pool.close()
+    http10 = _ranged(body).replace(b"HTTP/1.1", b"HTTP/1.0", 1)
+    async with _Canned([http10]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            assert await _read(answer, 10) == body
+            assert not pool._idle.get(("127.0.0.1", port))
         finally:
             pool.close()
 
@@ -444,3 +492,101 @@ async def test_a_buffer_given_back_skips_a_waiter_cancelled_meanwhile() -> None:
         assert await second is held
     with pytest.raises(asyncio.CancelledError):
         await first
+
+
+async def test_a_buffer_woken_for_a_waiter_cancelled_then_goes_to_the_next() -> None:
+    from aios3._download import _Buffers
+
+    buffers = _Buffers(1)
+    held = await buffers.take()
+    first = asyncio.create_task(buffers.take())
+    second = asyncio.create_task(buffers.take())
+    await asyncio.sleep(0)
+    buffers.give(held)  # wakes the first ...
+    first.cancel()  # ... which is cancelled before it runs
+    async with asyncio.timeout(5):
+        assert await second is held
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_a_disk_error_is_not_retried(
+    server: Server,
+    s3: aios3.S3,
+    proxy: FaultProxy,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The disk refuses a write (ENOSPC): the download fails with that OSError at once,
+    no range is asked again, and no file is left."""
+    import errno
+
+    import aios3._writer as writer
+
+    def full(*args: object) -> bool:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    data = blob(11 * MiB, seed=47)
+    await s3.upload("raw/full", data)
+    monkeypatch.setattr(writer, "_write_direct", full)
+    monkeypatch.setattr(writer, "_write_at", full)
+    async with _via_proxy(server, s3, proxy) as client:
+        with pytest.raises(OSError) as caught:
+            await client.download("raw/full", tmp_path / "out")
+    assert caught.value.errno == errno.ENOSPC
+    asked = [r for (m, t), r in zip(proxy.log, proxy.ranges, strict=True) if "raw/full" in t]
+    assert len(asked) == len(set(asked)) <= 3
+    assert list(tmp_path.iterdir()) == []
+
+
+class _ShortWrites:
+    """``os`` for aios3._writer, whose pwrite on ``direct`` writes only ``first``
+    bytes the first time (through the buffered descriptor, as O_DIRECT could not)."""
+
+    def __init__(self, direct: int, fd: int, first: int) -> None:
+        self.direct, self.fd, self.first = direct, fd, first
+        self.direct_offsets: list[int] = []
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(os, name)
+
+    def pwrite(self, fd: int, data: memoryview, offset: int) -> int:
+        if fd != self.direct:
+            return os.pwrite(fd, data, offset)
+        self.direct_offsets.append(offset)
+        if self.first >= 0:
+            n, self.first = self.first, -1
+            return os.pwrite(self.fd, data[:n], offset) if n else 0
+        return os.pwrite(fd, data, offset)
+
+
+def test_a_short_o_direct_write_realigns(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A short write that ends mid-block: that block is finished buffered and the rest
+    goes O_DIRECT from the next block boundary; a write of nothing raises."""
+    import mmap
+
+    import aios3._writer as writer
+
+    if not _takes_o_direct(tmp_path):
+        pytest.skip("this filesystem refuses O_DIRECT")
+    data = blob(5 * writer.BLOCK + 100, seed=48)
+    view = memoryview(mmap.mmap(-1, len(data)))
+    view[:] = data
+    path = tmp_path / "f"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT)
+    direct = os.open(path, os.O_WRONLY | os.O_DIRECT)
+    try:
+        shim = _ShortWrites(direct, fd, first=1000)
+        monkeypatch.setattr(writer, "os", shim)
+        assert writer._write_direct(direct, fd, view, 0)  # still O_DIRECT after it
+        assert shim.direct_offsets[0] == 0
+        assert all(o % writer.BLOCK == 0 for o in shim.direct_offsets[1:])
+        assert len(shim.direct_offsets) == 2
+        assert path.read_bytes() == data
+        shim.first = 0
+        with pytest.raises(OSError, match="wrote nothing"):
+            writer._write_direct(direct, fd, view, 0)
+    finally:
+        os.close(direct)
+        os.close(fd)
+        view.release()
