@@ -106,18 +106,24 @@ def _preallocate(fd: int, size: int) -> None:
             ) from exc
 
 
-def _open_direct(path: Path, size: int, transfer: TransferConfig) -> int | None:
-    """``path`` opened again for writing with ``O_DIRECT``, where the download is large
-    enough (``direct_io_threshold``), its ranges start on block boundaries and the
-    system and filesystem offer it; else ``None``."""
+def _open_direct(path: Path, fd: int, size: int, transfer: TransferConfig) -> int | None:
+    """``path``, open as ``fd``, opened again for writing with ``O_DIRECT``, where the
+    download is large enough (``direct_io_threshold``), its ranges start on block
+    boundaries and the system and filesystem offer it; else ``None``. Only the same
+    file: not through a symlink, not a file put in its place since ``fd`` was opened."""
     flag = getattr(os, "O_DIRECT", 0)
     threshold = transfer.direct_io_threshold
     if not flag or threshold is None or size < threshold or transfer.part_size % BLOCK:
         return None
     try:
-        return os.open(path, os.O_WRONLY | os.O_CLOEXEC | flag)
+        direct = os.open(path, os.O_WRONLY | os.O_CLOEXEC | os.O_NOFOLLOW | flag)
     except OSError:  # tmpfs and some others refuse it: buffered writes
         return None
+    opened, ours = os.fstat(direct), os.fstat(fd)
+    if (opened.st_dev, opened.st_ino) != (ours.st_dev, ours.st_ino):
+        os.close(direct)  # another file is at that name now: not written through it
+        return None
+    return direct
 
 
 def _hash_file(path: Path, algorithm: str) -> str:
@@ -177,7 +183,7 @@ async def download(
                 # A SHA1/SHA256 object is hashed by reading the file back: from the
                 # page cache, so its writes go through it.
                 hashed = bool(declared and not crc_wanted)
-                direct = None if hashed else _open_direct(tmp, size, transfer)
+                direct = None if hashed else _open_direct(tmp, fd, size, transfer)
                 try:
                     written, crc = await _ranged(
                         s3,
@@ -340,23 +346,30 @@ async def _ranged(
                 pos += n
                 await report()
 
+        go_raw = True  # until an answer the raw path leaves to the regular one
+
         async def attempt() -> None:
             # A retry resumes at ``pos``: what was handed to the writer stays written.
-            nonlocal pos
+            nonlocal pos, go_raw
             what = f"get bytes {pos}-{end - 1} of"
-            answer = await s3._raw_range(
-                bucket,
-                key,
-                start=pos,
-                end=end,
-                options=options,
-                Range=range_header(pos, end),
-                **pinned,
-            )
+            answer = None
+            if go_raw:
+                answer = await s3._raw_range(
+                    bucket,
+                    key,
+                    start=pos,
+                    end=end,
+                    options=options,
+                    Range=range_header(pos, end),
+                    **pinned,
+                )
             if answer is not None:  # over plain http: read straight into the buffers
                 async with answer:
                     await into_buffers(answer, what)
                 return
+            # An error, a redirect, an answer to check (...): this range's retries go
+            # the regular way, with botocore's backoff, not twice per attempt.
+            go_raw = False
             try:
                 resp = await s3.call(
                     "get_object",

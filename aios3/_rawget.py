@@ -34,6 +34,7 @@ no end of stream) and for at most :data:`IDLE_FOR` seconds; the client closes th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import select
 import time
@@ -80,6 +81,8 @@ class _Connection(asyncio.BufferedProtocol):
         self._dest: memoryview | None = None  # where the body's bytes go now
         self._filled = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._progress = 0.0  # when the body's last bytes arrived (monotonic)
+        self.expiry: asyncio.TimerHandle | None = None  # closes it while idle
         self.lost: BaseException | None = None
 
     # -- asyncio's side --------------------------------------------------------------
@@ -96,6 +99,7 @@ class _Connection(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self._dest is not None:
             self._filled += nbytes
+            self._progress = time.monotonic()
             if self._filled == len(self._dest):
                 self._pause_and_wake()
             return
@@ -144,6 +148,9 @@ class _Connection(asyncio.BufferedProtocol):
         return not readable
 
     def close(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+            self.expiry = None
         if self._transport is not None:
             self._transport.close()
 
@@ -195,16 +202,16 @@ class _Connection(asyncio.BufferedProtocol):
             view[:taken] = self._head[:taken]
             del self._head[:taken]
         self._dest, self._filled = view[taken:], 0
+        self._progress = time.monotonic()
         try:
             while self._filled < len(self._dest):
                 if self.lost is not None:
                     raise RawClosed(f"the body broke off: {self.lost}") from self.lost
-                before = self._filled
-                try:
-                    await self._wait(idle)
-                except TimeoutError:
-                    if self._filled == before:
-                        raise
+                left = idle - (time.monotonic() - self._progress)
+                if left <= 0:
+                    raise TimeoutError(f"no byte of the body for {idle} s")
+                with contextlib.suppress(TimeoutError):  # the loop checks the time
+                    await self._wait(left)
         finally:
             self._dest = None
 
@@ -278,14 +285,16 @@ class RawConnections:
         error for it, retried as botocore does), and for :data:`UNREACHABLE_FOR`
         seconds after that without trying."""
         failed = self._unreachable.get(key)
-        if failed is not None and time.monotonic() - failed < UNREACHABLE_FOR:
-            return None
+        if failed is not None:
+            if time.monotonic() - failed < UNREACHABLE_FOR:
+                return None
+            del self._unreachable[key]
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout(min(self.connect_timeout, CONNECT_FOR)):
-                _, conn = await loop.create_connection(
-                    _Connection, key[0], key[1], happy_eyeballs_delay=0.25
-                )
+                # No happy_eyeballs_delay: Python 3.11's staggered race leaks the
+                # socket of an attempt that won as the connect was cancelled.
+                _, conn = await loop.create_connection(_Connection, key[0], key[1])
         except (OSError, TimeoutError):
             self._unreachable[key] = time.monotonic()
             return None
@@ -297,8 +306,20 @@ class RawConnections:
         idle = self._idle.setdefault(key, [])
         if self._closed or len(idle) >= self._limit:
             conn.close()
-        else:
-            idle.append((conn, time.monotonic()))
+            return
+        idle.append((conn, time.monotonic()))
+        # Reading is paused while it waits: an end of stream from the server is not
+        # seen, so a timer closes it (aiohttp's pool closes its idle ones too).
+        loop = asyncio.get_running_loop()
+        conn.expiry = loop.call_later(IDLE_FOR, self._expire, key, conn)
+
+    def _expire(self, key: tuple[str, int], conn: _Connection) -> None:
+        conn.expiry = None
+        idle = self._idle.get(key, [])
+        idle[:] = [entry for entry in idle if entry[0] is not conn]
+        if not idle:
+            self._idle.pop(key, None)
+        conn.close()
 
     def close(self) -> None:
         self._closed = True
@@ -315,8 +336,12 @@ class RawConnections:
         while idle:
             conn, since = idle.pop()
             if since >= oldest and conn.quiet():
+                if conn.expiry is not None:
+                    conn.expiry.cancel()
+                    conn.expiry = None
                 return conn
             conn.close()
+        self._idle.pop(key, None)
         return None
 
     async def get(

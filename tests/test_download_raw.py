@@ -590,3 +590,113 @@ def test_a_short_o_direct_write_realigns(tmp_path: Path, monkeypatch: pytest.Mon
         os.close(direct)
         os.close(fd)
         view.release()
+
+
+async def test_a_range_answered_otherwise_retries_the_regular_way_only(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A range that drew an answer other than its 206 (here 503, every time) asks
+    again through botocore's path only, with its backoff: one raw request per range,
+    not one more per attempt."""
+    data = blob(3 * MiB, seed=44)
+    await s3.upload("raw/slow", data)
+    async with _via_proxy(server, s3, proxy) as client:
+        proxy.add(Fault("status", method="GET", path_contains="raw/slow", times=-1))
+        with pytest.raises(aios3.ServiceError):
+            await client.download("raw/slow", tmp_path / "out")
+        opened = _raw(client).opened
+    gets = [t for m, t in proxy.log if m == "GET" and "raw/slow" in t]
+    tries = RANGES.part_retries + 1
+    assert len(gets) == 1 + 2 * tries  # one raw, then max_attempts=2 per try
+    assert opened == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_an_idle_connection_is_closed_after_idle_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An idle connection nobody asks for again is closed IDLE_FOR seconds later (a
+    server's end of stream is not read while it waits: it would sit in CLOSE_WAIT)."""
+    import aios3._rawget as rawget
+
+    monkeypatch.setattr(rawget, "IDLE_FOR", 0.1)
+    async with _Canned([_ranged(b"0123456789")]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            assert await _read(answer, 10) == b"0123456789"
+            ((conn, _),) = pool._idle[("127.0.0.1", port)]
+            await asyncio.sleep(0.3)
+            assert ("127.0.0.1", port) not in pool._idle
+            assert conn._transport is not None and conn._transport.is_closing()
+        finally:
+            pool.close()
+
+
+async def test_a_body_times_out_read_timeout_after_its_last_byte() -> None:
+    """A byte, then nothing: the read times out read_timeout after that byte, not
+    a whole read_timeout window later."""
+    import time
+
+    head = b"HTTP/1.1 206 OK\r\nContent-Range: bytes 0-9/10\r\nContent-Length: 10\r\n\r\n"
+    async with _Canned([head], late=b"0") as port:  # one body byte after 20 ms
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=1.0)
+        try:
+            answer = await pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10)
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await _read(answer, 10)
+            assert 0.9 < time.monotonic() - started < 1.6  # not ~2 s
+        finally:
+            pool.close()
+
+
+def test_o_direct_opens_the_same_file_only(tmp_path: Path) -> None:
+    """The O_DIRECT descriptor is the download's own file: not a symlink put at its
+    name, not another file renamed over it (buffered writes then, to its own)."""
+    from aios3._download import _open_direct
+
+    transfer = TransferConfig(direct_io_threshold=0)
+    tmp = tmp_path / "part"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        direct = _open_direct(tmp, fd, 1, transfer)
+        if direct is None:
+            pytest.skip("no O_DIRECT on this filesystem")
+        os.close(direct)
+        victim = tmp_path / "victim"
+        victim.write_bytes(b"keep")
+        tmp.unlink()
+        tmp.symlink_to(victim)
+        assert _open_direct(tmp, fd, 1, transfer) is None
+        tmp.unlink()
+        tmp.write_bytes(b"")  # another file at the same name
+        assert _open_direct(tmp, fd, 1, transfer) is None
+        assert victim.read_bytes() == b"keep"
+    finally:
+        os.close(fd)
+
+
+async def test_a_connect_cancelled_at_any_point_leaves_no_socket() -> None:
+    """Cancelled while its connection is being made, at many points: no socket is left
+    unclosed (the suite turns the ResourceWarning of one into an error)."""
+    import gc
+
+    async with _Canned([_ranged(b"0123456789")]) as port:
+        pool = RawConnections(limit=4, connect_timeout=5, read_timeout=5)
+        try:
+            for turn in range(300):
+                task = asyncio.create_task(pool.get("127.0.0.1", port, "/b/k", {}, start=0, end=10))
+                for _ in range(turn % 6):
+                    await asyncio.sleep(0)
+                task.cancel()
+                try:
+                    answer = await task
+                except asyncio.CancelledError:
+                    continue
+                assert answer is not None
+                await _read(answer, 10)
+            assert pool.in_use._value == 4
+        finally:
+            pool.close()
+    gc.collect()
