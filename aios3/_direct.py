@@ -43,7 +43,7 @@ from urllib.parse import quote, urlsplit
 
 from ._body import Body
 from ._checksum import LARGE_BODY
-from ._rawget import RawAnswer, RawConnections
+from ._rawget import SEND_MOST, RawAnswer, RawClosed, RawConnections, RawUnreadable
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 from ._xml import Plan, compile_plan, parse_xml
 
@@ -112,6 +112,7 @@ OPERATIONS: dict[str, tuple[str, frozenset[str]]] = {
         ),
     ),
 }
+_SSE_C_HEADER = "x-amz-server-side-encryption-customer-"
 _UPLOADS = ("put_object", "upload_part")  # the operations that carry a body
 # botocore asks listings for url-encoded keys unless told otherwise, and decodes these
 # members of the answer (its handlers decode_list_object_v2 / _versions)
@@ -238,11 +239,24 @@ class _Request:
     headers: dict[str, str]
     body: Any
     stream_output: bool
+    host: str  # the Host header, as signed
 
 
 @dataclass(frozen=True, slots=True)
 class _Status:
     status_code: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """An answer read whole over aios3's own connection, as aiohttp's response to
+    aiobotocore: its status, and its body for whoever reads it."""
+
+    status: int
+    content: bytes
+
+    async def read(self) -> bytes:
+        return self.content
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +424,8 @@ def _connection_error(exc: Exception, url: str) -> Exception:
     error: Exception
     if isinstance(exc, bex.BotoCoreError):
         error = exc
+    elif isinstance(exc, RawClosed | RawUnreadable):  # the raw path's (._rawget)
+        error = bex.ConnectionClosedError(error=exc, request=None, endpoint_url=url)
     elif isinstance(exc, aiohttp.ClientSSLError):
         error = bex.SSLError(endpoint_url=url, error=exc)
     elif isinstance(
@@ -618,7 +634,7 @@ class DirectPath:
             url += "?" + "&".join(
                 f"{k}={v}" if v or i >= flags else k for i, (k, v) in enumerate(query)
             )
-        return _Request(op.method, url, headers, body, op.streaming)
+        return _Request(op.method, url, headers, body, op.streaming, target.host)
 
     def _signs_payload(self, target: _Target, params: dict[str, Any]) -> bool:
         # S3SigV4Auth._should_sha256_sign_payload, for a PutObject or UploadPart body.
@@ -731,10 +747,14 @@ class DirectPath:
         them (UTF-8; bytes that are not UTF-8 fail the attempt, as they do there)."""
         from yarl import URL
 
-        if self._session is None:
-            self._session = await self._http._get_session(None)
         headers = request.headers
         headers["accept-encoding"] = "identity"  # as aiobotocore asks (botocore #1255)
+        if not request.stream_output:
+            answered = await self._raw_request(request)
+            if answered is not None:
+                return answered
+        if self._session is None:
+            self._session = await self._http._get_session(None)
         raw = await self._session.request(
             request.method,
             URL(request.url, encoded=True),
@@ -753,6 +773,35 @@ class DirectPath:
             return raw, answer, await raw.read()
         finally:
             raw.release()
+
+    async def _raw_request(
+        self, request: _Request
+    ) -> tuple[_Answered, dict[str, str], bytes] | None:
+        """``request`` sent, and its answer read whole, over aios3's own connections
+        (:mod:`._rawget`): plain http, a body of at most ``SEND_MOST`` bytes. ``None``
+        where aiohttp must send it. What aiohttp would add is added: the Host header,
+        and a body's Content-Type where the request names none."""
+        body = request.body
+        where = urlsplit(request.url)
+        if where.scheme != "http" or where.hostname is None:
+            return None
+        if body is not None and len(body) > SEND_MOST:
+            return None
+        if any(k.lower().startswith(_SSE_C_HEADER) for k in request.headers):
+            return None  # a customer's key goes through aiohttp alone, as for ranges
+        headers = {"host": request.host, **request.headers}
+        if body is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["content-type"] = "application/octet-stream"  # as aiohttp's payload
+        target = where.path + (f"?{where.query}" if where.query else "")
+        sent = await self._raw.exchange(
+            where.hostname, where.port or 80, request.method, target, headers, body
+        )
+        if sent is None:
+            return None
+        status, answer, content = sent
+        # decoded as aiobotocore decodes aiohttp's (UTF-8; an error where they are not)
+        decoded = {k: v.encode("latin-1").decode("utf-8") for k, v in answer.items()}
+        return _Answered(status, content), decoded, content
 
     async def _needs_retry(
         self,

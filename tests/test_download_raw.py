@@ -48,7 +48,8 @@ async def test_ranges_are_read_over_kept_alive_connections(
 ) -> None:
     """Three downloads of three ranges each: every byte right, every range read on the
     raw path; where the server keeps connections alive (SeaweedFS), two connections
-    (the concurrency) serve all nine ranges; moto closes each after its answer."""
+    (the concurrency) serve all nine ranges and the HEADs before them; moto closes
+    each after its answer."""
     data = blob(12 * MiB + 5, seed=40)
     await s3.upload("raw/obj", data)
     async with _via_proxy(server, s3, proxy) as client:
@@ -61,7 +62,7 @@ async def test_ranges_are_read_over_kept_alive_connections(
     if server_kind == "seaweedfs":
         assert 1 <= opened <= 2
     else:
-        assert opened == 9
+        assert opened == 9 + 3  # the ranges, and each download's HEAD
 
 
 async def test_an_answer_other_than_the_range_goes_the_regular_way(
@@ -597,7 +598,7 @@ async def test_a_range_answered_otherwise_retries_the_regular_way_only(
 ) -> None:
     """A range that drew an answer other than its 206 (here 503, every time) asks
     again through botocore's path only, with its backoff: one raw request per range,
-    not one more per attempt."""
+    not one more per attempt (the other raw connection is the HEAD's, on moto)."""
     data = blob(3 * MiB, seed=44)
     await s3.upload("raw/slow", data)
     async with _via_proxy(server, s3, proxy) as client:
@@ -608,7 +609,7 @@ async def test_a_range_answered_otherwise_retries_the_regular_way_only(
     gets = [t for m, t in proxy.log if m == "GET" and "raw/slow" in t]
     tries = RANGES.part_retries + 1
     assert len(gets) == 1 + 2 * tries  # one raw, then max_attempts=2 per try
-    assert opened == 1
+    assert opened <= 2
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1,0 +1,307 @@
+"""Small requests over plain http (a PutObject or part of at most 1 MiB, a HEAD, a
+DELETE, a listing page) go out whole on aios3's own kept-alive connections and their
+answers are read whole (``RawConnections.exchange``): what the server keeps, and what
+the caller gets, errors included, are what the aiohttp path gives. Any answer framing
+HTTP/1.1 allows is read (a length, chunks, the end of the stream); one this reader
+does not trust is a connection error, which botocore's retry handler sees."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from faultproxy import FaultProxy
+from test_download_raw import _Canned
+
+import aios3
+from aios3 import MiB, TransferConfig
+from aios3._rawget import RawClosed, RawConnections, RawUnreadable
+from aios3.testing import Server
+
+
+def _direct_session(client: aios3.S3) -> Any:
+    direct = client._direct
+    assert direct is not None
+    return direct._session
+
+
+async def test_small_requests_go_over_aios3s_own_connections(server: Server, s3: aios3.S3) -> None:
+    """Put, head, list and delete of small objects:
+    none opens aiohttp's session on the direct path; the server keeps the headers and
+    metadata sent, and an object with no Content-Type named gets aiohttp's default."""
+    direct = s3._direct
+    assert direct is not None
+    await s3.upload("raw/a.txt", b"hello", content_type="text/plain", metadata={"k": "v"})
+    await s3.upload("raw/b.bin", b"\x00" * 1000)
+    head = await s3.head("raw/a.txt")
+    assert (head.size, head.content_type, head.metadata) == (5, "text/plain", {"k": "v"})
+    assert (await s3.head("raw/b.bin")).content_type == "application/octet-stream"
+    assert sorted(o.key for o in [x async for x in s3.list("raw/")]) == ["raw/a.txt", "raw/b.bin"]
+    await s3.delete("raw/a.txt")
+    assert not await s3.exists("raw/a.txt")
+    assert _direct_session(s3) is None  # aiohttp never asked
+    assert direct._raw.opened >= 1
+
+
+async def test_errors_over_the_raw_path_are_the_typed_ones(server: Server, s3: aios3.S3) -> None:
+    """A HEAD's 404 (no body), a conditional put's 412: the same typed errors."""
+    with pytest.raises(aios3.NotFound):
+        await s3.head("raw/missing")
+    await s3.upload("raw/once", b"1")
+    with pytest.raises(aios3.PreconditionFailed):
+        await s3.upload("raw/once", b"2", if_none_match="*")
+    assert await s3.get_bytes("raw/once") == b"1"
+
+
+async def test_a_body_over_the_limit_goes_through_aiohttp(server: Server, s3: aios3.S3) -> None:
+    data = bytes(range(256)) * (8 * 1024 + 1)  # 2 MiB + 256 bytes
+    await s3.upload("raw/big", data, transfer=TransferConfig(multipart_threshold=64 * MiB))
+    assert _direct_session(s3) is not None
+    assert await s3.get_bytes("raw/big") == data
+
+
+async def test_a_small_put_reset_mid_answer_is_retried(
+    server: Server, s3: aios3.S3, proxy: FaultProxy
+) -> None:
+    """The proxy resets the connection of the first PUT: botocore's retry handler sees
+    a connection error and sends it again; the object is whole."""
+    from faultproxy import Fault
+
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
+    async with aios3.connect(config) as client:
+        rule = proxy.add(
+            Fault("reset_request", method="PUT", path_contains="raw/reset", after_bytes=100)
+        )
+        await client.upload("raw/reset", b"x" * 5000)
+        assert rule.fired == 1
+        assert _direct_session(client) is None
+    assert await s3.get_bytes("raw/reset") == b"x" * 5000
+
+
+def _answer(status: str, *lines: str, body: bytes = b"") -> bytes:
+    return ("\r\n".join([f"HTTP/1.1 {status}", *lines]) + "\r\n\r\n").encode() + body
+
+
+async def _exchange(
+    port: int, pool: RawConnections, method: str = "PUT", body: bytes | None = b"data"
+) -> tuple[int, dict[str, str], bytes] | None:
+    headers = {"x-a": "1"}
+    if body is not None:
+        headers["content-length"] = str(len(body))
+    return await pool.exchange("127.0.0.1", port, method, "/b/k", headers, body)
+
+
+async def test_every_framing_is_read_and_reuse_follows_it() -> None:
+    """A length, chunks (with an extension and a trailer), interim 100 and 103 answers,
+    a HEAD whose length has no body, a 204: read, and the connection kept; a body to the
+    end of the stream: read, and the connection not kept."""
+    chunked = b"5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n"
+    cases: list[tuple[bytes, str, bytes, bool]] = [
+        (_answer("200 OK", "Content-Length: 5", body=b"hello"), "PUT", b"hello", True),
+        (
+            _answer("200 OK", "Transfer-Encoding: chunked", body=chunked),
+            "PUT",
+            b"hello world",
+            True,
+        ),
+        (
+            _answer("100 Continue")
+            + _answer("103 Early Hints", "Link: x")
+            + _answer("200 OK", "Content-Length: 2", body=b"ok"),
+            "PUT",
+            b"ok",
+            True,
+        ),
+        (_answer("200 OK", "Content-Length: 99"), "HEAD", b"", True),
+        (_answer("204 No Content"), "DELETE", b"", True),
+        (_answer("200 OK", "Connection: close", body=b"to the end"), "GET", b"to the end", False),
+    ]
+    for raw, method, content, kept in cases:
+        async with _Canned([raw]) as port:
+            pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+            try:
+                task = asyncio.create_task(_exchange(port, pool, method))
+                if not kept:
+                    await asyncio.sleep(0.1)
+                    await _Canned.close_all(port)
+                sent = await task
+                assert sent is not None
+                assert (sent[0], sent[2]) in ((200, content), (204, content))
+                assert bool(pool._idle.get(("127.0.0.1", port))) is kept
+            finally:
+                pool.close()
+
+
+async def test_answers_this_reader_does_not_trust_are_errors_once_sent() -> None:
+    """After the request went out, nothing is sent again: an answer it cannot read is a
+    connection error (botocore's handler decides on a retry), the server asked once."""
+    huge = MiB + 1
+    bad = [
+        _answer("200 OK", "Transfer-Encoding: gzip", body=b"x"),
+        _answer("200 OK", "Content-Length: 1x", body=b"x"),
+        _answer("200 OK", "Transfer-Encoding: chunked", body=b"zz\r\nhello\r\n0\r\n\r\n"),
+        _answer("200 OK", "Transfer-Encoding: chunked", body=b"2\r\nhello\r\n0\r\n\r\n"),
+        _answer("200 OK", f"Content-Length: {huge}"),
+        _answer("101 Switching Protocols"),
+    ]
+    import aios3._rawget as rawget
+
+    for raw in bad:
+        async with _Canned([raw]) as port:
+            pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+            old, rawget.ANSWER_MOST = rawget.ANSWER_MOST, MiB
+            try:
+                with pytest.raises(RawUnreadable):
+                    await _exchange(port, pool)
+                assert _Canned.running[port].asked == 1
+                assert not pool._idle.get(("127.0.0.1", port)) and pool.in_use._value == 2
+            finally:
+                rawget.ANSWER_MOST = old
+                pool.close()
+
+
+async def test_a_connection_closed_before_or_during_the_answer() -> None:
+    """A kept-alive connection the server closed before answering a byte: sent once
+    more, on a new connection. One that closes after part of the answer: an error,
+    and not sent again."""
+    ok = _answer("200 OK", "Content-Length: 2", body=b"ok")
+    async with _Canned([ok]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            assert await _exchange(port, pool) == (200, {"content-length": "2"}, b"ok")
+            ((conn, _),) = pool._idle[("127.0.0.1", port)]
+            conn.quiet = lambda: True  # type: ignore[method-assign]  # as if it closed as the request went
+            await _Canned.close_all(port)
+            await asyncio.sleep(0.05)
+            assert await _exchange(port, pool) == (200, {"content-length": "2"}, b"ok")
+            assert pool.opened == 2 and _Canned.running[port].asked == 2
+        finally:
+            pool.close()
+    cut = _answer("200 OK", "Content-Length: 10", body=b"par")
+    async with _Canned([cut]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            task = asyncio.create_task(_exchange(port, pool))
+            await asyncio.sleep(0.1)
+            await _Canned.close_all(port)
+            with pytest.raises(RawClosed):
+                await task
+            assert _Canned.running[port].asked == 1 and pool.in_use._value == 2
+        finally:
+            pool.close()
+
+
+async def test_bytes_after_the_answer_and_an_early_answer_are_not_kept() -> None:
+    """Bytes nobody asked for after the answer, or an answer before the server read
+    the whole body: the connection is closed, not reused."""
+    ok = _answer("200 OK", "Content-Length: 2", body=b"ok")
+    async with _Canned([ok + b"HTTP/1.1 200 OK\r\n\r\n"]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            sent = await _exchange(port, pool)
+            assert sent is not None and sent[2] == b"ok"
+            assert not pool._idle.get(("127.0.0.1", port))
+        finally:
+            pool.close()
+    forbidden = _answer("403 Forbidden", "Content-Length: 0")
+    async with _Canned([forbidden]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            assert await _exchange(port, pool) == (403, {"content-length": "0"}, b"")
+            assert not pool._idle.get(("127.0.0.1", port))  # a body went with it
+            assert await _exchange(port, pool, "HEAD", None) == (403, {"content-length": "0"}, b"")
+            assert pool._idle.get(("127.0.0.1", port))  # none did
+        finally:
+            pool.close()
+
+
+async def test_a_request_is_sent_again_once_at_most() -> None:
+    """Kept-alive connections whose server reads each request and closes without a
+    byte: the request goes out on one kept connection and one new one, never more (a
+    conditional PUT sent again would be a 412 for a write that succeeded)."""
+    ok = _answer("200 OK", "Content-Length: 2", body=b"ok")
+    asked, closing = 0, False
+    handlers: set[asyncio.Task[None]] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal asked
+        task = asyncio.current_task()
+        assert task is not None
+        handlers.add(task)
+        try:
+            while True:
+                await reader.readuntil(b"\r\n\r\n")
+                asked += 1
+                if closing:
+                    break
+                writer.write(ok)
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = int(server.sockets[0].getsockname()[1])
+    pool = RawConnections(limit=8, connect_timeout=5, read_timeout=5)
+    try:
+        sent = await asyncio.gather(*(_exchange(port, pool, body=None) for _ in range(4)))
+        assert all(s == (200, {"content-length": "2"}, b"ok") for s in sent)
+        assert len(pool._idle[("127.0.0.1", port)]) >= 2
+        closing, before = True, asked
+        with pytest.raises(RawClosed):
+            await _exchange(port, pool, body=b"once")
+        assert asked - before == 2  # a kept connection, then a new one
+    finally:
+        pool.close()
+        server.close()
+        await asyncio.gather(*handlers, return_exceptions=True)
+        await server.wait_closed()
+
+
+async def test_interim_answers_and_trailers_are_bounded() -> None:
+    """A 104 (any 1xx but 101) is interim: the final answer is the one returned, even
+    to a HEAD; a 101 is an error; endless 1xx or trailers are errors, not a hang."""
+    final = _answer("200 OK", "Content-Length: 0", "x-final: 1")
+    async with _Canned([_answer("104 Upload Resumption") + final]) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        try:
+            assert await _exchange(port, pool, "HEAD", None) == (
+                200,
+                {"content-length": "0", "x-final": "1"},
+                b"",
+            )
+        finally:
+            pool.close()
+    trailers = b"0\r\n" + b"x-t: 1\r\n" * 200 + b"\r\n"
+    for raw in [
+        _answer("101 Switching Protocols"),
+        _answer("100 Continue") * 9 + final,
+        _answer("200 OK", "Transfer-Encoding: chunked", body=trailers),
+    ]:
+        async with _Canned([raw]) as port:
+            pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+            try:
+                with pytest.raises(RawUnreadable):
+                    await _exchange(port, pool, "HEAD" if b"101" in raw else "PUT")
+            finally:
+                pool.close()
+
+
+async def test_a_body_unlike_its_length_or_no_free_place_goes_through_aiohttp() -> None:
+    """A Content-Length other than the body's, or every place in use: None (not
+    sent here), so nothing is smuggled and a small request never waits on ranges."""
+    ok = _answer("200 OK", "Content-Length: 2", body=b"ok")
+    async with _Canned([ok]) as port:
+        pool = RawConnections(limit=1, connect_timeout=5, read_timeout=5)
+        try:
+            smuggled = b"hello" + b"DELETE /b/victim HTTP/1.1\r\nHost: x\r\n\r\n"
+            headers = {"content-length": "5"}
+            assert await pool.exchange("127.0.0.1", port, "PUT", "/b/k", headers, smuggled) is None
+            async with pool.in_use:
+                assert await _exchange(port, pool) is None
+            assert _Canned.running[port].asked == 0
+            assert await _exchange(port, pool, body=None) == (200, {"content-length": "2"}, b"ok")
+        finally:
+            pool.close()
