@@ -281,6 +281,15 @@ def _host_header(url: str) -> str:
     return host
 
 
+def _plain_http(url: str) -> tuple[str, int, str] | None:
+    """Where a plain http ``url`` goes, as aios3's own connections take it: host, port
+    and request target (path and query); ``None`` for any other URL."""
+    where = urlsplit(url)
+    if where.scheme != "http" or where.hostname is None:
+        return None
+    return where.hostname, where.port or 80, where.path + (f"?{where.query}" if where.query else "")
+
+
 def _region_redirect(status: int, headers: dict[str, str]) -> bool:
     """Whether botocore's region redirector acts on this answer: a 301, 302, 307 or 400
     that names the bucket's region. Any other 3xx is an error."""
@@ -525,14 +534,11 @@ class DirectPath:
         if target.signer is not None:
             credentials = await self._credentials.get_frozen_credentials()
         request = self.prepare(self._ops["get_object"], target, key, params, credentials)
-        where = urlsplit(request.url)
-        if where.hostname is None:
+        where = _plain_http(request.url)
+        if where is None:
             return None
         headers = {"host": target.host, "accept-encoding": "identity", **request.headers}
-        path = where.path + (f"?{where.query}" if where.query else "")
-        return await self._raw.get(
-            where.hostname, where.port or 80, path, headers, start=start, end=end
-        )
+        return await self._raw.get(*where, headers, start=start, end=end)
 
     # -- the request ---------------------------------------------------------------
 
@@ -782,8 +788,8 @@ class DirectPath:
         where aiohttp must send it. What aiohttp would add is added: the Host header,
         and a body's Content-Type where the request names none."""
         body = request.body
-        where = urlsplit(request.url)
-        if where.scheme != "http" or where.hostname is None:
+        where = _plain_http(request.url)
+        if where is None:
             return None
         if body is not None and len(body) > SEND_MOST:
             return None
@@ -792,10 +798,8 @@ class DirectPath:
         headers = {"host": request.host, **request.headers}
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/octet-stream"  # as aiohttp's payload
-        target = where.path + (f"?{where.query}" if where.query else "")
-        sent = await self._raw.exchange(
-            where.hostname, where.port or 80, request.method, target, headers, body
-        )
+        host, port, target = where
+        sent = await self._raw.exchange(host, port, request.method, target, headers, body)
         if sent is None:
             return None
         status, answer, content = sent

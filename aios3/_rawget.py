@@ -80,6 +80,7 @@ SEND_MOST = 1024 * 1024
 """Bytes of body, at most, that a whole request sent here carries (larger bodies go
 through aiohttp, which writes them in slices as the socket takes them)."""
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
+_TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head
 ANSWER_MOST = 64 * 1024 * 1024
 """Bytes, at most, of an answer read whole (a listing page is ~300 KB)."""
@@ -183,22 +184,30 @@ class _Connection(asyncio.BufferedProtocol):
         """Whether all the request went out (a server may answer before reading it)."""
         return self._transport is not None and not self._transport.get_write_buffer_size()
 
-    def close(self) -> None:
+    def keep(self) -> None:
+        """Taken from the idle ones: its idle timer no longer closes it."""
         if self.expiry is not None:
             self.expiry.cancel()
             self.expiry = None
+
+    def close(self) -> None:
+        self.keep()
         if self._transport is not None:
             self._transport.close()
 
-    async def _wait(self, idle: float) -> None:
+    async def _wait(self, idle: float, until: bytes = b"\r\n\r\n") -> None:
+        """Read until ``until`` arrives in ``_head`` (``b""``: any byte), at most
+        ``idle`` seconds."""
         assert self._transport is not None
         self._waiter = asyncio.get_running_loop().create_future()
+        self._until = until
         try:
             self._transport.resume_reading()
             async with asyncio.timeout(idle):
                 await self._waiter
         finally:
             self._waiter = None
+            self._until = b"\r\n\r\n"
 
     async def request(
         self, sends: list[bytes | bytearray], idle: float
@@ -245,11 +254,7 @@ class _Connection(asyncio.BufferedProtocol):
                 raise RawClosed(f"the body broke off: {self.lost}") from self.lost
             if len(self._head) > _HEAD_MAX:
                 raise RawUnreadable("a line over 64 KiB")
-            self._until = b"\r\n"
-            try:
-                await self._wait(idle)
-            finally:
-                self._until = b"\r\n\r\n"
+            await self._wait(idle, b"\r\n")
         taken = bytes(self._head[:end])
         del self._head[: end + 2]
         return taken
@@ -265,10 +270,10 @@ class _Connection(asyncio.BufferedProtocol):
             body += chunk
             if await self.line(idle):
                 raise RawUnreadable("a chunk longer than its size")
-        for _ in range(_INTERIM_MOST * 16):  # trailer fields: not read
+        for _ in range(_TRAILERS_MOST):  # trailer fields: not read
             if not await self.line(idle):
                 return bytes(body)
-        raise RawUnreadable("over 128 trailer fields")
+        raise RawUnreadable(f"over {_TRAILERS_MOST} trailer fields")
 
     async def to_end(self, idle: float, most: int) -> bytes:
         """A body framed by the end of the stream (no length given), whole."""
@@ -282,11 +287,7 @@ class _Connection(asyncio.BufferedProtocol):
                 if not self.ended:
                     raise RawClosed(f"the body broke off: {self.lost}") from self.lost
                 return bytes(body)
-            self._until = b""  # any byte wakes the reader
-            try:
-                await self._wait(idle)
-            finally:
-                self._until = b"\r\n\r\n"
+            await self._wait(idle, b"")  # any byte wakes the reader
 
     async def readinto(self, view: memoryview, idle: float) -> None:
         """Fill all of ``view`` with the body's next bytes (the caller asks for no more
@@ -437,9 +438,7 @@ class RawConnections:
         while idle:
             conn, since = idle.pop()
             if since >= oldest and conn.quiet():
-                if conn.expiry is not None:
-                    conn.expiry.cancel()
-                    conn.expiry = None
+                conn.keep()
                 return conn
             conn.close()
         self._idle.pop(key, None)
