@@ -179,9 +179,11 @@ class S3(BucketOps):
 
         async def attempt() -> tuple[bytes, ObjectInfo]:
             try:
-                resp = await self.call(
-                    "get_object", action="get", bucket=b, key=k, options=opts, **params
+                # read into memory anyway: over plain http, whole on aios3's connections
+                answer = await self.fetch(
+                    "get_object", action="get", bucket=b, key=k, options=opts, whole=True, **params
                 )
+                resp = self.read(answer, action="get", bucket=b, key=k)
             except S3Error as err:
                 if not unsatisfiable(err):
                     raise

@@ -255,16 +255,19 @@ class ClientCore:
         bucket: str,
         key: str | None = None,
         options: RequestOptions | None = None,
+        whole: bool = False,
         **params: Any,
     ) -> Answer:
         """:meth:`call`, the XML body of a direct answer left unread until
-        :meth:`read` (a listing asks for its next page first: see :class:`Answer`)."""
+        :meth:`read` (a listing asks for its next page first: see :class:`Answer`).
+        ``whole``: a GetObject whose body the caller reads whole into memory (see
+        :meth:`DirectPath.fetch`)."""
         client = self.client
         params = self._with_options(operation, options, params)
         try:
             direct = self._direct
             if direct is not None:
-                answer = await direct.fetch(operation, bucket, key, params)
+                answer = await direct.fetch(operation, bucket, key, params, whole=whole)
                 if answer is not None:
                     return answer
             if key is not None:

@@ -34,16 +34,25 @@ the bucket, get the same 3xx, HEAD it again, until Python's recursion limit).
 from __future__ import annotations
 
 import asyncio
+import base64
 import functools
 import hashlib
 import logging
+import sys
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ._body import Body
 from ._checksum import LARGE_BODY
-from ._rawget import SEND_MOST, RawAnswer, RawClosed, RawConnections, RawUnreadable
+from ._rawget import (
+    ANSWER_MOST,
+    SEND_MOST,
+    RawAnswer,
+    RawClosed,
+    RawConnections,
+    RawUnreadable,
+)
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 from ._xml import Plan, compile_plan, parse_xml
 
@@ -257,6 +266,62 @@ class _Answered:
 
     async def read(self) -> bytes:
         return self.content
+
+
+class WholeBody:
+    """A GetObject's body read whole over aios3's own connection, as the caller reads
+    aiobotocore's ``StreamingBody``: :meth:`read` and :meth:`close`. Where botocore
+    would check the bytes against the response's checksum, they were checked once all
+    in, and a mismatch raises botocore's ``FlexibleChecksumError`` from :meth:`read`,
+    as its ``StreamingChecksumBody`` raises it at the end of the body."""
+
+    __slots__ = ("_content", "_error", "_taken")
+
+    def __init__(self, content: bytes, error: Exception | None = None) -> None:
+        self._content, self._error, self._taken = content, error, 0
+
+    async def read(self, amt: int | None = None) -> bytes:
+        """The next ``amt`` bytes (all that are left when ``None``)."""
+        if self._error is not None:
+            raise self._error
+        end = len(self._content) if amt is None or amt < 0 else self._taken + amt
+        taken = self._content[self._taken : end]
+        self._taken += len(taken)
+        return taken
+
+    def close(self) -> None:
+        """Nothing to release: the connection went back when the body was in."""
+
+
+def _whole_body(
+    op: _Operation, content: bytes, headers: dict[str, str], params: dict[str, Any]
+) -> WholeBody:
+    """``content`` as the body a caller reads, checked as aiobotocore's
+    ``handle_checksum_body`` checks a body it holds whole: against the first of the
+    operation's response algorithms whose header the answer carries, unless that
+    value is a composite one (``...-N``), which it cannot check."""
+    if not (op.auto_mode or (op.mode_member and params.get(op.mode_member) == "ENABLED")):
+        return WholeBody(content)
+    from botocore.exceptions import FlexibleChecksumError
+    from botocore.httpchecksum import _CHECKSUM_CLS
+
+    for algorithm in op.response_algorithms:
+        expected = headers.get(f"x-amz-checksum-{algorithm}")
+        if expected is None:
+            continue
+        checksum_cls = _CHECKSUM_CLS.get(algorithm)
+        if "-" in expected or checksum_cls is None:  # not base64: the next one's, if any
+            continue
+        checksum = checksum_cls()
+        checksum.update(content)
+        if checksum.digest() != base64.b64decode(expected):
+            message = (
+                f"Expected checksum {expected} did not match calculated "
+                f"checksum: {checksum.b64digest()}"
+            )
+            return WholeBody(content, FlexibleChecksumError(error_msg=message))
+        break
+    return WholeBody(content)
 
 
 @dataclass(frozen=True, slots=True)
@@ -559,13 +624,22 @@ class DirectPath:
         return True
 
     async def fetch(
-        self, method: str, bucket: str, key: str | None, params: dict[str, Any]
+        self,
+        method: str,
+        bucket: str,
+        key: str | None,
+        params: dict[str, Any],
+        *,
+        whole: bool = False,
     ) -> Answer | None:
         """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would;
         ``None`` if botocore must send it. ``key`` is ``None`` for the operations on a
         bucket (the listings). The answer's XML body is left unread until
         :meth:`Answer.read` gives botocore's response dict: a listing peeks at the next
-        page's token and asks for that page before it reads this one."""
+        page's token and asks for that page before it reads this one. ``whole``: the
+        caller reads a GetObject's whole body into memory, so over plain http it may be
+        read whole over aios3's own connection (a :class:`WholeBody`) rather than
+        streamed through aiohttp."""
         if not self.accepts(method, params, key=key is not None):
             return None
         target = await self._target(bucket)
@@ -577,7 +651,7 @@ class DirectPath:
             # as botocore's set_list_objects_encoding_type_url and decode_list_object*
             params = {**params, "EncodingType": "url"}
             decode = _URL_ENCODED[op.model.name]
-        sent = await self._send_with_retries(op, target, bucket, key, params)
+        sent = await self._send_with_retries(op, target, bucket, key, params, whole)
         if sent is None:
             return None
         out, content = sent
@@ -687,6 +761,7 @@ class DirectPath:
         bucket: str,
         key: str | None,
         params: dict[str, Any],
+        whole: bool = False,
     ) -> tuple[dict[str, Any], bytes | None] | None:
         """The answer's parsed headers and its unread body (``None`` for a streamed
         one, which is in the headers' ``Body``); ``None``: botocore must send it."""
@@ -710,7 +785,7 @@ class DirectPath:
                 credentials = await self._credentials.get_frozen_credentials()
             request = self.prepare(op, target, key, params, credentials, payload_hash)
             try:
-                raw, headers, content = await self._request(request)
+                raw, headers, content = await self._request(request, whole)
             except Exception as exc:
                 error = _connection_error(exc, request.url)
                 if await self._needs_retry(attempts, op, request_dict, None, error):
@@ -742,20 +817,26 @@ class DirectPath:
             else:  # what the retry handler does for a first-try success: top up its quota
                 self._quota.release_retry_quota(context, _Status(status))
             out = self._parse(op, status, headers, attempts)
-            if op.streaming:
+            if op.streaming and content is not None:  # read whole (``whole``)
+                out["Body"] = _whole_body(op, content, headers, params)
+            elif op.streaming:
                 out["Body"] = await self._body(op, raw, headers, params)
             return out, content
 
-    async def _request(self, request: _Request) -> tuple[Any, dict[str, str], bytes | None]:
+    async def _request(
+        self, request: _Request, whole: bool = False
+    ) -> tuple[Any, dict[str, str], bytes | None]:
         """Send ``request`` on the client's own aiohttp session (its pool, TLS and
         timeouts), never following a redirect; read the body unless the operation
         streams it (or fails). The response headers are decoded as aiobotocore decodes
-        them (UTF-8; bytes that are not UTF-8 fail the attempt, as they do there)."""
+        them (UTF-8; bytes that are not UTF-8 fail the attempt, as they do there).
+        Over plain http, a request that is not streamed (or whose streamed answer is
+        read ``whole`` anyway) goes over aios3's own connections instead."""
         from yarl import URL
 
         headers = request.headers
         headers["accept-encoding"] = "identity"  # as aiobotocore asks (botocore #1255)
-        if not request.stream_output:
+        if whole or not request.stream_output:
             answered = await self._raw_request(request)
             if answered is not None:
                 return answered
@@ -786,7 +867,9 @@ class DirectPath:
         """``request`` sent, and its answer read whole, over aios3's own connections
         (:mod:`._rawget`): plain http, a body of at most ``SEND_MOST`` bytes. ``None``
         where aiohttp must send it. What aiohttp would add is added: the Host header,
-        and a body's Content-Type where the request names none."""
+        and a body's Content-Type where the request names none. An answer is read up
+        to ``ANSWER_MOST`` bytes, a GetObject's (read whole for a caller who keeps it
+        all in memory anyway) whatever its length, as aiohttp's would be."""
         body = request.body
         where = _plain_http(request.url)
         if where is None:
@@ -799,7 +882,10 @@ class DirectPath:
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/octet-stream"  # as aiohttp's payload
         host, port, target = where
-        sent = await self._raw.exchange(host, port, request.method, target, headers, body)
+        most = sys.maxsize if request.stream_output else ANSWER_MOST
+        sent = await self._raw.exchange(
+            host, port, request.method, target, headers, body, most=most
+        )
         if sent is None:
             return None
         status, answer, content = sent

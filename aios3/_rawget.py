@@ -490,9 +490,12 @@ class RawConnections:
         target: str,
         headers: Mapping[str, str],
         body: bytes | bytearray | None,
+        *,
+        most: int | None = None,
     ) -> tuple[int, dict[str, str], bytes] | None:
         """Send a whole request (``body``: at most :data:`SEND_MOST` bytes) and read
-        its whole answer: status, headers, body (at most :data:`ANSWER_MOST` bytes).
+        its whole answer: status, headers, body (at most ``most`` bytes, by default
+        :data:`ANSWER_MOST`).
         ``None`` where it was not sent (a header that cannot be written as it is, a
         connection not made): the regular path sends it. Once sent, whatever happens
         is an error (:class:`ConnectionError`, :class:`TimeoutError`), except a
@@ -500,6 +503,7 @@ class RawConnections:
         goes once more, on a new connection, as for ranges."""
         if self.in_use.locked():
             return None  # all taken (by ranges, say): aiohttp's pool sends it
+        most = ANSWER_MOST if most is None else most
         length = next((v for k, v in headers.items() if k.lower() == "content-length"), None)
         if (body or length is not None) and length != str(len(body or b"")):
             return None  # the body is sent as long as it says, never more or less
@@ -513,11 +517,11 @@ class RawConnections:
         async with self.in_use:
             if (conn := self._kept(key)) is not None:
                 with contextlib.suppress(RawNotAnswered):  # once, as aiohttp does
-                    return await self._exchange(key, conn, method, sends, bool(body))
+                    return await self._exchange(key, conn, method, sends, bool(body), most)
             conn = await self._connect(key)
             if conn is None:
                 return None
-            return await self._exchange(key, conn, method, sends, bool(body))
+            return await self._exchange(key, conn, method, sends, bool(body), most)
 
     async def _exchange(
         self,
@@ -526,6 +530,7 @@ class RawConnections:
         method: str,
         sends: list[bytes | bytearray],
         carries: bool,
+        most: int,
     ) -> tuple[int, dict[str, str], bytes]:
         idle = self.read_timeout
         try:
@@ -553,15 +558,15 @@ class RawConnections:
             elif framing is not None:
                 if framing.lower() != "chunked":
                     raise RawUnreadable(f"a body in transfer-encoding {framing!r}")
-                content = await conn.chunked(idle, ANSWER_MOST)
+                content = await conn.chunked(idle, most)
             elif length is not None:
-                if not _LENGTH.fullmatch(length) or int(length) > ANSWER_MOST:
+                if not _LENGTH.fullmatch(length) or int(length) > most:
                     raise RawUnreadable(f"a content-length of {length[:40]!r}")
                 buffer = bytearray(int(length))
                 await conn.readinto(memoryview(buffer), idle)
                 content = bytes(buffer)
             else:
-                content, reusable = await conn.to_end(idle, ANSWER_MOST), False
+                content, reusable = await conn.to_end(idle, most), False
         except BaseException:
             conn.close()
             raise

@@ -305,3 +305,91 @@ async def test_a_body_unlike_its_length_or_no_free_place_goes_through_aiohttp() 
             assert await _exchange(port, pool, body=None) == (200, {"content-length": "2"}, b"ok")
         finally:
             pool.close()
+
+
+async def test_get_reads_whole_objects_over_aios3s_own_connections(
+    server: Server, s3: aios3.S3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """get() and get_bytes() keep the whole body anyway: over plain http it comes
+    whole over aios3's connections, for any length (past the cap on other answers),
+    any range, an empty object; the info is the one HEAD gives; aiohttp never asked."""
+    import aios3._direct as direct_module
+
+    monkeypatch.setattr(direct_module, "ANSWER_MOST", 1024)  # a listing page's cap
+    data = bytes(range(256)) * 400  # 100 KiB: over that cap
+    await s3.upload("raw/whole", data, content_type="text/x-test", metadata={"k": "v"})
+    await s3.upload("raw/empty", b"")
+    got, info = await s3.get("raw/whole")
+    assert got == data
+    head = await s3.head("raw/whole")
+    assert (info.size, info.etag, info.content_type, info.metadata) == (
+        head.size,
+        head.etag,
+        "text/x-test",
+        {"k": "v"},
+    )
+    assert await s3.get_bytes("raw/whole", start=1000, end=1010) == data[1000:1010]
+    assert await s3.get_bytes("raw/whole", start=len(data) - 5) == data[-5:]
+    assert await s3.get_bytes("raw/empty") == b""
+    with pytest.raises(aios3.NotFound):
+        await s3.get_bytes("raw/missing")
+    assert _direct_session(s3) is None
+    async with s3.stream("raw/whole") as body:  # a stream is aiohttp's still
+        assert b"".join([chunk async for chunk in body]) == data
+    assert _direct_session(s3) is not None
+
+
+def _get_answer(body: bytes, checksum: str | None) -> bytes:
+    lines = [f"Content-Length: {len(body)}", 'ETag: "e"']
+    if checksum is not None:
+        lines.append(f"x-amz-checksum-crc32: {checksum}")
+    return _answer("200 OK", *lines, body=body)
+
+
+@pytest.mark.parametrize(
+    ("checksum", "setting", "fails"),
+    [
+        ("right", None, False),
+        ("wrong", None, True),
+        ("AAAAAA==-2", None, False),  # composite: not base64, not checked
+        ("wrong", "when_required", False),  # checked only when asked
+        (None, None, False),
+    ],
+)
+async def test_a_whole_get_is_checked_as_botocore_checks_a_streamed_one(
+    checksum: str | None, setting: str | None, fails: bool
+) -> None:
+    """The answer's CRC32 is checked where botocore's own path checks it, and a
+    mismatch is the same IntegrityError, asked again part_retries times: get_bytes over
+    aios3's connections and over botocore's path (direct_requests=False) agree."""
+    import base64
+    import zlib
+
+    body = b"the object's bytes"
+    value = {
+        "right": base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode(),
+        "wrong": base64.b64encode(zlib.crc32(b"other").to_bytes(4, "big")).decode(),
+    }.get(checksum or "", checksum)
+    canned = _Canned([_get_answer(body, value)])
+    async with canned as port:
+        for direct in (True, False):
+            config = aios3.Config(
+                endpoint=f"http://127.0.0.1:{port}",
+                access_key_id="AKIDEXAMPLE",
+                secret_access_key="secret",
+                region="us-east-1",
+                checksum=setting,  # type: ignore[arg-type]
+                max_attempts=1,
+                direct_requests=direct,
+            )
+            canned.asked = 0
+            async with aios3.connect(config, transfer=TransferConfig(part_retries=1)) as client:
+                if fails:
+                    with pytest.raises(aios3.IntegrityError):
+                        await client.get_bytes("s3://bkt/k")
+                    assert canned.asked == 2, direct  # asked again once (part_retries=1)
+                else:
+                    assert await client.get_bytes("s3://bkt/k") == body, direct
+                if direct:
+                    assert client._direct is not None and client._direct._raw.opened >= 1
+                    assert client._direct._session is None
