@@ -84,6 +84,7 @@ _TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head
 ANSWER_MOST = 64 * 1024 * 1024
 """Bytes, at most, of an answer read whole (a listing page is ~300 KB)."""
+_PIECE_MOST = 16 * 1024 * 1024  # a body read whole is given memory this much at a time
 
 
 class RawClosed(ConnectionError):
@@ -265,15 +266,25 @@ class _Connection(asyncio.BufferedProtocol):
         while size := _chunk_size(await self.line(idle)):
             if len(body) + size > most:
                 raise RawUnreadable(f"an answer over {most} bytes")
-            chunk = bytearray(size)
-            await self.readinto(memoryview(chunk), idle)
-            body += chunk
+            body += await self.counted(size, idle)
             if await self.line(idle):
                 raise RawUnreadable("a chunk longer than its size")
         for _ in range(_TRAILERS_MOST):  # trailer fields: not read
             if not await self.line(idle):
                 return bytes(body)
         raise RawUnreadable(f"over {_TRAILERS_MOST} trailer fields")
+
+    async def counted(self, size: int, idle: float) -> bytes:
+        """The body's next ``size`` bytes, whole. Memory is taken a piece of at most
+        16 MiB at a time, each once the bytes before it are in: a length a server
+        states and does not send costs one piece, not the length."""
+        pieces: list[bytearray] = []
+        while size > 0:
+            piece = bytearray(min(size, _PIECE_MOST))
+            await self.readinto(memoryview(piece), idle)
+            pieces.append(piece)
+            size -= len(piece)
+        return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
 
     async def to_end(self, idle: float, most: int) -> bytes:
         """A body framed by the end of the stream (no length given), whole."""
@@ -562,9 +573,7 @@ class RawConnections:
             elif length is not None:
                 if not _LENGTH.fullmatch(length) or int(length) > most:
                     raise RawUnreadable(f"a content-length of {length[:40]!r}")
-                buffer = bytearray(int(length))
-                await conn.readinto(memoryview(buffer), idle)
-                content = bytes(buffer)
+                content = await conn.counted(int(length), idle)
             else:
                 content, reusable = await conn.to_end(idle, most), False
         except BaseException:

@@ -393,3 +393,34 @@ async def test_a_whole_get_is_checked_as_botocore_checks_a_streamed_one(
                 if direct:
                     assert client._direct is not None and client._direct._raw.opened >= 1
                     assert client._direct._session is None
+
+
+async def test_a_stated_length_costs_no_memory_before_its_bytes_come() -> None:
+    """A GetObject read whole has no cap on its length, so a length stated and not sent
+    (or a chunk's) must not be given memory up front: a 1 TB Content-Length, three bytes
+    and silence are a read timeout, after at most one 16 MiB piece."""
+    import tracemalloc
+
+    for framing, body in (
+        ("Content-Length: 1000000000000", b"abc"),
+        ("Transfer-Encoding: chunked", b"e8d4a51000\r\nabc"),  # a 1 TB chunk
+    ):
+        async with _Canned([_answer("200 OK", framing, body=body)]) as port:
+            config = aios3.Config(
+                endpoint=f"http://127.0.0.1:{port}",
+                access_key_id="AKIDEXAMPLE",
+                secret_access_key="secret",
+                region="us-east-1",
+                read_timeout=0.5,
+                max_attempts=1,
+            )
+            async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
+                tracemalloc.start()
+                try:
+                    with pytest.raises(aios3.S3Error) as caught:
+                        await client.get_bytes("s3://bkt/k")
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+                assert "timeout" in str(caught.value).lower(), caught.value
+                assert peak < 40 * MiB, (framing, peak)
