@@ -12,8 +12,11 @@ a client ready to send, as a program writes it); ``get`` / ``put`` (connect + on
 GetObject / PutObject, the object made beforehand). Every step runs once unmeasured
 (bytecode written, files cached), then the runs interleave across clients; medians.
 aiobotocore's ``import`` is ``import aiobotocore.session``: the floor of any client built
-on it. aios3 is this checkout's; boto3 and aiobotocore this environment's; obstore the
-benchmark ``tools`` venv's when it exists (``python -m benchmarks.venvs``), else skipped.
+on it. ``aios3-own-pieces`` (asked for with ``--clients``) signs and sends the same
+requests with aios3's signer and plain-http connections alone: the floor of a first
+request that needs no aiobotocore. aios3 is this checkout's; boto3 and aiobotocore this
+environment's; obstore the benchmark ``tools`` venv's when it exists (``python -m
+benchmarks.venvs``), else skipped.
 """
 
 from __future__ import annotations
@@ -90,6 +93,43 @@ OBSTORE = {
     """,
     "get": f"assert len(obstore.get(s3, {KEY!r}).bytes()) == {SIZE}",
     "put": f"obstore.put(s3, 'put.bin', bytes({SIZE}))",
+}
+
+# What a first request costs with aios3's own pieces alone (its SigV4 signer and its
+# plain-http connections, no aiobotocore, botocore or aiohttp imported): not a client a
+# program would write, but the floor a first request built on them could reach, which
+# the start-up target is weighed against in the README.
+OWN_PIECES = {
+    "import": "import aios3",
+    "connect": """
+        import asyncio, hashlib, aios3
+        from urllib.parse import urlsplit
+        from aios3._rawget import RawConnections
+        from aios3._signing import Signer
+        async def main():
+            where = urlsplit({ep!r})
+            raw = RawConnections(limit=4, connect_timeout=2, read_timeout=30)
+            signer = Signer({region!r})
+            def signed(method, path, body):
+                headers = dict(host=where.netloc)
+                headers["accept-encoding"] = "identity"
+                if body is not None:
+                    headers["content-length"] = str(len(body))
+                digest = hashlib.sha256(body or b"").hexdigest()
+                signer.sign(method, where.netloc, path, "", headers, digest,
+                            access_key={ak!r}, secret_key={sk!r})
+                return headers
+            async def send(method, path, body=None):
+                return await raw.exchange(where.hostname, where.port or 80, method, path,
+                                          signed(method, path, body), body)
+            try:
+                {body}
+            finally:
+                raw.close()
+        asyncio.run(main())
+    """,
+    "get": f"s, _, b = await send('GET', '/{BUCKET}/{KEY}'); assert s == 200 and len(b) == {SIZE}",
+    "put": f"s, _, _ = await send('PUT', '/{BUCKET}/put.bin', bytes({SIZE})); assert s == 200",
 }
 
 
@@ -171,6 +211,9 @@ def clients(names: list[str], venv_root: Path, base: dict[str, str]) -> list[Cli
                 python = str(venvs.python_of(venv_root / "s3fs"))
             env = {**base, "PYTHONPATH": str(REPO)}
             found.append(Client(name, _fsspec(name), python, env))
+        elif name == "aios3-own-pieces":  # the floor: aios3's signer and connections alone
+            env = {**base, "PYTHONPATH": str(REPO)}
+            found.append(Client(name, OWN_PIECES, sys.executable, env))
         elif name == "aios3-nocache":  # without the botocore data cache (aios3._model_cache)
             env = {**base, "PYTHONPATH": str(REPO), "AIOS3_CACHE_DIR": ""}
             found.append(Client(name, AIOS3, sys.executable, env))
