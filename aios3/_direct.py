@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import binascii
 import functools
 import hashlib
 import logging
@@ -49,6 +50,7 @@ from ._rawget import (
     ANSWER_MOST,
     SEND_MOST,
     RawAnswer,
+    RawBodyBroken,
     RawClosed,
     RawConnections,
     RawUnreadable,
@@ -263,6 +265,7 @@ class _Answered:
 
     status: int
     content: bytes
+    error: Exception | None = None  # a whole GetObject's body that failed (late_errors)
 
     async def read(self) -> bytes:
         return self.content
@@ -294,12 +297,17 @@ class WholeBody:
 
 
 def _whole_body(
-    op: _Operation, content: bytes, headers: dict[str, str], params: dict[str, Any]
+    op: _Operation, answered: _Answered, headers: dict[str, str], params: dict[str, Any]
 ) -> WholeBody:
-    """``content`` as the body a caller reads, checked as aiobotocore's
-    ``handle_checksum_body`` checks a body it holds whole: against the first of the
-    operation's response algorithms whose header the answer carries, unless that
-    value is a composite one (``...-N``), which it cannot check."""
+    """The body a caller reads: a failure to read it (raised by ``read()``), or its
+    bytes checked as aiobotocore's ``handle_checksum_body`` checks a body it holds
+    whole: against the first of the operation's response algorithms whose header the
+    answer carries, unless that value is a composite one (``...-N``), which it cannot
+    check. A value that is not base64 fails the check (botocore's path raises a bare
+    ``binascii.Error`` from the read: here it is an integrity error, typed)."""
+    content = answered.content
+    if answered.error is not None:
+        return WholeBody(b"", answered.error)
     if not (op.auto_mode or (op.mode_member and params.get(op.mode_member) == "ENABLED")):
         return WholeBody(content)
     from botocore.exceptions import FlexibleChecksumError
@@ -314,7 +322,11 @@ def _whole_body(
             continue
         checksum = checksum_cls()
         checksum.update(content)
-        if checksum.digest() != base64.b64decode(expected):
+        try:
+            matches = checksum.digest() == base64.b64decode(expected)
+        except binascii.Error:
+            matches = False
+        if not matches:
             message = (
                 f"Expected checksum {expected} did not match calculated "
                 f"checksum: {checksum.b64digest()}"
@@ -817,8 +829,8 @@ class DirectPath:
             else:  # what the retry handler does for a first-try success: top up its quota
                 self._quota.release_retry_quota(context, _Status(status))
             out = self._parse(op, status, headers, attempts)
-            if op.streaming and content is not None:  # read whole (``whole``)
-                out["Body"] = _whole_body(op, content, headers, params)
+            if op.streaming and isinstance(raw, _Answered):  # read whole (``whole``)
+                out["Body"] = _whole_body(op, raw, headers, params)
             elif op.streaming:
                 out["Body"] = await self._body(op, raw, headers, params)
             return out, content
@@ -882,16 +894,32 @@ class DirectPath:
         if body is not None and not any(k.lower() == "content-type" for k in headers):
             headers["content-type"] = "application/octet-stream"  # as aiohttp's payload
         host, port, target = where
-        most = sys.maxsize if request.stream_output else ANSWER_MOST
-        sent = await self._raw.exchange(
-            host, port, request.method, target, headers, body, most=most
-        )
+        whole = request.stream_output  # a GetObject read whole: its body's errors apart
+        error: Exception | None = None
+        try:
+            sent = await self._raw.exchange(
+                host,
+                port,
+                request.method,
+                target,
+                headers,
+                body,
+                most=sys.maxsize if whole else ANSWER_MOST,
+                late_errors=whole,
+            )
+        except RawBodyBroken as broken:
+            # as a streamed body's: an error of its reading (TransferError to get(),
+            # asked again part_retries times), not a request botocore retries
+            from botocore.exceptions import ResponseStreamingError
+
+            sent = broken.status, broken.headers, b""
+            error = ResponseStreamingError(error=broken.error)
         if sent is None:
             return None
         status, answer, content = sent
         # decoded as aiobotocore decodes aiohttp's (UTF-8; an error where they are not)
         decoded = {k: v.encode("latin-1").decode("utf-8") for k, v in answer.items()}
-        return _Answered(status, content), decoded, content
+        return _Answered(status, content, error), decoded, content
 
     async def _needs_retry(
         self,

@@ -101,6 +101,16 @@ class RawUnreadable(Exception):
     instead; for a request sent whole, a connection error."""
 
 
+class RawBodyBroken(Exception):
+    """A 2xx answer whose head was read and whose body then broke off, stalled or could
+    not be read (asked for with ``late_errors``): its ``status`` and ``headers``, the
+    failure as ``error`` (and ``__cause__``). The connection is closed."""
+
+    def __init__(self, status: int, headers: dict[str, str], error: Exception) -> None:
+        super().__init__(f"the body of a {status} answer failed: {error!r}")
+        self.status, self.headers, self.error = status, headers, error
+
+
 class _Connection(asyncio.BufferedProtocol):
     """One keep-alive HTTP/1.1 connection. A response's head is read into a scratch
     buffer; its body, into the buffers :meth:`readinto` is given."""
@@ -243,7 +253,7 @@ class _Connection(asyncio.BufferedProtocol):
                 raise RawUnreadable(f"a malformed header line: {line[:80]!r}")
             if name in headers and name in _FRAMING:
                 raise RawUnreadable(f"{name} given twice")
-            headers[name] = value.strip().decode("latin-1")
+            headers[name] = value.strip(b" \t").decode("latin-1")  # OWS: spaces, tabs
         if status[1] == b"0" and "keep-alive" not in headers.get("connection", "").lower():
             headers["connection"] = "close"  # HTTP/1.0: closed after the answer
         return int(status[2]), headers
@@ -503,10 +513,13 @@ class RawConnections:
         body: bytes | bytearray | None,
         *,
         most: int | None = None,
+        late_errors: bool = False,
     ) -> tuple[int, dict[str, str], bytes] | None:
         """Send a whole request (``body``: at most :data:`SEND_MOST` bytes) and read
-        its whole answer: status, headers, body (at most ``most`` bytes, by default
-        :data:`ANSWER_MOST`).
+        its whole answer: status, headers, body (a 2xx answer's at most ``most`` bytes,
+        by default :data:`ANSWER_MOST`; any other's at most that). ``late_errors``: a
+        2xx answer whose body then fails raises :class:`RawBodyBroken`, for a caller
+        that reports a broken body apart from a request that was not answered.
         ``None`` where it was not sent (a header that cannot be written as it is, a
         connection not made): the regular path sends it. Once sent, whatever happens
         is an error (:class:`ConnectionError`, :class:`TimeoutError`), except a
@@ -528,11 +541,13 @@ class RawConnections:
         async with self.in_use:
             if (conn := self._kept(key)) is not None:
                 with contextlib.suppress(RawNotAnswered):  # once, as aiohttp does
-                    return await self._exchange(key, conn, method, sends, bool(body), most)
+                    return await self._exchange(
+                        key, conn, method, sends, bool(body), most, late_errors
+                    )
             conn = await self._connect(key)
             if conn is None:
                 return None
-            return await self._exchange(key, conn, method, sends, bool(body), most)
+            return await self._exchange(key, conn, method, sends, bool(body), most, late_errors)
 
     async def _exchange(
         self,
@@ -542,6 +557,7 @@ class RawConnections:
         sends: list[bytes | bytearray],
         carries: bool,
         most: int,
+        late_errors: bool,
     ) -> tuple[int, dict[str, str], bytes]:
         idle = self.read_timeout
         try:
@@ -566,16 +582,27 @@ class RawConnections:
                 content = b""
             elif framing is not None and length is not None:
                 raise RawUnreadable("both transfer-encoding and content-length")
-            elif framing is not None:
-                if framing.lower() != "chunked":
-                    raise RawUnreadable(f"a body in transfer-encoding {framing!r}")
-                content = await conn.chunked(idle, most)
-            elif length is not None:
-                if not _LENGTH.fullmatch(length) or int(length) > most:
-                    raise RawUnreadable(f"a content-length of {length[:40]!r}")
-                content = await conn.counted(int(length), idle)
+            elif framing is not None and framing.lower() != "chunked":
+                raise RawUnreadable(f"a body in transfer-encoding {framing!r}")
+            elif length is not None and not _LENGTH.fullmatch(length):
+                raise RawUnreadable(f"a content-length of {length[:40]!r}")
             else:
-                content, reusable = await conn.to_end(idle, most), False
+                success = 200 <= status < 300
+                if not success:  # an error's body is capped, whatever the request
+                    most = min(most, ANSWER_MOST)
+                try:
+                    if framing is not None:
+                        content = await conn.chunked(idle, most)
+                    elif length is not None:
+                        if int(length) > most:
+                            raise RawUnreadable(f"a content-length of {length[:40]!r}")
+                        content = await conn.counted(int(length), idle)
+                    else:
+                        content, reusable = await conn.to_end(idle, most), False
+                except (RawClosed, RawUnreadable, TimeoutError) as exc:
+                    if late_errors and success:
+                        raise RawBodyBroken(status, headers, exc) from exc
+                    raise
         except BaseException:
             conn.close()
             raise

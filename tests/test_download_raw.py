@@ -251,9 +251,10 @@ class _Canned:
     """A loopback HTTP server that answers the n-th request it reads (on whatever
     connection) with ``answers[n]`` as it is: heads no S3 server would send."""
 
-    def __init__(self, answers: list[bytes], late: bytes = b"") -> None:
+    def __init__(self, answers: list[bytes], late: bytes = b"", close: bool = False) -> None:
         self.answers = answers
         self.late = late  # sent a moment after each answer
+        self.close = close  # the connection closed after each answer
         self.asked = 0
         self.connections = 0
         self.server: asyncio.Server | None = None
@@ -276,6 +277,8 @@ class _Canned:
                 if self.late:
                     await asyncio.sleep(0.02)
                     writer.write(self.late)
+                if self.close:
+                    return
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:
