@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import binascii
 import functools
 import hashlib
 import logging
@@ -324,7 +323,7 @@ def _whole_body(
         checksum.update(content)
         try:
             matches = checksum.digest() == base64.b64decode(expected)
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or characters that are not ASCII
             matches = False
         if not matches:
             message = (

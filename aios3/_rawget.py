@@ -590,12 +590,12 @@ class RawConnections:
                 success = 200 <= status < 300
                 if not success:  # an error's body is capped, whatever the request
                     most = min(most, ANSWER_MOST)
+                if length is not None and int(length) > most:  # a head not trusted
+                    raise RawUnreadable(f"a content-length of {length[:40]!r}")
                 try:
                     if framing is not None:
                         content = await conn.chunked(idle, most)
                     elif length is not None:
-                        if int(length) > most:
-                            raise RawUnreadable(f"a content-length of {length[:40]!r}")
                         content = await conn.counted(int(length), idle)
                     else:
                         content, reusable = await conn.to_end(idle, most), False

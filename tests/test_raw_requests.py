@@ -466,9 +466,24 @@ async def test_an_error_answers_body_is_capped_whatever_the_request() -> None:
             finally:
                 rawget.ANSWER_MOST = old
                 pool.close()
-    not_base64 = _get_answer(b"the object's bytes", "AAAAAA=")  # its padding cut short
-    async with _Canned([not_base64]) as port:
-        config = _to_canned(port)
-        async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
-            with pytest.raises(aios3.IntegrityError):
+    for value in ("AAAAAA=", "AAAAAA\u00e9"):  # its padding cut short; not ASCII
+        async with _Canned([_get_answer(b"the object's bytes", value)]) as port:
+            config = _to_canned(port)
+            async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
+                with pytest.raises(aios3.IntegrityError):
+                    await client.get_bytes("s3://bkt/k")
+
+
+async def test_a_head_not_trusted_is_still_a_request_botocore_retries() -> None:
+    """Only a body that fails after a trusted 2xx head is the body's error: a length
+    past what any body may have (19 digits) is a head not trusted, which botocore's
+    retry handler asks again (max_attempts), as any unanswered request, and which get()
+    asks again as a whole (part_retries): 2 x 2 asks."""
+    huge = "9" * 19
+    canned = _Canned([_answer("200 OK", f"Content-Length: {huge}", body=b"x")])
+    async with canned as port:
+        config = _to_canned(port, read_timeout=0.5, max_attempts=2)
+        async with aios3.connect(config, transfer=TransferConfig(part_retries=1)) as client:
+            with pytest.raises(aios3.EndpointError):
                 await client.get_bytes("s3://bkt/k")
+            assert canned.asked == 4
