@@ -276,7 +276,8 @@ class _Connection(asyncio.BufferedProtocol):
         while size := _chunk_size(await self.line(idle)):
             if len(body) + size > most:
                 raise RawUnreadable(f"an answer over {most} bytes")
-            body += await self.counted(size, idle)
+            for piece in await self._pieces(size, idle):
+                body += piece
             if await self.line(idle):
                 raise RawUnreadable("a chunk longer than its size")
         for _ in range(_TRAILERS_MOST):  # trailer fields: not read
@@ -284,16 +285,21 @@ class _Connection(asyncio.BufferedProtocol):
                 return bytes(body)
         raise RawUnreadable(f"over {_TRAILERS_MOST} trailer fields")
 
-    async def counted(self, size: int, idle: float) -> bytes:
-        """The body's next ``size`` bytes, whole. Memory is taken a piece of at most
-        16 MiB at a time, each once the bytes before it are in: a length a server
-        states and does not send costs one piece, not the length."""
+    async def _pieces(self, size: int, idle: float) -> list[bytearray]:
+        """The body's next ``size`` bytes, in pieces of at most 16 MiB, each given
+        memory once the bytes before it are in: a length a server states and does not
+        send costs one piece, not the length."""
         pieces: list[bytearray] = []
         while size > 0:
             piece = bytearray(min(size, _PIECE_MOST))
             await self.readinto(memoryview(piece), idle)
             pieces.append(piece)
             size -= len(piece)
+        return pieces
+
+    async def counted(self, size: int, idle: float) -> bytes:
+        """The body's next ``size`` bytes, whole (read in :meth:`_pieces`)."""
+        pieces = await self._pieces(size, idle)
         return bytes(pieces[0]) if len(pieces) == 1 else b"".join(pieces)
 
     async def to_end(self, idle: float, most: int) -> bytes:
@@ -578,20 +584,18 @@ class RawConnections:
             reusable = "close" not in headers.get("connection", "").lower() and not (
                 status >= 300 and carries
             )
+            success = 200 <= status < 300
+            if not success:  # an error's body is capped, whatever the request
+                most = min(most, ANSWER_MOST)
             if method == "HEAD" or status in (204, 304):
                 content = b""
             elif framing is not None and length is not None:
                 raise RawUnreadable("both transfer-encoding and content-length")
             elif framing is not None and framing.lower() != "chunked":
                 raise RawUnreadable(f"a body in transfer-encoding {framing!r}")
-            elif length is not None and not _LENGTH.fullmatch(length):
+            elif length is not None and (not _LENGTH.fullmatch(length) or int(length) > most):
                 raise RawUnreadable(f"a content-length of {length[:40]!r}")
             else:
-                success = 200 <= status < 300
-                if not success:  # an error's body is capped, whatever the request
-                    most = min(most, ANSWER_MOST)
-                if length is not None and int(length) > most:  # a head not trusted
-                    raise RawUnreadable(f"a content-length of {length[:40]!r}")
                 try:
                     if framing is not None:
                         content = await conn.chunked(idle, most)
