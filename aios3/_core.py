@@ -3,8 +3,11 @@ the one call path that turns botocore's errors into aios3's."""
 
 from __future__ import annotations
 
+import asyncio
 import functools
+import logging
 import weakref
+from collections.abc import Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -15,14 +18,32 @@ from ._aio import MemoryPool
 from ._body import Body
 from ._checksum import checksum_param
 from ._config import Config, TransferConfig
-from ._direct import Answer, DirectPath, http_session_class
+from ._direct import Answer, DirectPath, NeedsClient, http_session_class
 from ._exceptions import ConfigError, TransferError, translate
+from ._first import first_requests
 from ._names import Name, resolve
 from ._options import RequestOptions, request_options
-from ._rawget import RawAnswer
+from ._rawget import RawAnswer, RawConnections
 from ._redact import protect as protect_logs
 
 __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
+
+log = logging.getLogger("aios3")
+
+
+def _run_now(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``coroutine`` to its end here and now, in this thread, without the event
+    loop: for one that never waits (building aiobotocore's client with credentials
+    given outright awaits nothing that is not ready; the tests hold it to that)."""
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return done.value
+    coroutine.close()
+    raise RuntimeError(
+        "building the aiobotocore client had to wait: make any aios3 call first "
+        "(await s3.exists(...)), which builds it asynchronously"
+    )
 
 
 def parse_timestamp(value: Any) -> datetime:
@@ -70,6 +91,7 @@ class ClientCore:
         self._live: weakref.WeakSet[LiveTransfer] = weakref.WeakSet()
         self._closing = False
         self._direct: DirectPath | None = None
+        self._building: asyncio.Lock | None = None  # held while a task builds the client
         # the part buffers of all this client's uploads, together (TransferConfig.max_memory)
         self.memory = MemoryPool(self.transfer.max_memory)
         # what every request carries where its operation takes it (Config's defaults)
@@ -79,7 +101,7 @@ class ClientCore:
         )
 
     def __repr__(self) -> str:
-        state = "open" if self._client is not None else "closed"
+        state = "open" if self._stack is not None else "closed"
         return f"<aios3.S3 {state} endpoint={self.config.endpoint_url() or 'aws'}>"
 
     # -- lifecycle -----------------------------------------------------------------
@@ -97,10 +119,32 @@ class ClientCore:
         await self.close()
 
     async def open(self) -> None:
-        """Create the aiobotocore session and client (``async with`` does this)."""
-        if self._client is not None:
+        """Get ready to send (``async with`` does this): the aiobotocore session and
+        client, unless the first requests can go without them (see :attr:`client`)."""
+        if self._stack is not None:
             return
         self._closing = False
+        stack = AsyncExitStack()
+        stack.callback(protect_logs(self.config, self))  # secrets kept out of logs until closed
+        self._stack = stack
+        try:
+            first = first_requests(self.config)
+            if first is None:
+                await self._build()
+            else:  # the client is built by the first call that needs it
+                self._direct = DirectPath.before_client(
+                    first, sign_payload=self._sign_payload(), raw=self._raw_connections()
+                )
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _build(self) -> Any:
+        """Build the aiobotocore session and client, on the exit stack of :meth:`open`;
+        hand the client to the direct path (one the first requests used, or a new one)."""
+        stack = self._stack
+        if stack is None:
+            raise RuntimeError("the S3 client is closed; use 'async with aios3.connect(...)'")
         from aiobotocore.session import AioSession
 
         from ._body import send_with_aiohttp
@@ -109,9 +153,7 @@ class ClientCore:
         send_with_aiohttp()
 
         cfg = self.config
-        stack = AsyncExitStack()
         try:
-            stack.callback(protect_logs(cfg, self))  # secrets kept out of logs until closed
             session = AioSession(profile=cfg.profile)
             install_model_cache(session)  # the S3 model and ruleset, parsed, from disk
             # botocore parses every Last-Modified with dateutil (~0.1-0.3 ms a
@@ -135,22 +177,42 @@ class ClientCore:
             elif not cfg.verify_tls:
                 kwargs["verify"] = False
             client = await stack.enter_async_context(session.create_client("s3", **kwargs))
-        except BaseException as exc:
-            await stack.aclose()
+        except Exception as exc:
             from botocore.exceptions import BotoCoreError
 
             if isinstance(exc, BotoCoreError):  # an unknown profile, a broken config file
                 raise ConfigError(f"cannot set up the S3 client: {exc}") from exc
             raise
-        self._stack, self._client = stack, client
+        self._client = client
         http = client._endpoint.http_session
         if isinstance(http, http_session_class()):  # an http:// endpoint needs no TLS
             http.plain_endpoint = client._endpoint.host.lower().startswith("http://")
         from ._retry import bound_connect_retries
 
         bound_connect_retries(client, cfg.connect_timeout)
-        if cfg.direct_requests:
+        direct, self._direct = self._direct, None
+        if direct is not None:  # the first requests' path: its connections stay open
+            try:
+                direct.attach(client)
+                self._direct = direct
+            except Exception as exc:  # an aiobotocore whose internals moved
+                direct.close()
+                log.debug("direct requests disabled: %r", exc)
+        elif cfg.direct_requests:
             self._direct = DirectPath.for_client(client, sign_payload=self._sign_payload())
+        return client
+
+    def _raw_connections(self) -> RawConnections:
+        """aios3's own connections, pooled as botocore's would be (see :meth:`_build`)."""
+        cfg = self.config
+        return RawConnections(
+            limit=self._pool_size(),
+            connect_timeout=cfg.connect_timeout,
+            read_timeout=cfg.read_timeout,
+        )
+
+    def _pool_size(self) -> int:
+        return self.config.max_pool_connections or max(64, 4 * self.transfer.concurrency)
 
     async def close(self) -> None:
         """Close the client and its connections.
@@ -166,6 +228,7 @@ class ClientCore:
         if self._direct is not None:
             self._direct.close()
         stack, self._stack, self._client, self._direct = self._stack, None, None, None
+        self._building = None
         if stack is not None:
             await stack.aclose()
 
@@ -201,8 +264,7 @@ class ClientCore:
             "connect_timeout": cfg.connect_timeout,
             "http_session_cls": http_session_class(),
             "read_timeout": cfg.read_timeout,
-            "max_pool_connections": cfg.max_pool_connections
-            or max(64, 4 * self.transfer.concurrency),
+            "max_pool_connections": self._pool_size(),
         }
         if cfg.checksum is not None:
             options["request_checksum_calculation"] = cfg.checksum
@@ -213,10 +275,29 @@ class ClientCore:
 
     @property
     def client(self) -> Any:
-        """The underlying aiobotocore S3 client, for operations aios3 does not wrap."""
-        if self._client is None:
+        """The underlying aiobotocore S3 client, for operations aios3 does not wrap
+        and for its event hooks.
+
+        A client may leave it unbuilt until a call needs it: its first GETs, HEADs,
+        small PUTs and DELETEs can go without (see the README's "Start-up"). Reading
+        this builds it there and then, which costs a fresh process about 0.3 s of
+        CPU; everything this client sends from then on goes through it."""
+        if self._client is not None:
+            return self._client
+        if self._stack is None:
             raise RuntimeError("the S3 client is closed; use 'async with aios3.connect(...)'")
-        return self._client
+        return _run_now(self._build())
+
+    async def _built(self) -> Any:
+        """:attr:`client`, built here if it is not yet (by one task at a time)."""
+        if self._client is not None:
+            return self._client
+        if self._building is None:
+            self._building = asyncio.Lock()
+        async with self._building:
+            if self._client is not None:
+                return self._client
+            return await self._build()
 
     # -- plumbing shared by the operation modules ------------------------------------
 
@@ -262,12 +343,24 @@ class ClientCore:
         :meth:`read` (a listing asks for its next page first: see :class:`Answer`).
         ``whole``: a GetObject whose body the caller reads whole into memory (see
         :meth:`DirectPath.fetch`)."""
-        client = self.client
+        if self._stack is None:
+            raise RuntimeError("the S3 client is closed; use 'async with aios3.connect(...)'")
         params = self._with_options(operation, options, params)
         try:
+            direct, tried = self._direct, None
+            if self._client is None and direct is not None:  # the first requests
+                try:
+                    answer = await direct.fetch(operation, bucket, key, params, whole=whole)
+                except NeedsClient as needs:  # its first try is the regular path's
+                    answer, tried = None, needs.tried
+                if answer is not None:
+                    return answer
+            client = await self._built()
             direct = self._direct
             if direct is not None:
-                answer = await direct.fetch(operation, bucket, key, params, whole=whole)
+                answer = await direct.fetch(
+                    operation, bucket, key, params, whole=whole, tried=tried
+                )
                 if answer is not None:
                     return answer
             if key is not None:

@@ -44,7 +44,8 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ._body import Body
-from ._checksum import LARGE_BODY
+from ._checksum import LARGE_BODY, crc32
+from ._first import FIRST_OPERATIONS, FirstRequests, keep
 from ._rawget import (
     ANSWER_MOST,
     SEND_MOST,
@@ -57,7 +58,7 @@ from ._rawget import (
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
 from ._xml import Plan, compile_plan, parse_xml
 
-__all__ = ["OPERATIONS", "Answer", "DirectPath", "http_session_class"]
+__all__ = ["OPERATIONS", "Answer", "DirectPath", "NeedsClient", "Tried", "http_session_class"]
 
 log = logging.getLogger("aios3")
 
@@ -143,7 +144,8 @@ _MAX_TARGETS = 1024  # buckets whose endpoint is remembered
 class _Operation:
     """What the direct path knows of one operation, read from botocore's model once."""
 
-    model: Any
+    name: str  # botocore's ("GetObject")
+    model: Any  # botocore's OperationModel; None for the first requests (see _first)
     method: str
     bucket_level: bool  # the URL names the bucket alone (a listing), not an object
     fixed_query: tuple[tuple[str, str], ...]  # the URI's own query ("list-type=2")
@@ -157,6 +159,36 @@ class _Operation:
     auto_mode: bool  # send it unasked (response_checksum_validation="when_supported")
     response_algorithms: tuple[str, ...]  # checksums a response may be checked against
     body: Plan | None  # how to read the XML body (None: the answer is all headers)
+
+    def table(self) -> dict[str, Any]:
+        """What the first requests of later clients need of this operation (one whose
+        answer is all headers), as plain data (see :mod:`._first`)."""
+        if self.body is not None:
+            raise ValueError(f"{self.name} has an XML body")
+        return {
+            "name": self.name,
+            "method": self.method,
+            "bucket_level": self.bucket_level,
+            "fixed_query": self.fixed_query,
+            "headers": self.headers,
+            "query": self.query,
+            "meta_prefix": self.meta_prefix,
+            "out_headers": self.out_headers,
+            "out_meta": self.out_meta,
+            "streaming": self.streaming,
+            "mode_member": self.mode_member,
+            "response_algorithms": self.response_algorithms,
+        }
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], validate: bool) -> _Operation:
+        """The operation from its :meth:`table` (``validate``: as :func:`_operation`)."""
+        return cls(
+            model=None,
+            auto_mode=bool(table["mode_member"] and validate),
+            body=None,
+            **table,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +245,7 @@ def _operation(client: Any, name: str, allowed: frozenset[str], validate: bool) 
     ):
         body = compile_plan(model.output_shape, parse_timestamp)
     return _Operation(
+        name=model.name,
         model=model,
         method=model.http["method"],
         bucket_level="{Key+}" not in uri,
@@ -240,6 +273,16 @@ def _header_value(value: Any, type_name: str) -> str:
     raise TypeError(type_name)
 
 
+class NeedsClient(Exception):
+    """A first request (see :mod:`._first`) that the client, once built, must send.
+    ``tried``: what its first try got, where it was sent (the regular path takes it as
+    its own first attempt, so the request is not asked once more than botocore would)."""
+
+    def __init__(self, tried: Tried | None = None) -> None:
+        super().__init__()
+        self.tried = tried
+
+
 @dataclass(frozen=True, slots=True)
 class _Request:
     """A signed request, ready to send."""
@@ -250,6 +293,24 @@ class _Request:
     body: Any
     stream_output: bool
     host: str  # the Host header, as signed
+
+
+@dataclass(frozen=True, slots=True)
+class Tried:
+    """A request sent once, and what came of it: its answer read whole, or the error
+    sending it raised."""
+
+    request: _Request
+    outcome: tuple[_Answered, dict[str, str], bytes] | Exception
+
+    def outcome_of(
+        self, request: _Request
+    ) -> tuple[_Answered, dict[str, str], bytes] | Exception | None:
+        """What came of ``request``, if it is this one (signed again: the same method
+        and URL); ``None`` for another."""
+        if (request.method, request.url) != (self.request.method, self.request.url):
+            return None
+        return self.outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,30 +370,47 @@ def _whole_body(
         return WholeBody(b"", answered.error)
     if not (op.auto_mode or (op.mode_member and params.get(op.mode_member) == "ENABLED")):
         return WholeBody(content)
-    from botocore.exceptions import FlexibleChecksumError
-    from botocore.httpchecksum import _CHECKSUM_CLS
-
     for algorithm in op.response_algorithms:
         expected = headers.get(f"x-amz-checksum-{algorithm}")
-        if expected is None:
+        if expected is None or "-" in expected:  # composite: the next one's, if any
             continue
-        checksum_cls = _CHECKSUM_CLS.get(algorithm)
-        if "-" in expected or checksum_cls is None:  # not base64: the next one's, if any
+        digest = _digest(algorithm, content)
+        if digest is None:  # one this botocore cannot compute: the next one's, if any
             continue
-        checksum = checksum_cls()
-        checksum.update(content)
         try:
-            matches = checksum.digest() == base64.b64decode(expected)
+            matches = digest == base64.b64decode(expected)
         except ValueError:  # binascii.Error, or characters that are not ASCII
             matches = False
         if not matches:
+            from botocore.exceptions import FlexibleChecksumError
+
             message = (
                 f"Expected checksum {expected} did not match calculated "
-                f"checksum: {checksum.b64digest()}"
+                f"checksum: {base64.b64encode(digest).decode()}"
             )
             return WholeBody(content, FlexibleChecksumError(error_msg=message))
         break
     return WholeBody(content)
+
+
+def _digest(algorithm: str, content: bytes) -> bytes | None:
+    """``content``'s ``algorithm`` checksum, as botocore's checksum class for it
+    computes it (CRC32, SHA-1 and SHA-256 here, without importing that module, which
+    costs a fresh process ~40 ms); ``None`` where botocore has no class for it (CRC32C
+    and CRC64NVME without awscrt)."""
+    if algorithm == "crc32":
+        return crc32(content).to_bytes(4, "big")
+    if algorithm in ("sha1", "sha256"):
+        return hashlib.new(algorithm, content).digest()
+    from botocore.httpchecksum import _CHECKSUM_CLS
+
+    checksum_cls = _CHECKSUM_CLS.get(algorithm)
+    if checksum_cls is None:
+        return None
+    checksum = checksum_cls()
+    checksum.update(content)
+    digest: bytes = checksum.digest()
+    return digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,46 +628,106 @@ class DirectPath:
     client's HTTP session; :meth:`fetch` answers ``None`` when botocore should send it
     instead."""
 
-    def __init__(self, client: Any, *, sign_payload: bool | None) -> None:
-        from botocore import UNSIGNED
-
-        config = client.meta.config
-        self._client = client
-        self._endpoint = client._endpoint
-        self._http = client._endpoint.http_session
-        self._http._get_session  # noqa: B018 - fail now, not per request, if it moved
+    def __init__(
+        self,
+        *,
+        sign_payload: bool | None,
+        validate: bool,
+        checksum_required_only: bool,
+        anonymous: bool,
+        raw: RawConnections,
+    ) -> None:
+        # The client's pieces, once it is built (attach()); None before: the first
+        # requests (see _first), which go on aios3's own connections alone.
+        self._client: Any = None
+        self._first: FirstRequests | None = None
+        self._endpoint: Any = None
+        self._http: Any = None
         self._session: Any = None
-        self._quota = _retry_quota(client)
-        self._parser = client._response_parser
-        self._credentials = client._request_signer._credentials
-        self._anonymous = config.signature_version is UNSIGNED
+        self._quota: Any = None
+        self._parser: Any = None
+        self._credentials: Any = None
+        self._anonymous = anonymous
         self._sign_payload = sign_payload
-        validate = getattr(config, "response_checksum_validation", None) != "when_required"
-        self._checksum_required_only = (
-            getattr(config, "request_checksum_calculation", None) == "when_required"
-        )
-        self._ops = {
-            method: _operation(client, name, allowed, validate)
-            for method, (name, allowed) in OPERATIONS.items()
-        }
-        self._allowed = {method: allowed for method, (_, allowed) in OPERATIONS.items()}
+        self._validate = validate
+        self._checksum_required_only = checksum_required_only
+        self._ops: dict[str, _Operation] = {}
+        self._allowed: dict[str, frozenset[str]] = {}
         self._targets: dict[str, _Target | None] = {}
-        self._user_agent = f"aios3 {client._client_config.user_agent or ''}".strip()
-        self._raw = RawConnections(
-            limit=config.max_pool_connections,
-            connect_timeout=config.connect_timeout,
-            read_timeout=config.read_timeout,
-        )
+        self._user_agent = "aios3"
+        self._raw = raw
 
     @classmethod
     def for_client(cls, client: Any, *, sign_payload: bool | None) -> DirectPath | None:
         """The direct path for an aiobotocore S3 client, or ``None`` where this
         aiobotocore does not offer what it builds on (every call then goes to botocore)."""
         try:
-            return cls(client, sign_payload=sign_payload)
+            from botocore import UNSIGNED
+
+            config = client.meta.config
+            path = cls(
+                sign_payload=sign_payload,
+                validate=getattr(config, "response_checksum_validation", None) != "when_required",
+                checksum_required_only=(
+                    getattr(config, "request_checksum_calculation", None) == "when_required"
+                ),
+                anonymous=config.signature_version is UNSIGNED,
+                raw=RawConnections(
+                    limit=config.max_pool_connections,
+                    connect_timeout=config.connect_timeout,
+                    read_timeout=config.read_timeout,
+                ),
+            )
+            path.attach(client)
+            return path
         except Exception as exc:  # an aiobotocore whose internals moved
             log.debug("direct requests disabled: %r", exc)
             return None
+
+    @classmethod
+    def before_client(
+        cls, first: FirstRequests, *, sign_payload: bool | None, raw: RawConnections
+    ) -> DirectPath:
+        """The direct path of a client not built yet: its first requests (see
+        :mod:`._first`), until :meth:`attach` gives it the client."""
+        validate = not first.checksum_required_only
+        path = cls(
+            sign_payload=sign_payload,
+            validate=validate,
+            checksum_required_only=first.checksum_required_only,
+            anonymous=first.credentials is None,
+            raw=raw,
+        )
+        path._first = first
+        path._credentials = first.credentials
+        path._ops = {m: _Operation.from_table(t, validate) for m, t in first.tables.items()}
+        path._allowed = {m: OPERATIONS[m][1] for m in first.tables}
+        return path
+
+    def attach(self, client: Any) -> None:
+        """Take the client's pieces, now that it is built: from here on, requests go as
+        the regular path sends them (its credentials, endpoints, retries). Raises where
+        this aiobotocore does not offer them (the caller then drops the direct path).
+        Leaves the operations' tables for the first requests of the clients to come."""
+        endpoint = client._endpoint
+        http = endpoint.http_session
+        http._get_session  # noqa: B018 - fail now, not per request, if it moved
+        ops = {
+            method: _operation(client, name, allowed, self._validate)
+            for method, (name, allowed) in OPERATIONS.items()
+        }
+        self._endpoint, self._http, self._ops = endpoint, http, ops
+        self._quota = _retry_quota(client)
+        self._parser = client._response_parser
+        self._credentials = client._request_signer._credentials
+        self._allowed = {method: allowed for method, (_, allowed) in OPERATIONS.items()}
+        self._user_agent = f"aios3 {client._client_config.user_agent or ''}".strip()
+        self._targets.clear()
+        self._client, self._first = client, None
+        try:
+            keep({method: ops[method].table() for method in FIRST_OPERATIONS})
+        except ValueError as exc:  # a botocore whose answers to these have a body
+            log.debug("the first requests' tables are not kept: %r", exc)
 
     def close(self) -> None:
         """Close the connections ranged GETs keep (the HTTP session is botocore's)."""
@@ -642,6 +780,7 @@ class DirectPath:
         params: dict[str, Any],
         *,
         whole: bool = False,
+        tried: Tried | None = None,
     ) -> Answer | None:
         """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would;
         ``None`` if botocore must send it. ``key`` is ``None`` for the operations on a
@@ -650,7 +789,8 @@ class DirectPath:
         page's token and asks for that page before it reads this one. ``whole``: the
         caller reads a GetObject's whole body into memory, so over plain http it may be
         read whole over aios3's own connection (a :class:`WholeBody`) rather than
-        streamed through aiohttp."""
+        streamed through aiohttp. ``tried``: the request's first try, before the client
+        was built (:class:`NeedsClient`), taken as its first attempt."""
         if not self.accepts(method, params, key=key is not None):
             return None
         target = await self._target(bucket)
@@ -658,11 +798,11 @@ class DirectPath:
             return None
         op = self._ops[method]
         decode = None
-        if op.model.name in _URL_ENCODED and "EncodingType" not in params:
+        if op.name in _URL_ENCODED and "EncodingType" not in params:
             # as botocore's set_list_objects_encoding_type_url and decode_list_object*
             params = {**params, "EncodingType": "url"}
-            decode = _URL_ENCODED[op.model.name]
-        sent = await self._send_with_retries(op, target, bucket, key, params, whole)
+            decode = _URL_ENCODED[op.name]
+        sent = await self._send_with_retries(op, target, bucket, key, params, whole, tried)
         if sent is None:
             return None
         out, content = sent
@@ -773,9 +913,13 @@ class DirectPath:
         key: str | None,
         params: dict[str, Any],
         whole: bool = False,
+        tried: Tried | None = None,
     ) -> tuple[dict[str, Any], bytes | None] | None:
         """The answer's parsed headers and its unread body (``None`` for a streamed
-        one, which is in the headers' ``Body``); ``None``: botocore must send it."""
+        one, which is in the headers' ``Body``); ``None``: botocore must send it.
+        ``tried``: the first attempt, if it is this request, sent already."""
+        if self._client is None:
+            return await self._first_try(op, target, key, params, whole)
         from aiobotocore.awsrequest import AioAWSResponse
         from aiobotocore.endpoint import convert_to_response_dict
 
@@ -795,8 +939,15 @@ class DirectPath:
             if target.signer is not None:
                 credentials = await self._credentials.get_frozen_credentials()
             request = self.prepare(op, target, key, params, credentials, payload_hash)
+            earlier = None if tried is None else tried.outcome_of(request)
+            tried = None
             try:
-                raw, headers, content = await self._request(request, whole)
+                if earlier is None:
+                    raw, headers, content = await self._request(request, whole)
+                elif isinstance(earlier, Exception):
+                    raise earlier
+                else:
+                    raw, headers, content = earlier
             except Exception as exc:
                 error = _connection_error(exc, request.url)
                 if await self._needs_retry(attempts, op, request_dict, None, error):
@@ -833,6 +984,42 @@ class DirectPath:
             elif op.streaming:
                 out["Body"] = await self._body(op, raw, headers, params)
             return out, content
+
+    async def _first_try(
+        self,
+        op: _Operation,
+        target: _Target,
+        key: str | None,
+        params: dict[str, Any],
+        whole: bool,
+    ) -> tuple[dict[str, Any], bytes | None]:
+        """A request before the client is built (see :mod:`._first`): sent once over
+        aios3's own connections, its 2xx answer read as :meth:`_send_with_retries`
+        reads one. Anything else raises :class:`NeedsClient`: an answer that is not
+        2xx or a request that failed (what came of it in ``tried``, for the regular
+        path to take as its first attempt), one that only aiohttp sends (a streamed
+        GetObject, a body over ``SEND_MOST``; not sent)."""
+        if op.streaming and not whole:
+            raise NeedsClient
+        payload_hash = await self._payload_hash(target, params)
+        credentials = None
+        if target.signer is not None:
+            credentials = await self._credentials.get_frozen_credentials()
+        request = self.prepare(op, target, key, params, credentials, payload_hash)
+        request.headers["accept-encoding"] = "identity"  # as _request asks
+        try:
+            sent = await self._raw_request(request)
+        except Exception as exc:  # botocore's retries and errors, from here on
+            raise NeedsClient(Tried(request, exc)) from exc
+        if sent is None:
+            raise NeedsClient
+        if not 200 <= sent[0].status < 300:
+            raise NeedsClient(Tried(request, sent))
+        answered, headers, content = sent
+        out = self._parse(op, answered.status, headers, 1)
+        if op.streaming:
+            out["Body"] = _whole_body(op, answered, headers, params)
+        return out, content
 
     async def _request(
         self, request: _Request, whole: bool = False
@@ -1001,11 +1188,26 @@ class DirectPath:
             return self._targets[bucket]
         except KeyError:
             pass
-        target = await self._resolve(bucket)
+        if self._first is not None:
+            target = self._first_target(self._first, bucket)
+        else:
+            target = await self._resolve(bucket)
         if len(self._targets) >= _MAX_TARGETS:
             self._targets.clear()
         self._targets[bucket] = target
         return target
+
+    @staticmethod
+    def _first_target(first: FirstRequests, bucket: str) -> _Target | None:
+        """Where the first requests find ``bucket``: where botocore's ruleset puts it
+        for this client (the tests compare the two); ``None`` for a bucket it treats
+        otherwise, which botocore must send."""
+        path = first.bucket_path(bucket)
+        if path is None:
+            return None
+        signer = None if first.credentials is None else Signer(first.region)
+        url = f"{first.scheme}://{first.netloc}"
+        return _Target(first.scheme, first.netloc, _host_header(url), path, signer)
 
     async def _resolve(self, bucket: str) -> _Target | None:
         """Ask botocore's endpoint ruleset where ``bucket`` lives and how to sign for

@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CachedFileLoader", "cache_dir", "install"]
+__all__ = ["CachedFileLoader", "cache_dir", "entry_path", "install", "read_entry", "write_entry"]
 
 log = logging.getLogger("aios3")
 
@@ -105,56 +105,68 @@ class CachedFileLoader:
             except OSError:
                 continue
             key = self._salt + f"{file_path}{suffix}|{st.st_size}|{st.st_mtime_ns}".encode()
-            entry = self._directory / (hashlib.sha256(key).hexdigest()[:32] + _SUFFIX)
-            data = self._read(entry, key)
+            entry = entry_path(self._directory, key)
+            data = read_entry(entry, key)
             if data is None:
                 data = self._json.load_file(file_path)
                 if data is not None:
                     data = _plain(data)
-                    self._write(entry, key, data)
+                    write_entry(self._directory, entry, key, data)
             return data
         return None
 
-    def _read(self, entry: Path, key: bytes) -> Any:
-        try:
-            blob = entry.read_bytes()
-        except OSError:
-            return None
-        header = _FORMAT + key + b"\n"
-        body = blob[len(header) + 4 :]
-        if not blob.startswith(header) or blob[len(header) : len(header) + 4] != (
-            _crc32(body).to_bytes(4, "big")
-        ):
-            log.debug("aios3: ignoring the botocore data cache entry %s", entry.name)
-            return None
-        try:
-            return marshal.loads(body)
-        except (EOFError, ValueError, TypeError):
-            return None
 
-    def _write(self, entry: Path, key: bytes, data: Any) -> None:
-        try:
-            body = marshal.dumps(data)
-            self._directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd, temp = tempfile.mkstemp(dir=self._directory, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(_FORMAT + key + b"\n" + _crc32(body).to_bytes(4, "big") + body)
-                os.replace(temp, entry)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-                raise
-            self._prune()
-        except (OSError, ValueError) as exc:  # a read-only home, a full disk
-            log.debug("aios3: the botocore data cache is not written: %s", exc)
+def read_entry(entry: Path, key: bytes) -> Any:
+    """The data kept in ``entry`` under ``key``; ``None`` where it is missing, written
+    under another key, torn or corrupt."""
+    try:
+        blob = entry.read_bytes()
+    except OSError:
+        return None
+    header = _FORMAT + key + b"\n"
+    body = blob[len(header) + 4 :]
+    if not blob.startswith(header) or blob[len(header) : len(header) + 4] != (
+        _crc32(body).to_bytes(4, "big")
+    ):
+        log.debug("aios3: ignoring the cache entry %s", entry.name)
+        return None
+    try:
+        return marshal.loads(body)
+    except (EOFError, ValueError, TypeError):
+        return None
 
-    def _prune(self) -> None:
-        cutoff = time.time() - _MAX_AGE
-        for path in self._directory.iterdir():
+
+def write_entry(directory: Path, entry: Path, key: bytes, data: Any) -> None:
+    """Keep ``data`` in ``entry`` (in ``directory``) under ``key``: written to a
+    temporary file and renamed into place; nothing where it cannot be written."""
+    try:
+        body = marshal.dumps(data)
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(_FORMAT + key + b"\n" + _crc32(body).to_bytes(4, "big") + body)
+            os.replace(temp, entry)
+        except BaseException:
             with contextlib.suppress(OSError):
-                if path.suffix in (_SUFFIX, ".tmp") and path.stat().st_mtime < cutoff:
-                    path.unlink()
+                os.unlink(temp)
+            raise
+        _prune(directory)
+    except (OSError, ValueError) as exc:  # a read-only home, a full disk
+        log.debug("aios3: the cache entry is not written: %s", exc)
+
+
+def _prune(directory: Path) -> None:
+    cutoff = time.time() - _MAX_AGE
+    for path in directory.iterdir():
+        with contextlib.suppress(OSError):
+            if path.suffix in (_SUFFIX, ".tmp") and path.stat().st_mtime < cutoff:
+                path.unlink()
+
+
+def entry_path(directory: Path, key: bytes) -> Path:
+    """The file that keeps the entry of ``key``."""
+    return directory / (hashlib.sha256(key).hexdigest()[:32] + _SUFFIX)
 
 
 def _plain(data: Any) -> Any:

@@ -170,9 +170,12 @@ class _Secrets:
     def values(self) -> Iterator[str]:
         yield from self._values
         owner = self._owner() if self._owner is not None else None
-        # An aios3 client (its botocore client, once open) or a botocore client.
+        # An aios3 client (its botocore client, once built) or a botocore client.
         client = getattr(owner, "_client", owner)
-        credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
+        if client is None:  # an aios3 client whose first requests go without it
+            credentials = getattr(getattr(owner, "_direct", None), "_credentials", None)
+        else:
+            credentials = getattr(getattr(client, "_request_signer", None), "_credentials", None)
         # The instance's own attributes, not properties: RefreshableCredentials'
         # properties would refresh (blocking) from inside a logging call.
         fields = getattr(credentials, "__dict__", None) or {}

@@ -194,6 +194,7 @@ async def main(endpoint, bucket, mode, path):
     transfer = aios3.TransferConfig(part_size=5 << 20, concurrency=2, multipart_threshold=5 << 20)
     async with aios3.connect(cfg, default_bucket=bucket, transfer=transfer) as s3:
         chunk = b"m" * (1 << 20)
+        assert s3.client is not None  # built now: its set-up is not the upload's memory
         tracemalloc.start()
         if mode == "write":
             async with s3.multipart_upload("mp/mem", part_size=5 << 20, concurrency=2) as up:

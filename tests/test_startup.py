@@ -47,13 +47,13 @@ def test_import_loads_no_http_stack_or_botocore() -> None:
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
 
 
-def test_an_open_client_loads_them() -> None:  # the probe above can see them
+def test_a_built_client_loads_them() -> None:  # the probe above can see them
     code = """
 import asyncio, aios3
 async def main():
     async with aios3.connect(endpoint="http://127.0.0.1:9", access_key_id="a",
-                             secret_access_key="b", region="us-east-1"):
-        pass
+                             secret_access_key="b", region="us-east-1") as s3:
+        assert s3.client is not None  # built by connect(), or here
 asyncio.run(main())
 """
     assert {"aiohttp", "aiobotocore", "botocore"} <= _modules_after(code)

@@ -1,0 +1,452 @@
+"""A client's first GETs, HEADs, small PUTs and DELETEs go before aiobotocore's client
+is built (``aios3._first``), where nothing about the client needs botocore to decide:
+they answer what the regular path answers, anything but a 2xx at the first try is
+asked again on the regular path (errors typed as before), and the client is built by
+the first call that needs it, or by reading ``S3.client``."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from faultproxy import Fault, FaultProxy
+from test_download_raw import _Canned
+
+import aios3
+from aios3 import TransferConfig
+from aios3._core import _run_now
+from aios3._direct import DirectPath, _Operation
+from aios3._first import FIRST_OPERATIONS, FirstRequests, _load, first_requests
+from aios3.testing import Server
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
+    """An environment that lets the first requests go: no AWS_* variable but the
+    credentials' and region's, no proxy, a home with no ``.aws``."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name.lower() in ("http_proxy", "all_proxy"):
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    yield tmp_path
+
+
+@pytest.fixture
+async def tables(server: Server) -> None:
+    """The operations' tables in the cache: left there by any client built."""
+    async with aios3.connect(server.config()) as client:
+        assert client.client is not None
+    assert _load() is not None
+
+
+@pytest.fixture
+async def objects(server: Server, bucket_name: str) -> AsyncIterator[str]:
+    """A bucket holding ``k`` (b"hello", with metadata), made by a built client."""
+    async with aios3.connect(server.config(default_bucket=bucket_name)) as client:
+        await client.create_bucket(bucket_name)
+        await client.upload("k", b"hello", metadata={"owner": "me"}, content_type="text/plain")
+        yield bucket_name
+        await client.delete_bucket(bucket_name, force=True)
+
+
+def _unbuilt(client: aios3.S3) -> bool:
+    return client._client is None
+
+
+async def test_first_gets_heads_puts_and_deletes_need_no_aiobotocore_client(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """Each answers what a built client answers, dict for dict, and the client stays
+    unbuilt; the first call that needs it (a listing) builds it."""
+    config = server.config(default_bucket=objects)
+    async with aios3.connect(config) as built:
+        assert built.client is not None
+        async with aios3.connect(config) as first:
+            assert _unbuilt(first)
+            assert await first.get_bytes("k") == await built.get_bytes("k") == b"hello"
+            assert await first.head("k") == await built.head("k")
+            for method in ("head_object", "get_object"):
+                answers = [
+                    (await c.fetch(method, action="a", bucket=objects, key="k", whole=True)).read()
+                    for c in (first, built)
+                ]
+                for answer in answers:
+                    answer.pop("ResponseMetadata")
+                    body = answer.pop("Body", None)
+                    assert body is None or await body.read() == b"hello"
+                assert answers[0] == answers[1], method
+            await first.upload("new", b"x" * 1000, metadata={"a": "b"})
+            assert (await built.head("new")).metadata == {"a": "b"}
+            assert await built.get_bytes("new") == b"x" * 1000
+            await first.delete("new")
+            assert not await built.exists("new")
+            assert _unbuilt(first)
+            assert [o.key async for o in first.list()] == ["k"]  # a listing needs it
+            assert not _unbuilt(first)
+            assert first._direct is not None and first._direct._client is first.client
+
+
+async def test_an_answer_other_than_2xx_is_the_regular_paths_first_attempt(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
+) -> None:
+    """A 404 is no error of the first try: the client is built and reads it as its own
+    first attempt (not asked again), so the result and its type are the regular path's;
+    later requests go the regular way."""
+    config = server.config(default_bucket=objects, endpoint=proxy.url)
+    async with aios3.connect(config) as client:
+        assert not await client.exists("missing")
+        assert not _unbuilt(client)
+        heads = [target for method, target in proxy.log if method == "HEAD"]
+        assert heads.count(f"/{objects}/missing") == 1
+    async with aios3.connect(config) as client:
+        with pytest.raises(aios3.NotFound):
+            await client.get_bytes("missing")
+        assert not _unbuilt(client)
+        gets = [target for method, target in proxy.log if method == "GET"]
+        assert gets.count(f"/{objects}/missing") == 1
+    if server.name == "moto":
+        return  # moto takes any signature
+    async with aios3.connect(dataclasses.replace(config, secret_access_key="wrong")) as client:
+        with pytest.raises(aios3.S3Error) as wrong:
+            await client.get_bytes("k")
+        assert not _unbuilt(client)
+    async with aios3.connect(
+        dataclasses.replace(config, secret_access_key="wrong", direct_requests=False)
+    ) as client:
+        with pytest.raises(aios3.S3Error) as regular:
+            await client.get_bytes("k")
+    assert type(wrong.value) is type(regular.value)
+
+
+@pytest.mark.parametrize("operation", ["get", "put"])
+async def test_a_first_try_answered_503_counts_as_the_first_of_max_attempts(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy, operation: str
+) -> None:
+    """Answered 503 every time: asked exactly ``max_attempts`` times in all, the first
+    try before the client is built among them, and the regular path's error (a get
+    asks no more: ``part_retries=0``)."""
+    config = dataclasses.replace(
+        server.config(default_bucket=objects, endpoint=proxy.url), max_attempts=3
+    )
+    method = "GET" if operation == "get" else "PUT"
+    proxy.add(Fault("status", method=method, path_contains="/k503", times=-1))
+    async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
+        assert _unbuilt(client)
+        with pytest.raises(aios3.S3Error):
+            if operation == "get":
+                await client.get_bytes("k503")
+            else:
+                await client.upload("k503", b"x")
+        assert not _unbuilt(client)
+    asked = [target for m, target in proxy.log if m == method and "/k503" in target]
+    assert len(asked) == 3
+
+
+async def test_a_first_try_that_cannot_connect_is_the_regular_paths_error(
+    clean_env: Path, tables: None
+) -> None:
+    """Nothing listens: the first try fails, the client is built, and its retries end
+    in the EndpointError a built client gives."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nothing listens there
+    config = aios3.Config(
+        endpoint=f"http://127.0.0.1:{port}",
+        access_key_id="AKIDEXAMPLE",
+        secret_access_key="secret",
+        region="us-east-1",
+        max_attempts=2,
+        connect_timeout=1,
+    )
+    async with aios3.connect(config) as client:
+        assert _unbuilt(client)
+        with pytest.raises(aios3.EndpointError):
+            await client.get_bytes("s3://bkt/k")
+        assert not _unbuilt(client)
+
+
+async def test_a_whole_gets_broken_body_before_the_client_is_a_body_error(
+    clean_env: Path, tables: None
+) -> None:
+    """A 200 whose body breaks off is a TransferError asked part_retries times, as on
+    the built client's direct path (no client is built for it)."""
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789"
+    canned = _Canned([answer], close=True)
+    async with canned as port:
+        config = aios3.Config(
+            endpoint=f"http://127.0.0.1:{port}",
+            access_key_id="AKIDEXAMPLE",
+            secret_access_key="secret",
+            region="us-east-1",
+        )
+        async with aios3.connect(config, transfer=TransferConfig(part_retries=1)) as client:
+            with pytest.raises(aios3.TransferError, match="broke off"):
+                await client.get_bytes("s3://bkt/k")
+            assert canned.asked == 2
+            assert _unbuilt(client)
+
+
+async def test_a_first_request_cancelled_leaves_nothing_behind(
+    clean_env: Path, tables: None
+) -> None:
+    """A GET to a server that never answers, cancelled: the task ends cancelled, its
+    connection is closed, and the client closes cleanly (no task or warning left)."""
+
+    handlers: list[asyncio.Task[Any]] = []
+    stop = asyncio.Event()
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        handlers.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await reader.read(1 << 16)
+            await asyncio.wait_for(stop.wait(), 30)
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = aios3.Config(
+            endpoint=f"http://127.0.0.1:{port}",
+            access_key_id="AKIDEXAMPLE",
+            secret_access_key="secret",
+            region="us-east-1",
+        )
+        async with aios3.connect(config) as client:
+            task = asyncio.ensure_future(client.get_bytes("s3://bkt/k"))
+            await asyncio.sleep(0.3)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert _unbuilt(client)
+            assert client._direct is not None
+            assert client._direct._raw.in_use._value == client._pool_size()  # released
+    finally:
+        server.close()
+        stop.set()
+        await asyncio.gather(*handlers)
+        await server.wait_closed()
+
+
+async def test_reading_client_builds_it_there_and_then(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """``S3.client`` is a live aiobotocore client at once, and the direct path the first
+    requests used (its connections) goes on with it."""
+    async with aios3.connect(server.config(default_bucket=objects)) as client:
+        assert await client.exists("k")
+        direct = client._direct
+        assert _unbuilt(client) and direct is not None
+        raw = direct._raw
+        botocore_client = client.client
+        assert client.client is botocore_client
+        listed = await botocore_client.list_objects_v2(Bucket=objects)
+        assert [o["Key"] for o in listed["Contents"]] == ["k"]
+        assert client._direct is direct and direct._client is botocore_client
+        assert await client.exists("k")
+        assert direct._raw is raw  # the same connections, kept alive where the server may
+    with pytest.raises(RuntimeError, match="closed"):
+        _ = client.client
+
+
+async def test_concurrent_first_requests_that_fail_build_one_client(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """Eight first HEADs answered 404 at once: one client is built for them all, even
+    where building it waits (as it may on another aiobotocore: here a pause first)."""
+    async with aios3.connect(server.config(default_bucket=objects)) as client:
+        built: list[Any] = []
+        build = client._build
+
+        async def counted() -> Any:
+            built.append(1)
+            await asyncio.sleep(0.01)  # the other tasks run: each would build its own
+            return await build()
+
+        client._build = counted  # type: ignore[method-assign]
+        found = await asyncio.gather(*(client.exists(f"missing-{i}") for i in range(8)))
+        assert found == [False] * 8
+        assert built == [1]
+
+
+def test_run_now_refuses_a_coroutine_that_waits() -> None:
+    async def waits() -> None:
+        await asyncio.sleep(0)
+
+    with pytest.raises(RuntimeError, match="had to wait"):
+        _run_now(waits())
+
+    async def ready() -> int:
+        return 7
+
+    assert _run_now(ready()) == 7
+
+
+async def test_the_tables_are_the_models_and_the_buckets_are_where_botocore_puts_them(
+    server: Server, clean_env: Path, tables: None
+) -> None:
+    """What the first requests know of each operation is what the direct path reads
+    from botocore's model; each bucket they take is where botocore's ruleset puts it,
+    with the same signer."""
+    first = first_requests(server.config())
+    assert first is not None
+    async with aios3.connect(server.config()) as client:
+        direct = client._direct
+        assert client.client is not None and direct is not None
+        for method in FIRST_OPERATIONS:
+            kept = _Operation.from_table(first.tables[method], validate=True)
+            assert kept == dataclasses.replace(direct._ops[method], model=None), method
+        names = ["bkt", "my.bucket.name", "a-b-c", "Upper_Case", "x" * 63, "xn--idn"]
+        refused = ["bkt--x-s3", "bkt--xa-s3", "arn:aws:s3:::bkt", "a b", "bkt/", "bkt%2F"]
+        for bucket in names + refused:
+            mine = DirectPath._first_target(first, bucket)
+            if bucket in refused:
+                assert mine is None, bucket
+                continue
+            theirs = await direct._resolve(bucket)
+            assert mine is not None and theirs is not None, bucket
+            assert (mine.scheme, mine.netloc, mine.host, mine.path) == (
+                theirs.scheme,
+                theirs.netloc,
+                theirs.host,
+                theirs.path,
+            ), bucket
+            assert mine.signer is not None and theirs.signer is not None
+            assert mine.signer.region == theirs.signer.region
+
+
+def _config(**settings: Any) -> aios3.Config:
+    base = aios3.Config(
+        endpoint="http://127.0.0.1:9000",
+        access_key_id="AKIDEXAMPLE",
+        secret_access_key="secret",
+        region="eu-west-1",
+    )
+    return dataclasses.replace(base, **settings)
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "goes"),
+    [
+        ({}, {}, True),
+        ({"anonymous": True, "access_key_id": None, "secret_access_key": None}, {}, True),
+        (
+            {"access_key_id": None, "secret_access_key": None},
+            {"AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"},
+            True,
+        ),
+        ({}, {"AWS_CA_BUNDLE": "/ca.pem", "AWS_DEFAULT_REGION": "us-west-2"}, True),
+        ({"access_key_id": None, "secret_access_key": None}, {}, False),  # the chain's
+        ({"endpoint": "https://127.0.0.1:9000"}, {}, False),
+        ({"endpoint": "http://127.0.0.1:9000/base"}, {}, False),
+        ({"addressing_style": "virtual"}, {}, False),
+        ({"endpoint": "http://[::1]:9000"}, {}, False),  # botocore checks these itself
+        ({"endpoint": "http://-bad-.example:9000"}, {}, False),
+        ({"region": "eu_west"}, {}, False),
+        ({"profile": "dev"}, {}, False),
+        ({"direct_requests": False}, {}, False),
+        ({}, {"AWS_PROFILE": "dev"}, False),
+        ({}, {"AWS_REQUEST_CHECKSUM_CALCULATION": "when_required"}, False),
+        ({}, {"HTTP_PROXY": "http://127.0.0.1:3128"}, False),
+        ({}, {"all_proxy": "http://127.0.0.1:3128"}, False),
+    ],
+)
+def test_the_first_requests_go_only_where_nothing_needs_botocore(
+    settings: dict[str, Any],
+    env: dict[str, str],
+    goes: bool,
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tables: None,
+) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    first = first_requests(_config(**settings))
+    assert (first is not None) == goes
+    if first is not None:
+        assert isinstance(first, FirstRequests) and first.region == "eu-west-1"
+        assert first.netloc == "127.0.0.1:9000"
+
+
+@pytest.mark.parametrize("where", ["config", "models", "AWS_CONFIG_FILE"])
+def test_an_aws_config_or_local_models_keep_botocore(
+    where: str, clean_env: Path, monkeypatch: pytest.MonkeyPatch, tables: None
+) -> None:
+    assert first_requests(_config()) is not None
+    if where == "AWS_CONFIG_FILE":
+        path = clean_env / "elsewhere"
+        path.write_text("[default]\n")
+        monkeypatch.setenv("AWS_CONFIG_FILE", str(path))
+    else:
+        (clean_env / ".aws" / where).mkdir(parents=True)
+    assert first_requests(_config()) is None
+
+
+def test_without_the_tables_the_client_is_built(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("AIOS3_CACHE_DIR", str(tmp_path / "empty"))
+    assert first_requests(_config()) is None
+    monkeypatch.setenv("AIOS3_CACHE_DIR", "")
+    assert first_requests(_config()) is None
+
+
+async def test_a_fresh_process_gets_puts_and_deletes_without_importing_the_http_stack(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """What the start-up target rests on: a program whose requests all succeed at the
+    first try imports neither aiohttp, nor aiobotocore, nor botocore's client."""
+    import subprocess
+    import sys
+
+    program = f"""
+import asyncio, sys, aios3
+async def main():
+    async with aios3.connect(aios3.Config(endpoint={server.endpoint!r},
+            access_key_id={server.access_key_id!r},
+            secret_access_key={server.secret_access_key!r}, region={server.region!r},
+            default_bucket={objects!r})) as s3:
+        assert await s3.get_bytes("k") == b"hello"
+        await s3.upload("fresh", b"fresh bytes")
+        assert (await s3.head("fresh")).size == 11
+        await s3.delete("fresh")
+asyncio.run(main())
+loaded = [m for m in ("aiohttp", "aiobotocore", "botocore.client") if m in sys.modules]
+assert not loaded, loaded
+"""
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-c", program],
+        env=dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+async def test_credentials_from_the_environment_are_kept_out_of_logs_before_the_client(
+    server: Server, clean_env: Path, tables: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first requests sign with the environment's secret: it is registered for
+    redaction as botocore's credentials are, while the client is open, and only then."""
+    from aios3 import _redact
+
+    secret, token = "first-requests-secret-0123456789", "first-requests-token-0123456789"
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDFIRST")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", secret)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", token)
+    config = aios3.Config(endpoint=server.endpoint, region=server.region)
+    async with aios3.connect(config) as client:
+        assert _unbuilt(client) and client._direct is not None
+        assert {secret, token} <= set(_redact._literals())
+        assert secret not in repr(client._direct._credentials)
+        assert _redact.redact(f"signed with {secret}") == f"signed with {_redact.REDACTED}"
+    assert not {secret, token} & set(_redact._literals())
