@@ -26,7 +26,7 @@ class BucketOps(ObjectOps):
         request carries a LocationConstraint, as S3 requires. ``exist_ok`` tolerates a
         bucket these credentials already own."""
         validate_bucket(name)
-        region = region or self.client.meta.region_name or "us-east-1"
+        region = region or (await self._built()).meta.region_name or "us-east-1"
         params: dict[str, Any] = {}
         if region != "us-east-1":
             params["CreateBucketConfiguration"] = {"LocationConstraint": region}
@@ -39,7 +39,7 @@ class BucketOps(ObjectOps):
     async def list_buckets(self) -> list[BucketInfo]:
         """The buckets these credentials own."""
         try:
-            resp = await self.client.list_buckets()
+            resp = await (await self._built()).list_buckets()
         except Exception as exc:
             from ._exceptions import translate
 

@@ -129,12 +129,15 @@ class ClientCore:
         self._stack = stack
         try:
             first = first_requests(self.config)
+            if first is not None:  # the client is built by the first call that needs it
+                try:
+                    self._direct = DirectPath.before_client(
+                        first, sign_payload=self._sign_payload(), raw=self._raw_connections()
+                    )
+                except (TypeError, KeyError, ValueError):  # tables of another layout
+                    first = None
             if first is None:
                 await self._build()
-            else:  # the client is built by the first call that needs it
-                self._direct = DirectPath.before_client(
-                    first, sign_payload=self._sign_payload(), raw=self._raw_connections()
-                )
         except BaseException:
             await self.close()
             raise

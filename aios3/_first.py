@@ -23,8 +23,10 @@ path), path-style addressing, the credentials given to aios3 or in
 ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` (or anonymous), no profile, no AWS
 config file (``~/.aws/config`` or ``AWS_CONFIG_FILE``) or local models (``~/.aws/models``),
 no ``AWS_*`` variable in the environment but those of credentials, region, endpoint and
-files, no http proxy. Anything else, and ``open()`` builds the
-client as before.
+files, no http proxy (nor one in the system's settings, where urllib reads them), a region
+botocore signs for as named (not ``aws-global``, no ``fips``). Anything else, and
+``open()`` builds the client as before; so do tables of another layout. The client built
+later reads the environment again, as botocore does, when it is built.
 
 What the direct path knows of each operation (which parameter is which header, which
 response header is which member) it reads from botocore's model once the client is
@@ -67,6 +69,7 @@ _ENVIRONMENT = frozenset(
     }
 )
 _PROXIES = frozenset({"http_proxy", "all_proxy"})
+_SYSTEM_PROXY_SETTINGS = sys.platform in ("darwin", "win32")
 # a bucket that botocore's ruleset puts at {endpoint}/{bucket} in path style as it is
 # (no ARN, no S3 Express or Outposts suffix, nothing its URI encoding would change)
 _PLAIN_BUCKET = re.compile(r"[A-Za-z0-9._-]{1,255}")
@@ -122,7 +125,7 @@ def first_requests(config: Any) -> FirstRequests | None:
         return None
     if config.addressing_style not in (None, "path"):
         return None
-    if any(_blocks(name) for name in os.environ):
+    if any(_blocks(name) for name in os.environ) or _system_proxy():
         return None
     url = config.endpoint_url()
     if url is None:
@@ -138,8 +141,8 @@ def first_requests(config: Any) -> FirstRequests | None:
     if parts.username is not None or parts.password is not None or not _HOST.fullmatch(host):
         return None
     region = config.region_name() or "us-east-1"
-    if not _REGION.fullmatch(region):
-        return None
+    if not _REGION.fullmatch(region) or region == "aws-global" or "fips" in region:
+        return None  # botocore signs for another name (us-east-1, the region less fips)
     credentials = None if config.anonymous else _credentials(config)
     if credentials is None and not config.anonymous:
         return None
@@ -170,6 +173,18 @@ def _blocks(name: str) -> bool:
     return name.lower() in _PROXIES
 
 
+def _system_proxy() -> bool:
+    """Whether the system's settings name an http proxy, where urllib (and so botocore)
+    reads more than the environment: the registry on Windows, System Configuration on
+    macOS. Elsewhere the environment is all, and :func:`_blocks` has looked at it."""
+    if not _SYSTEM_PROXY_SETTINGS:
+        return False
+    from urllib.request import getproxies
+
+    proxies = getproxies()
+    return bool(proxies.get("http") or proxies.get("all"))
+
+
 def _credentials(config: Any) -> StaticCredentials | None:
     """The credentials botocore would sign with, where they are given outright: to
     aios3, else in the environment (botocore's first provider)."""
@@ -182,14 +197,18 @@ def _credentials(config: Any) -> StaticCredentials | None:
     key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
     if not key or not secret:
         return None
-    token = os.environ.get("AWS_SESSION_TOKEN") or os.environ.get("AWS_SECURITY_TOKEN")
+    # botocore's EnvProvider takes the older name first
+    token = os.environ.get("AWS_SECURITY_TOKEN") or os.environ.get("AWS_SESSION_TOKEN")
     return StaticCredentials(key, secret, token or None)
 
 
 def _entry() -> tuple[Path, bytes] | None:
     """The cache file of the tables and its key; ``None``: no cache."""
+    from importlib.util import find_spec
+
     from botocore import __version__
 
+    from . import __version__ as version
     from ._model_cache import cache_dir, entry_path
 
     try:
@@ -198,7 +217,9 @@ def _entry() -> tuple[Path, bytes] | None:
         return None
     if directory is None:
         return None
-    key = _FORMAT + f"{sys.version_info[:2]}|{__version__}".encode()
+    # awscrt, where installed, adds response checksum algorithms botocore checks
+    crt = find_spec("awscrt") is not None
+    key = _FORMAT + f"{sys.version_info[:2]}|{__version__}|{version}|crt={crt}".encode()
     return entry_path(directory, key), key
 
 

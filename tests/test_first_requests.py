@@ -350,6 +350,9 @@ def _config(**settings: Any) -> aios3.Config:
         ({"endpoint": "http://[::1]:9000"}, {}, False),  # botocore checks these itself
         ({"endpoint": "http://-bad-.example:9000"}, {}, False),
         ({"region": "eu_west"}, {}, False),
+        ({"region": "aws-global"}, {}, False),  # botocore signs these for another name
+        ({"region": "fips-us-east-1"}, {}, False),
+        ({"region": "us-east-1-fips"}, {}, False),
         ({"profile": "dev"}, {}, False),
         ({"direct_requests": False}, {}, False),
         ({}, {"AWS_PROFILE": "dev"}, False),
@@ -387,6 +390,95 @@ def test_an_aws_config_or_local_models_keep_botocore(
     else:
         (clean_env / ".aws" / where).mkdir(parents=True)
     assert first_requests(_config()) is None
+
+
+def test_the_session_token_is_the_one_botocore_takes(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tables: None
+) -> None:
+    """With both names set, botocore's EnvProvider takes AWS_SECURITY_TOKEN."""
+    from botocore.session import Session
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDENV")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "session-token")
+    monkeypatch.setenv("AWS_SECURITY_TOKEN", "security-token")
+    first = first_requests(_config(access_key_id=None, secret_access_key=None))
+    assert first is not None and first.credentials is not None
+    theirs = Session().get_credentials()
+    assert theirs is not None
+    assert first.credentials.token == theirs.token == "security-token"
+
+
+@pytest.mark.parametrize(
+    ("proxies", "goes"),
+    [({}, True), ({"https": "http://127.0.0.1:3128"}, True)]
+    + [({name: "http://127.0.0.1:3128"}, False) for name in ("http", "all")],
+)
+def test_a_system_proxy_keeps_botocore_where_urllib_reads_the_system(
+    proxies: dict[str, str],
+    goes: bool,
+    clean_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    tables: None,
+) -> None:
+    """On macOS and Windows urllib (and so botocore) finds proxies in the system's
+    settings too: where one is named for http, the client is built."""
+    import urllib.request
+
+    from aios3 import _first
+
+    monkeypatch.setattr(_first, "_SYSTEM_PROXY_SETTINGS", True)
+    monkeypatch.setattr(urllib.request, "getproxies", lambda: proxies)
+    assert (first_requests(_config()) is not None) == goes
+
+
+def test_the_tables_are_kept_apart_by_what_changes_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """awscrt adds response checksum algorithms, and another aios3 may lay the tables
+    out otherwise: each has its own entry."""
+    import importlib.util
+
+    import aios3 as package
+    from aios3._first import _entry
+
+    plain = _entry()
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: object() if name == "awscrt" else real(name, *a),
+    )
+    with_crt = _entry()
+    monkeypatch.setattr(package, "__version__", "0.0.0-other")
+    other = _entry()
+    assert plain is not None and with_crt is not None and other is not None
+    assert len({plain[1], with_crt[1], other[1]}) == 3
+    assert len({plain[0], with_crt[0], other[0]}) == 3
+
+
+async def test_tables_of_another_layout_build_the_client(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """An entry that does not fit (left by another aios3 under the same key) is no
+    error: open() builds the client, which leaves the tables right for the next."""
+    from aios3._first import _entry
+    from aios3._model_cache import write_entry
+
+    good = _load()
+    where = _entry()
+    assert good is not None and where is not None
+    try:
+        for broken in (
+            {m: {**t, "added_later": 1} for m, t in good.items()},
+            {m: {k: v for k, v in t.items() if k != "mode_member"} for m, t in good.items()},
+        ):
+            write_entry(where[0].parent, where[0], where[1], broken)
+            assert _load() == broken
+            async with aios3.connect(server.config(default_bucket=objects)) as client:
+                assert not _unbuilt(client)
+                assert await client.get_bytes("k") == b"hello"
+            assert _load() == good
+    finally:  # whatever happened, the next tests find the tables right
+        write_entry(where[0].parent, where[0], where[1], good)
 
 
 def test_without_the_tables_the_client_is_built(
