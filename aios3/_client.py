@@ -21,6 +21,7 @@ from ._info import ObjectInfo, StoredObject
 from ._names import Name, S3Name
 from ._options import (
     ReadOptions,
+    RequestOptions,
     SSECustomerKey,
     WriteOptions,
     read_options,
@@ -160,7 +161,6 @@ class S3(BucketOps):
         from ._exceptions import S3Error
         from ._retry import with_retries
         from ._stream import (
-            body_error,
             check_range,
             describe,
             empty_range,
@@ -179,29 +179,39 @@ class S3(BucketOps):
 
         async def attempt() -> tuple[bytes, ObjectInfo]:
             try:
-                # read into memory anyway: over plain http, whole on aios3's connections
-                answer = await self.fetch(
-                    "get_object", action="get", bucket=b, key=k, options=opts, whole=True, **params
-                )
-                resp = self.read(answer, action="get", bucket=b, key=k)
+                data, resp = await self._get_whole(b, k, params, opts)
             except S3Error as err:
                 if not unsatisfiable(err):
                     raise
                 return b"", await describe(self, b, k, params, opts)  # starts at or past the end
-            body = resp["Body"]
-            try:
-                data: bytes = await body.read()
-            except Exception as exc:
-                error = body_error(exc, action="get", bucket=b, key=k)
-                if error is None:
-                    raise
-                raise error from exc
-            finally:
-                body.close()
             return data, ObjectInfo.from_response(b, k, resp)
 
         result, _ = await with_retries(attempt, transfer=self.transfer, what=f"get of {k}")
         return result
+
+    async def _get_whole(
+        self, b: str, k: str, params: dict[str, Any], opts: RequestOptions
+    ) -> tuple[bytes, dict[str, Any]]:
+        """One GetObject, its body read into memory (over plain http, whole on aios3's
+        own connections); a body that breaks off raises a
+        :class:`~aios3.TransferError`. Returns the bytes and botocore's response."""
+        from ._stream import body_error
+
+        answer = await self.fetch(
+            "get_object", action="get", bucket=b, key=k, options=opts, whole=True, **params
+        )
+        resp = self.read(answer, action="get", bucket=b, key=k)
+        body = resp["Body"]
+        try:
+            data: bytes = await body.read()
+        except Exception as exc:
+            error = body_error(exc, action="get", bucket=b, key=k)
+            if error is None:
+                raise
+            raise error from exc
+        finally:
+            body.close()
+        return data, resp
 
     async def download(
         self,

@@ -161,10 +161,8 @@ class _Operation:
     body: Plan | None  # how to read the XML body (None: the answer is all headers)
 
     def table(self) -> dict[str, Any]:
-        """What the first requests of later clients need of this operation (one whose
-        answer is all headers), as plain data (see :mod:`._first`)."""
-        if self.body is not None:
-            raise ValueError(f"{self.name} has an XML body")
+        """What the first requests of later clients need of this operation, as plain
+        data (see :mod:`._first`)."""
         return {
             "name": self.name,
             "method": self.method,
@@ -178,16 +176,23 @@ class _Operation:
             "streaming": self.streaming,
             "mode_member": self.mode_member,
             "response_algorithms": self.response_algorithms,
+            "body": None if self.body is None else self.body.table(),
         }
 
     @classmethod
     def from_table(cls, table: dict[str, Any], validate: bool) -> _Operation:
-        """The operation from its :meth:`table` (``validate``: as :func:`_operation`)."""
+        """The operation from its :meth:`table` (``validate``: as :func:`_operation`);
+        raises on a table of another layout."""
+        from ._core import parse_timestamp
+
+        body = table["body"]
         return cls(
             model=None,
             auto_mode=bool(table["mode_member"] and validate),
-            body=None,
-            **table,
+            **{
+                **table,
+                "body": None if body is None else Plan.from_table(body, parse_timestamp),
+            },
         )
 
 

@@ -1,6 +1,7 @@
 """``S3.download``: an object to a local file, atomically.
 
-HEAD (size, ETag, checksum) -> one streamed GET, or ranged GETs pinned to the ETag
+HEAD (size, ETag, checksum) -> one GET read whole (an object of at most a MiB), one
+streamed GET, or ranged GETs pinned to the ETag
 (If-Match), ``concurrency`` at a time -> each range's bytes, read into reused MiB
 buffers (over plain http, on aios3's own connections: :mod:`aios3._rawget`) or as the
 chunks aiohttp received them, handed about a MiB at a time to the one thread that
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ._aio import shielded, tree_budget, wake
-from ._checksum import VERIFIABLE, b64, crc32_b64, crc32_combine
+from ._checksum import VERIFIABLE, b64, crc32, crc32_b64, crc32_combine
 from ._config import MiB, TransferConfig
 from ._exceptions import (
     IntegrityError,
@@ -40,7 +41,7 @@ from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter, ProgressCallback
 from ._retry import with_retries
 from ._stream import ObjectStream, body_error, range_header
-from ._writer import BLOCK, WRITE_BATCH, FileWriter
+from ._writer import BLOCK, WRITE_BATCH, FileWriter, write_at
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -50,6 +51,10 @@ __all__ = ["download"]
 
 _FLUSH = 4 * WRITE_BATCH  # bytes a GET hands its writer at a time
 _QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
+# an object this small is read whole into memory and written at once: one request,
+# which over plain http goes on aios3's own connections (before the aiobotocore client
+# is built, too: see aios3._first), no stream
+_WHOLE = MiB
 
 
 _PARTIAL = ".aios3-partial"
@@ -174,7 +179,11 @@ async def download(
                 asyncio.to_thread(_preallocate, fd, size), within=transfer.cleanup_timeout
             )
             await meter.start()
-            if size <= transfer.download_threshold:
+            if size <= min(_WHOLE, transfer.download_threshold):
+                written, digest = await _whole(
+                    s3, bucket, key, pinned, fd, declared, transfer, meter, options
+                )
+            elif size <= transfer.download_threshold:
                 written, digest = await _single(
                     s3, bucket, key, pinned, fd, declared, transfer, meter, options
                 )
@@ -226,6 +235,34 @@ async def download(
 def _hash_chunks(sha: Any, chunks: list[bytes]) -> None:
     for chunk in chunks:
         sha.update(chunk)
+
+
+async def _whole(
+    s3: S3,
+    bucket: str,
+    key: str,
+    pinned: dict[str, Any],
+    fd: int,
+    declared: tuple[str, str] | None,
+    transfer: TransferConfig,
+    meter: Meter,
+    options: RequestOptions,
+) -> tuple[int, str | None]:
+    """One GET read into memory (asked again ``part_retries`` times where its body
+    breaks off), written in one go. Returns the bytes written and the digest of the
+    declared algorithm."""
+    (data, _), _ = await with_retries(
+        lambda: s3._get_whole(bucket, key, pinned, options),
+        transfer=transfer,
+        what=f"download of {key}",
+    )
+    await shielded(asyncio.to_thread(write_at, fd, [data], 0), within=transfer.cleanup_timeout)
+    await meter.add(len(data))
+    if declared is None:
+        return len(data), None
+    if declared[0] == "CRC32":
+        return len(data), crc32_b64(crc32(data))
+    return len(data), b64(hashlib.new(declared[0].lower(), data).digest())
 
 
 async def _single(

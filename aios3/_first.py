@@ -6,11 +6,11 @@ small request costs. A program that makes a few requests and exits (a cron job, 
 call, a lambda) pays it for nothing when those requests succeed at the first try. So,
 where nothing about the client needs botocore to decide it, ``open()`` leaves the client
 unbuilt, and the first GetObject read whole, HeadObject, PutObject (a body of at most
-1 MiB) and DeleteObject go over the direct path (:mod:`._direct`) on aios3's own
-connections. The client is built by the first call that needs it, and from then on every
+1 MiB), DeleteObject and ListObjectsV2 go over the direct path (:mod:`._direct`) on
+aios3's own connections. The client is built by the first call that needs it, and from then on every
 request goes the regular way:
 
-- any call outside those four, or with a parameter the direct path does not write;
+- any call outside those five, or with a parameter the direct path does not write;
 - a first request not answered 2xx at the first try: an error answer (a 404 too), a
   redirect, a connection that fails. This is no error yet: the client is built and the
   regular path takes that try as its own first attempt, with botocore's parsing of the
@@ -29,8 +29,8 @@ botocore signs for as named (not ``aws-global``, no ``fips``). Anything else, an
 later reads the environment again, as botocore does, when it is built.
 
 What the direct path knows of each operation (which parameter is which header, which
-response header is which member) it reads from botocore's model once the client is
-built; the first requests read the same, kept in aios3's cache directory
+response header is which member, how to read an XML body) it reads from botocore's model
+once the client is built; the first requests read the same, kept in aios3's cache directory
 (:mod:`._model_cache`) for this botocore and this Python by the first client built
 after an install or an upgrade. Without that entry, ``open()`` builds the client.
 """
@@ -47,8 +47,8 @@ from urllib.parse import urlsplit
 
 __all__ = ["FIRST_OPERATIONS", "FirstRequests", "StaticCredentials", "first_requests", "keep"]
 
-FIRST_OPERATIONS = ("get_object", "head_object", "put_object", "delete_object")
-_FORMAT = b"aios3-first-requests-1|"
+FIRST_OPERATIONS = ("get_object", "head_object", "put_object", "delete_object", "list_objects_v2")
+_FORMAT = b"aios3-first-requests-2|"
 # what may be in the environment: the credentials, region and endpoint, the CA bundle
 # (for https alone), the credentials file (read after the credentials given outright or
 # in the environment), the config file (looked for); any other AWS_* variable may change

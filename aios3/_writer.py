@@ -23,7 +23,7 @@ from typing import Any
 from ._aio import shielded, wake
 from ._checksum import crc32
 
-__all__ = ["FileWriter"]
+__all__ = ["FileWriter", "write_at"]
 
 # Page-cache writes of about 256 KiB: larger writes get large folios, which on VMs that
 # hand freed memory back to the host (free page reporting) come cold and cost several
@@ -61,7 +61,7 @@ def _wrote(n: int) -> int:
     return n
 
 
-def _write_at(fd: int, chunks: list[Any], offset: int) -> None:
+def write_at(fd: int, chunks: list[Any], offset: int) -> None:
     """Write ``chunks`` contiguously at ``offset`` (blocking)."""
     for batch in _batches(chunks):
         want = sum(len(c) for c in batch)
@@ -95,10 +95,10 @@ def _write_direct(direct: int, fd: int, view: memoryview, offset: int) -> bool:
             break
         if done % BLOCK:  # a short write that ended mid-block: that block, buffered
             realigned = min(done - done % BLOCK + BLOCK, len(view))
-            _write_at(fd, [view[done:realigned]], offset + done)
+            write_at(fd, [view[done:realigned]], offset + done)
             done = realigned
     if done < len(view):
-        _write_at(fd, [view[done:]], offset + done)
+        write_at(fd, [view[done:]], offset + done)
     return not refused
 
 
@@ -218,7 +218,7 @@ class FileWriter:
                         if not _write_direct(self._direct, self._fd, chunks[0], offset):
                             self._direct = None  # refused: buffered from here on
                     else:
-                        _write_at(self._fd, chunks, offset)
+                        write_at(self._fd, chunks, offset)
                 except BaseException as exc:  # reported to the loop by put / __aexit__
                     self._error, self._stop = exc, True
             with self._lock:

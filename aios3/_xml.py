@@ -43,6 +43,7 @@ class _Member:
     plan: Plan | None = None  # a structure's plan, or a list's items' plan
     listed: bool = False  # a flattened list: every occurrence is one item
     wrapped: bool = False  # a wrapped list: the element's children are the items
+    kind: str = ""  # a scalar's (or a list's scalar items') type name: how to convert
 
 
 @dataclass(slots=True)
@@ -51,6 +52,30 @@ class Plan:
     tag is looked up once and remembered under its full name)."""
 
     members: dict[str, _Member] = field(default_factory=dict)
+
+    def table(self) -> dict[str, Any]:
+        """The plan as plain data (for the first requests' tables, see ``._first``):
+        tag -> [name, kind, structure's table or None, listed, wrapped]."""
+        return {
+            tag: [m.name, m.kind, None if m.plan is None else m.plan.table(), m.listed, m.wrapped]
+            for tag, m in self.members.items()
+            if tag[:1] != "{"  # a namespaced tag remembered: found again from the bare one
+        }
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], timestamp: Convert) -> Plan:
+        """The plan from its :meth:`table` (raises on a table of another layout)."""
+        plan = cls()
+        for tag, (name, kind, inner, listed, wrapped) in table.items():
+            plan.members[tag] = _Member(
+                name,
+                _scalar(kind, timestamp) if kind else None,
+                None if inner is None else cls.from_table(inner, timestamp),
+                listed=bool(listed),
+                wrapped=bool(wrapped),
+                kind=kind,
+            )
+        return plan
 
     def member(self, tag: str) -> _Member | None:
         found = self.members.get(tag)
@@ -88,8 +113,15 @@ def _compile_member(name: str, shape: Any, timestamp: Convert) -> _Member:
     if kind == "list":
         item = _compile_member(name, shape.member, timestamp)
         flattened = bool(shape.serialization.get("flattened"))
-        return _Member(name, item.convert, item.plan, listed=flattened, wrapped=not flattened)
-    return _Member(name, _scalar(kind, timestamp))
+        return _Member(
+            name,
+            item.convert,
+            item.plan,
+            listed=flattened,
+            wrapped=not flattened,
+            kind=item.kind,
+        )
+    return _Member(name, _scalar(kind, timestamp), kind=kind)
 
 
 def _scalar(kind: str, timestamp: Convert) -> Convert:

@@ -9,7 +9,8 @@ Each figure is one whole fresh interpreter (``python -c``): user + system CPU fr
 ``os.wait4``, peak RSS from ``/proc/self/status`` (Linux), interpreter start-up included
 (the ``python`` row). The steps build on each other: ``import``; ``connect`` (import +
 a client ready to send, as a program writes it); ``get`` / ``put`` (connect + one 1 KiB
-GetObject / PutObject, the object made beforehand). Every step runs once unmeasured
+GetObject / PutObject, the object made beforehand; ``list``: connect + one
+ListObjectsV2 page of the bucket). Every step runs once unmeasured
 (bytecode written, files cached), then the runs interleave across clients; medians.
 aiobotocore's ``import`` is ``import aiobotocore.session``: the floor of any client built
 on it. ``aios3-own-pieces`` (asked for with ``--clients``) signs and sends the same
@@ -38,7 +39,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The children's working directory: ``python -c`` puts it first on sys.path, where a
 # checkout's aios3 would shadow the one a row names with PYTHONPATH.
 CWD = tempfile.gettempdir()
-STEPS = ["import", "connect", "get", "put"]
+STEPS = ["import", "connect", "get", "put", "list"]
 BUCKET, KEY, SIZE = "startup", "small.bin", 1024
 
 # Each client's program, by step. {ep}, {ak}, {sk}, {region}: the server's.
@@ -54,6 +55,7 @@ AIOS3 = {
     """,
     "get": f"assert len(await s3.get_bytes('s3://{BUCKET}/{KEY}')) == {SIZE}",
     "put": f"await s3.upload('s3://{BUCKET}/put.bin', bytes({SIZE}))",
+    "list": f"assert [o async for o in s3.list('s3://{BUCKET}/')]",
 }
 AIOBOTOCORE = {
     "import": "import aiobotocore.session",
@@ -70,6 +72,7 @@ AIOBOTOCORE = {
     "get": f"r = await s3.get_object(Bucket={BUCKET!r}, Key={KEY!r}); "
     f"assert len(await r['Body'].read()) == {SIZE}",
     "put": f"await s3.put_object(Bucket={BUCKET!r}, Key='put.bin', Body=bytes({SIZE}))",
+    "list": f"assert (await s3.list_objects_v2(Bucket={BUCKET!r}))['Contents']",
 }
 BOTO3 = {
     "import": "import boto3",
@@ -81,6 +84,7 @@ BOTO3 = {
     """,
     "get": f"assert len(s3.get_object(Bucket={BUCKET!r}, Key={KEY!r})['Body'].read()) == {SIZE}",
     "put": f"s3.put_object(Bucket={BUCKET!r}, Key='put.bin', Body=bytes({SIZE}))",
+    "list": f"assert s3.list_objects_v2(Bucket={BUCKET!r})['Contents']",
 }
 OBSTORE = {
     "import": "import obstore",
@@ -93,6 +97,7 @@ OBSTORE = {
     """,
     "get": f"assert len(obstore.get(s3, {KEY!r}).bytes()) == {SIZE}",
     "put": f"obstore.put(s3, 'put.bin', bytes({SIZE}))",
+    "list": "assert obstore.list(s3).collect()",
 }
 
 # What a first request costs with aios3's own pieces alone (its SigV4 signer and its
@@ -110,18 +115,19 @@ OWN_PIECES = {
             where = urlsplit({ep!r})
             raw = RawConnections(limit=4, connect_timeout=2, read_timeout=30)
             signer = Signer({region!r})
-            def signed(method, path, body):
+            def signed(method, path, body, query):
                 headers = dict(host=where.netloc)
                 headers["accept-encoding"] = "identity"
                 if body is not None:
                     headers["content-length"] = str(len(body))
                 digest = hashlib.sha256(body or b"").hexdigest()
-                signer.sign(method, where.netloc, path, "", headers, digest,
+                signer.sign(method, where.netloc, path, query, headers, digest,
                             access_key={ak!r}, secret_key={sk!r})
                 return headers
-            async def send(method, path, body=None):
-                return await raw.exchange(where.hostname, where.port or 80, method, path,
-                                          signed(method, path, body), body)
+            async def send(method, path, body=None, query=""):
+                target = path + "?" + query if query else path
+                return await raw.exchange(where.hostname, where.port or 80, method, target,
+                                          signed(method, path, body, query), body)
             try:
                 {body}
             finally:
@@ -130,6 +136,8 @@ OWN_PIECES = {
     """,
     "get": f"s, _, b = await send('GET', '/{BUCKET}/{KEY}'); assert s == 200 and len(b) == {SIZE}",
     "put": f"s, _, _ = await send('PUT', '/{BUCKET}/put.bin', bytes({SIZE})); assert s == 200",
+    "list": f"s, _, b = await send('GET', '/{BUCKET}', query='list-type=2'); "
+    "assert s == 200 and b'<Key>' in b",
 }
 
 
@@ -145,6 +153,7 @@ def _fsspec(module: str) -> dict[str, str]:
     """,
         "get": f"assert len(fs.cat_file('{BUCKET}/{KEY}')) == {SIZE}",
         "put": f"fs.pipe_file('{BUCKET}/put.bin', bytes({SIZE}))",
+        "list": f"assert fs.ls('{BUCKET}')",
     }
 
 

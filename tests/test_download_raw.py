@@ -526,7 +526,7 @@ async def test_a_disk_error_is_not_retried(
     data = blob(11 * MiB, seed=47)
     await s3.upload("raw/full", data)
     monkeypatch.setattr(writer, "_write_direct", full)
-    monkeypatch.setattr(writer, "_write_at", full)
+    monkeypatch.setattr(writer, "write_at", full)
     async with _via_proxy(server, s3, proxy) as client:
         with pytest.raises(OSError) as caught:
             await client.download("raw/full", tmp_path / "out")

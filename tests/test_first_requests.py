@@ -62,7 +62,7 @@ async def test_first_gets_heads_puts_and_deletes_need_no_aiobotocore_client(
     server: Server, clean_env: Path, tables: None, objects: str
 ) -> None:
     """Each answers what a built client answers, dict for dict, and the client stays
-    unbuilt; the first call that needs it (a listing) builds it."""
+    unbuilt; the first call that needs it (a list of buckets) builds it."""
     config = server.config(default_bucket=objects)
     async with aios3.connect(config) as built:
         assert built.client is not None
@@ -85,10 +85,47 @@ async def test_first_gets_heads_puts_and_deletes_need_no_aiobotocore_client(
             assert await built.get_bytes("new") == b"x" * 1000
             await first.delete("new")
             assert not await built.exists("new")
+            info = await first.download("k", clean_env / "k.out")  # small: one GET, whole
+            assert (clean_env / "k.out").read_bytes() == b"hello" and info.size == 5
             assert _unbuilt(first)
-            assert [o.key async for o in first.list()] == ["k"]  # a listing needs it
+            assert [b.name for b in await first.list_buckets()]  # this one needs it
             assert not _unbuilt(first)
             assert first._direct is not None and first._direct._client is first.client
+
+
+async def test_first_listings_read_what_a_built_client_reads(
+    server: Server, clean_env: Path, tables: None, objects: str
+) -> None:
+    """A ListObjectsV2 page goes first too, read by the kept plan of its XML body:
+    keys url-decoded, common prefixes, owners, continuation tokens, page by page."""
+    config = server.config(default_bucket=objects)
+    odd = ["dir/a b+c%41é.txt", "dir/sub/x", "dir/sub/y", "dir/z", "top"]
+    async with aios3.connect(config) as built:
+        for key in odd:
+            await built.upload(key, b"v")
+        async with aios3.connect(config) as first:
+            assert _unbuilt(first)
+            everything = [o async for o in first.list()]
+            assert [o.key for o in everything] == sorted([*odd, "k"])  # type: ignore[union-attr]
+            assert everything == [o async for o in built.list()]
+            paged = [o async for o in first.list(page_size=2)]  # 3 continuation tokens
+            assert paged == everything
+            for params in (
+                {"Prefix": "dir/", "Delimiter": "/"},
+                {"MaxKeys": 2, "FetchOwner": True},
+                {"Prefix": "dir/", "StartAfter": "dir/a"},
+            ):
+                answers = [
+                    (
+                        await c.fetch("list_objects_v2", action="list", bucket=objects, **params)
+                    ).read()
+                    for c in (first, built)
+                ]
+                for answer in answers:
+                    answer.pop("ResponseMetadata")
+                assert answers[0] == answers[1], params
+                assert answers[0]["KeyCount"] >= 1
+            assert _unbuilt(first)
 
 
 async def test_an_answer_other_than_2xx_is_the_regular_paths_first_attempt(
@@ -508,6 +545,8 @@ async def main():
         assert await s3.get_bytes("k") == b"hello"
         await s3.upload("fresh", b"fresh bytes")
         assert (await s3.head("fresh")).size == 11
+        assert [o.key async for o in s3.list()] == ["fresh", "k"]
+        await s3.download("fresh", {str(clean_env / "fresh.out")!r})
         await s3.delete("fresh")
 asyncio.run(main())
 loaded = [m for m in ("aiohttp", "aiobotocore", "botocore.client") if m in sys.modules]

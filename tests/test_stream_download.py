@@ -154,3 +154,11 @@ async def test_download_verifies_a_sha_checksum_on_both_paths(
     ]:
         await s3.download("d/sha", tmp_path / name, transfer=transfer)
         assert (tmp_path / name).read_bytes() == data
+    small = data[: 300 * 1024]  # at most a MiB: one GET read whole, hashed in memory
+    info = await s3.upload("d/sha-small", small, transfer=put)
+    assert (await s3.head("d/sha-small")).full_object_checksum == (
+        algorithm,
+        info.checksums[algorithm],
+    )
+    await s3.download("d/sha-small", tmp_path / "whole")
+    assert (tmp_path / "whole").read_bytes() == small
