@@ -190,20 +190,52 @@ class S3(BucketOps):
         return result
 
     async def _get_whole(
-        self, b: str, k: str, params: dict[str, Any], opts: RequestOptions
+        self,
+        b: str,
+        k: str,
+        params: dict[str, Any],
+        opts: RequestOptions,
+        most: int | None = None,
     ) -> tuple[bytes, dict[str, Any]]:
         """One GetObject, its body read into memory (over plain http, whole on aios3's
         own connections); a body that breaks off raises a
-        :class:`~aios3.TransferError`. Returns the bytes and botocore's response."""
+        :class:`~aios3.TransferError`, and so does one over ``most`` bytes (where
+        given), before it is read. Returns the bytes and botocore's response."""
+        from ._exceptions import TransferError
         from ._stream import body_error
 
         answer = await self.fetch(
-            "get_object", action="get", bucket=b, key=k, options=opts, whole=True, **params
+            "get_object",
+            action="get",
+            bucket=b,
+            key=k,
+            options=opts,
+            whole=True,
+            most=most,
+            **params,
         )
         resp = self.read(answer, action="get", bucket=b, key=k)
         body = resp["Body"]
         try:
-            data: bytes = await body.read()
+            length = resp.get("ContentLength")
+            if most is None:
+                data: bytes = await body.read()
+            elif length is not None and length > most:
+                data = b""
+            else:  # no length said (a chunked answer through aiohttp): read it bounded
+                pieces: list[bytes] = []
+                have = 0
+                while have <= most and (piece := await body.read(most + 1 - have)):
+                    pieces.append(piece)
+                    have += len(piece)
+                data = b"".join(pieces)
+            if most is not None and max(length or 0, len(data)) > most:
+                raise TransferError(
+                    f"get s3://{b}/{k}: an answer of {length or len(data)} bytes, where at "
+                    f"most {most} were expected",
+                    bucket=b,
+                    key=k,
+                )
         except Exception as exc:
             error = body_error(exc, action="get", bucket=b, key=k)
             if error is None:

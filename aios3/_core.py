@@ -340,12 +340,13 @@ class ClientCore:
         key: str | None = None,
         options: RequestOptions | None = None,
         whole: bool = False,
+        most: int | None = None,
         **params: Any,
     ) -> Answer:
         """:meth:`call`, the XML body of a direct answer left unread until
         :meth:`read` (a listing asks for its next page first: see :class:`Answer`).
-        ``whole``: a GetObject whose body the caller reads whole into memory (see
-        :meth:`DirectPath.fetch`)."""
+        ``whole``: a GetObject whose body the caller reads whole into memory, and
+        ``most``: how long that body may be (see :meth:`DirectPath.fetch`)."""
         if self._stack is None:
             raise RuntimeError("the S3 client is closed; use 'async with aios3.connect(...)'")
         params = self._with_options(operation, options, params)
@@ -353,7 +354,9 @@ class ClientCore:
             direct, tried = self._direct, None
             if self._client is None and direct is not None:  # the first requests
                 try:
-                    answer = await direct.fetch(operation, bucket, key, params, whole=whole)
+                    answer = await direct.fetch(
+                        operation, bucket, key, params, whole=whole, most=most
+                    )
                 except NeedsClient as needs:  # its first try is the regular path's
                     answer, tried = None, needs.tried
                 if answer is not None:
@@ -362,7 +365,7 @@ class ClientCore:
             direct = self._direct
             if direct is not None:
                 answer = await direct.fetch(
-                    operation, bucket, key, params, whole=whole, tried=tried
+                    operation, bucket, key, params, whole=whole, most=most, tried=tried
                 )
                 if answer is not None:
                     return answer

@@ -38,8 +38,9 @@ import base64
 import functools
 import hashlib
 import logging
+import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -138,6 +139,14 @@ _URL_ENCODED: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     ),
 }
 _MAX_TARGETS = 1024  # buckets whose endpoint is remembered
+# how S3's model sends the operations of the first requests (a kept table must agree)
+_FIRST_SENT = {
+    "get_object": ("GetObject", "GET"),
+    "head_object": ("HeadObject", "HEAD"),
+    "put_object": ("PutObject", "PUT"),
+    "delete_object": ("DeleteObject", "DELETE"),
+    "list_objects_v2": ("ListObjectsV2", "GET"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,10 +303,10 @@ class _Request:
 
     method: str
     url: str
-    headers: dict[str, str]
-    body: Any
-    stream_output: bool
-    host: str  # the Host header, as signed
+    headers: dict[str, str] = field(repr=False)  # the signature, a session token
+    body: Any = field(repr=False)
+    stream_output: bool = False
+    host: str = ""  # the Host header, as signed
 
 
 @dataclass(frozen=True, slots=True)
@@ -447,6 +456,22 @@ def _plain_http(url: str) -> tuple[str, int, str] | None:
     if where.scheme != "http" or where.hostname is None:
         return None
     return where.hostname, where.port or 80, where.path + (f"?{where.query}" if where.query else "")
+
+
+# the root element's name, past an XML declaration, comments and white space
+_ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*)?(?:<!--.*?-->\s*)*<([^\s/>]+)", re.S)
+
+
+def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
+    """Whether a 200 is an error: S3 may answer one with an ``<Error>`` body
+    (CompleteMultipartUpload, CopyObject, anything really), which botocore's
+    ``_handle_200_error`` turns into a 500 for every operation but those whose answer
+    is the object itself. Read by the root element's name alone (a listing page is not
+    parsed twice)."""
+    if status != 200 or not content or op.streaming:
+        return False
+    root = _ROOT.match(content, 0, 4096)
+    return root is not None and root.group(1) == b"Error"
 
 
 def _region_redirect(status: int, headers: dict[str, str]) -> bool:
@@ -706,6 +731,9 @@ class DirectPath:
         path._first = first
         path._credentials = first.credentials
         path._ops = {m: _Operation.from_table(t, validate) for m, t in first.tables.items()}
+        for method, op in path._ops.items():  # the operation it says, sent as it is sent
+            if (op.name, op.method) != _FIRST_SENT[method]:
+                raise ValueError(f"tables of another model: {method} is {op.name} {op.method}")
         path._allowed = {m: OPERATIONS[m][1] for m in first.tables}
         return path
 
@@ -785,6 +813,7 @@ class DirectPath:
         params: dict[str, Any],
         *,
         whole: bool = False,
+        most: int | None = None,
         tried: Tried | None = None,
     ) -> Answer | None:
         """Run ``method`` (``"head_object"`` ...) with ``params`` as botocore would;
@@ -794,8 +823,10 @@ class DirectPath:
         page's token and asks for that page before it reads this one. ``whole``: the
         caller reads a GetObject's whole body into memory, so over plain http it may be
         read whole over aios3's own connection (a :class:`WholeBody`) rather than
-        streamed through aiohttp. ``tried``: the request's first try, before the client
-        was built (:class:`NeedsClient`), taken as its first attempt."""
+        streamed through aiohttp; ``most``: bytes such a body may have, at most (a
+        longer one is refused before it is read, where aios3 reads it). ``tried``: the
+        request's first try, before the client was built (:class:`NeedsClient`), taken
+        as its first attempt."""
         if not self.accepts(method, params, key=key is not None):
             return None
         target = await self._target(bucket)
@@ -807,7 +838,7 @@ class DirectPath:
             # as botocore's set_list_objects_encoding_type_url and decode_list_object*
             params = {**params, "EncodingType": "url"}
             decode = _URL_ENCODED[op.name]
-        sent = await self._send_with_retries(op, target, bucket, key, params, whole, tried)
+        sent = await self._send_with_retries(op, target, bucket, key, params, whole, most, tried)
         if sent is None:
             return None
         out, content = sent
@@ -918,13 +949,14 @@ class DirectPath:
         key: str | None,
         params: dict[str, Any],
         whole: bool = False,
+        most: int | None = None,
         tried: Tried | None = None,
     ) -> tuple[dict[str, Any], bytes | None] | None:
         """The answer's parsed headers and its unread body (``None`` for a streamed
         one, which is in the headers' ``Body``); ``None``: botocore must send it.
         ``tried``: the first attempt, if it is this request, sent already."""
         if self._client is None:
-            return await self._first_try(op, target, key, params, whole)
+            return await self._first_try(op, target, key, params, whole, most)
         from aiobotocore.awsrequest import AioAWSResponse
         from aiobotocore.endpoint import convert_to_response_dict
 
@@ -948,7 +980,7 @@ class DirectPath:
             tried = None
             try:
                 if earlier is None:
-                    raw, headers, content = await self._request(request, whole)
+                    raw, headers, content = await self._request(request, whole, most)
                 elif isinstance(earlier, Exception):
                     raise earlier
                 else:
@@ -961,6 +993,8 @@ class DirectPath:
                     raise
                 raise error from exc
             status = raw.status
+            if _error_in_200(op, status, content):
+                status = 500  # as botocore's _handle_200_error: retried, then raised
             if status >= 300:
                 http = AioAWSResponse(request.url, status, headers, raw)
                 if content is not None:
@@ -997,6 +1031,7 @@ class DirectPath:
         key: str | None,
         params: dict[str, Any],
         whole: bool,
+        most: int | None,
     ) -> tuple[dict[str, Any], bytes | None]:
         """A request before the client is built (see :mod:`._first`): sent once over
         aios3's own connections, its 2xx answer read as :meth:`_send_with_retries`
@@ -1013,12 +1048,12 @@ class DirectPath:
         request = self.prepare(op, target, key, params, credentials, payload_hash)
         request.headers["accept-encoding"] = "identity"  # as _request asks
         try:
-            sent = await self._raw_request(request)
+            sent = await self._raw_request(request, most)
         except Exception as exc:  # botocore's retries and errors, from here on
             raise NeedsClient(Tried(request, exc)) from exc
         if sent is None:
             raise NeedsClient
-        if not 200 <= sent[0].status < 300:
+        if not 200 <= sent[0].status < 300 or _error_in_200(op, sent[0].status, sent[2]):
             raise NeedsClient(Tried(request, sent))
         answered, headers, content = sent
         out = self._parse(op, answered.status, headers, 1)
@@ -1027,20 +1062,21 @@ class DirectPath:
         return out, content
 
     async def _request(
-        self, request: _Request, whole: bool = False
+        self, request: _Request, whole: bool = False, most: int | None = None
     ) -> tuple[Any, dict[str, str], bytes | None]:
         """Send ``request`` on the client's own aiohttp session (its pool, TLS and
         timeouts), never following a redirect; read the body unless the operation
         streams it (or fails). The response headers are decoded as aiobotocore decodes
         them (UTF-8; bytes that are not UTF-8 fail the attempt, as they do there).
         Over plain http, a request that is not streamed (or whose streamed answer is
-        read ``whole`` anyway) goes over aios3's own connections instead."""
+        read ``whole`` anyway, its body at most ``most`` bytes where given) goes over
+        aios3's own connections instead."""
         from yarl import URL
 
         headers = request.headers
         headers["accept-encoding"] = "identity"  # as aiobotocore asks (botocore #1255)
         if whole or not request.stream_output:
-            answered = await self._raw_request(request)
+            answered = await self._raw_request(request, most)
             if answered is not None:
                 return answered
         if self._session is None:
@@ -1065,14 +1101,15 @@ class DirectPath:
             raw.release()
 
     async def _raw_request(
-        self, request: _Request
+        self, request: _Request, most: int | None = None
     ) -> tuple[_Answered, dict[str, str], bytes] | None:
         """``request`` sent, and its answer read whole, over aios3's own connections
         (:mod:`._rawget`): plain http, a body of at most ``SEND_MOST`` bytes. ``None``
         where aiohttp must send it. What aiohttp would add is added: the Host header,
         and a body's Content-Type where the request names none. An answer is read up
         to ``ANSWER_MOST`` bytes, a GetObject's (read whole for a caller who keeps it
-        all in memory anyway) whatever its length, as aiohttp's would be."""
+        all in memory anyway) whatever its length, as aiohttp's would be, unless the
+        caller says how long it may be (``most``: a longer one is refused unread)."""
         body = request.body
         where = _plain_http(request.url)
         if where is None:
@@ -1095,7 +1132,7 @@ class DirectPath:
                 target,
                 headers,
                 body,
-                most=sys.maxsize if whole else ANSWER_MOST,
+                most=(sys.maxsize if whole else ANSWER_MOST) if most is None else most,
                 late_errors=whole,
             )
         except RawBodyBroken as broken:

@@ -181,7 +181,7 @@ async def download(
             await meter.start()
             if size <= min(_WHOLE, transfer.download_threshold):
                 written, digest = await _whole(
-                    s3, bucket, key, pinned, fd, declared, transfer, meter, options
+                    s3, bucket, key, size, pinned, fd, declared, transfer, meter, options
                 )
             elif size <= transfer.download_threshold:
                 written, digest = await _single(
@@ -241,6 +241,7 @@ async def _whole(
     s3: S3,
     bucket: str,
     key: str,
+    size: int,
     pinned: dict[str, Any],
     fd: int,
     declared: tuple[str, str] | None,
@@ -249,13 +250,23 @@ async def _whole(
     options: RequestOptions,
 ) -> tuple[int, str | None]:
     """One GET read into memory (asked again ``part_retries`` times where its body
-    breaks off), written in one go. Returns the bytes written and the digest of the
-    declared algorithm."""
-    (data, _), _ = await with_retries(
-        lambda: s3._get_whole(bucket, key, pinned, options),
+    breaks off), written in one go. An answer longer than ``size`` (the HEAD's) is
+    refused before it is read, and one with another ETag than the pinned one (a store
+    that ignores If-Match) is not written. Returns the bytes written and the digest of
+    the declared algorithm."""
+    (data, resp), _ = await with_retries(
+        lambda: s3._get_whole(bucket, key, pinned, options, most=size),
         transfer=transfer,
         what=f"download of {key}",
     )
+    pinned_etag = pinned.get("IfMatch")
+    if pinned_etag is not None and resp.get("ETag") != pinned_etag:  # If-Match not honoured
+        raise IntegrityError(
+            f"download s3://{bucket}/{key}: the object changed since its HEAD "
+            f"(ETag {resp.get('ETag')}, not {pinned_etag})",
+            bucket=bucket,
+            key=key,
+        )
     await shielded(asyncio.to_thread(write_at, fd, [data], 0), within=transfer.cleanup_timeout)
     await meter.add(len(data))
     if declared is None:

@@ -149,7 +149,7 @@ def first_requests(config: Any) -> FirstRequests | None:
     try:
         home = Path.home() / ".aws"
         config_file = Path(os.environ.get("AWS_CONFIG_FILE") or home / "config").expanduser()
-        if config_file.exists() or (home / "models").exists():
+        if config_file.exists() or _local_models():
             return None
     except (RuntimeError, OSError):  # no home directory to look in
         return None
@@ -183,6 +183,12 @@ def _system_proxy() -> bool:
 
     proxies = getproxies()
     return bool(proxies.get("http") or proxies.get("all"))
+
+
+def _local_models() -> bool:
+    """Whether botocore may read a model of its own installation's: from
+    ``AWS_DATA_PATH`` or ``~/.aws/models`` (raises where there is no home)."""
+    return bool(os.environ.get("AWS_DATA_PATH")) or (Path.home() / ".aws" / "models").exists()
 
 
 def _credentials(config: Any) -> StaticCredentials | None:
@@ -242,6 +248,11 @@ def keep(tables: dict[str, dict[str, Any]]) -> None:
 
     where = _entry()
     if where is None or set(tables) != set(FIRST_OPERATIONS):
+        return
+    try:
+        if _local_models():  # tables of another model than the installed one
+            return
+    except (RuntimeError, OSError):
         return
     entry, key = where
     if _load() != tables:

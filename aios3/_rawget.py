@@ -51,6 +51,7 @@ import asyncio
 import contextlib
 import re
 import select
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -594,7 +595,12 @@ class RawConnections:
             elif framing is not None and framing.lower() != "chunked":
                 raise RawUnreadable(f"a body in transfer-encoding {framing!r}")
             elif length is not None and (not _LENGTH.fullmatch(length) or int(length) > most):
-                raise RawUnreadable(f"a content-length of {length[:40]!r}")
+                unreadable = RawUnreadable(f"a content-length of {length[:40]!r}")
+                if late_errors and success and int(length) <= sys.maxsize:
+                    # a length a body may have, longer than the caller takes: the
+                    # caller's to report (the connection closed, the body unread)
+                    raise RawBodyBroken(status, headers, unreadable)
+                raise unreadable
             else:
                 try:
                     if framing is not None:

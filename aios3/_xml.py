@@ -67,6 +67,8 @@ class Plan:
         """The plan from its :meth:`table` (raises on a table of another layout)."""
         plan = cls()
         for tag, (name, kind, inner, listed, wrapped) in table.items():
+            if not isinstance(name, str) or (not kind) == (inner is None):
+                raise ValueError(f"a plan member of another layout: {tag!r}")
             plan.members[tag] = _Member(
                 name,
                 _scalar(kind, timestamp) if kind else None,

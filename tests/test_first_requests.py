@@ -581,3 +581,80 @@ async def test_credentials_from_the_environment_are_kept_out_of_logs_before_the_
         assert secret not in repr(client._direct._credentials)
         assert _redact.redact(f"signed with {secret}") == f"signed with {_redact.REDACTED}"
     assert not {secret, token} & set(_redact._literals())
+
+
+_ERROR_200 = (
+    b"<?xml version='1.0' encoding='UTF-8'?>\n"
+    b"<Error><Code>InternalError</Code><Message>We encountered an internal error</Message></Error>"
+)
+
+
+@pytest.mark.parametrize("operation", ["list", "delete"])
+async def test_a_200_with_an_error_body_is_an_error_on_every_path(
+    operation: str, clean_env: Path, tables: None
+) -> None:
+    """S3 may answer 200 with an <Error> body: botocore takes it for a 500 (retried,
+    then raised), so a listing is never read as an empty page, nor a delete as done.
+    Before the client is built, once built, and on botocore's own path alike."""
+    from test_raw_requests import _answer, _to_canned
+
+    answer = _answer("200 OK", f"Content-Length: {len(_ERROR_200)}", body=_ERROR_200)
+    canned = _Canned([answer])
+    raised: dict[str, type[BaseException]] = {}
+    async with canned as port:
+        for how in ("first", "built", "botocore"):
+            config = _to_canned(port, max_attempts=2, direct_requests=how != "botocore")
+            canned.asked = 0
+            async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
+                assert _unbuilt(client) == (how != "botocore")
+                if how == "built":
+                    assert client.client is not None
+                with pytest.raises(aios3.S3Error) as error:
+                    if operation == "list":
+                        [o async for o in client.list("s3://bkt/")]
+                    else:
+                        await client.delete("s3://bkt/k")
+                raised[how] = type(error.value)
+                assert "InternalError" in str(error.value), how
+                assert canned.asked == 2, how  # max_attempts, as a 500
+    assert raised["first"] is raised["built"] is raised["botocore"]
+
+
+def test_tables_from_another_model_are_neither_kept_nor_used(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, tables: None
+) -> None:
+    """A client built on a model of its own (AWS_DATA_PATH, ~/.aws/models) leaves no
+    tables for the clients to come; tables that name another operation or method than
+    the installed model's are refused, and open() builds the client."""
+    from aios3._first import _entry, keep
+    from aios3._model_cache import write_entry
+
+    good = _load()
+    where = _entry()
+    assert good is not None and where is not None
+    odd = {**good, "get_object": {**good["get_object"], "method": "DELETE"}}
+    monkeypatch.setenv("AWS_DATA_PATH", str(clean_env / "models"))
+    keep(odd)
+    assert _load() == good  # not kept
+    monkeypatch.delenv("AWS_DATA_PATH")
+    keep(odd)
+    try:
+        assert _load() == odd  # kept (the same installation's, as far as keep knows)
+        first = first_requests(_config())
+        assert first is not None
+        with pytest.raises(ValueError, match="another model"):
+            DirectPath.before_client(first, sign_payload=None, raw=None)  # type: ignore[arg-type]
+    finally:
+        write_entry(where[0].parent, where[0], where[1], good)
+
+
+def test_a_signed_requests_repr_shows_no_signature_or_token() -> None:
+    """A first try travels in NeedsClient (and in exception chains): its request's
+    headers, with the signature and any session token, stay out of reprs."""
+    from aios3._direct import NeedsClient, Tried, _Request
+
+    headers = {"authorization": "AWS4-HMAC-SHA256 Signature=abc", "x-amz-security-token": "tok"}
+    request = _Request("GET", "http://127.0.0.1:1/b/k", headers, None, False, "127.0.0.1:1")
+    text = repr(NeedsClient(Tried(request, OSError("refused"))).tried)
+    assert "http://127.0.0.1:1/b/k" in text
+    assert "Signature" not in text and "tok" not in text

@@ -487,3 +487,38 @@ async def test_a_head_not_trusted_is_still_a_request_botocore_retries() -> None:
             with pytest.raises(aios3.EndpointError):
                 await client.get_bytes("s3://bkt/k")
             assert canned.asked == 4
+
+
+async def test_a_small_download_refuses_an_answer_longer_than_its_head_unread(
+    tmp_path: Any,
+) -> None:
+    """A download of at most a MiB reads its GET whole: a store that ignores If-Match
+    and answers another, far larger object is refused on its Content-Length, before a
+    byte of it is read (no memory, nothing written); one that answers a same-sized
+    object with another ETag is not written either."""
+    import tracemalloc
+
+    head = _answer("200 OK", "Content-Length: 5", 'ETag: "abc"')
+    huge = _answer("200 OK", f"Content-Length: {300 * MiB}", 'ETag: "other"', body=b"x" * 1000)
+    other = _answer("200 OK", "Content-Length: 5", 'ETag: "other"', body=b"12345")
+    for get, error, says in (
+        (huge, aios3.TransferError, "at most 5 were expected"),
+        (other, aios3.IntegrityError, "changed since its HEAD"),
+    ):
+        canned = _Canned([head, get])
+        async with canned as port:
+            config = _to_canned(port, max_attempts=1, read_timeout=2)
+            async with aios3.connect(config, transfer=TransferConfig(part_retries=0)) as client:
+                out = tmp_path / "out"
+                out.write_bytes(b"old")
+                tracemalloc.start()
+                try:
+                    with pytest.raises(error, match=says):
+                        await client.download("s3://bkt/k", out)
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+                assert peak < 8 * MiB, peak
+                assert out.read_bytes() == b"old"
+                assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+                assert canned.asked == 2  # the HEAD, one GET

@@ -257,4 +257,4 @@ def test_the_startup_benchmark_runs() -> None:
     )
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if "|" in line}
-    assert rows["aios3"].count(" s / ") == 4, proc.stdout  # import, connect, get, put
+    assert rows["aios3"].count(" s / ") == 5, proc.stdout  # import, connect, get, put, list
