@@ -492,6 +492,7 @@ asyncio.run(main(*sys.argv[1:5]))
 """
 
 
+@pytest.mark.needs("thousands_of_objects")
 async def test_a_sync_of_thousands_of_files_holds_no_plan(
     server: Server, s3: aios3.S3, tmp_path: Path
 ) -> None:
