@@ -221,21 +221,11 @@ class S3(BucketOps):
             if most is None:
                 data: bytes = await body.read()
             elif length is not None and length > most:
-                data = b""
-            else:  # no length said (a chunked answer through aiohttp): read it bounded
-                pieces: list[bytes] = []
-                have = 0
-                while have <= most and (piece := await body.read(most + 1 - have)):
-                    pieces.append(piece)
-                    have += len(piece)
-                data = b"".join(pieces)
-            if most is not None and max(length or 0, len(data)) > most:
-                raise TransferError(
-                    f"get s3://{b}/{k}: an answer of {length or len(data)} bytes, where at "
-                    f"most {most} were expected",
-                    bucket=b,
-                    key=k,
-                )
+                raise TransferError(_too_long(b, k, length, most), bucket=b, key=k)
+            else:  # read at most one byte more than allowed, to tell a longer answer
+                data = await _read_at_most(body, most + 1)
+                if len(data) > most:
+                    raise TransferError(_too_long(b, k, len(data), most), bucket=b, key=k)
         except Exception as exc:
             error = body_error(exc, action="get", bucket=b, key=k)
             if error is None:
@@ -754,3 +744,17 @@ def _checked(options: Mapping[str, Any], *, write: bool, what: str) -> dict[str,
 def _write_options(**given: Any) -> dict[str, Any]:
     """The write keywords a folder call passes on to each upload or copy: those given."""
     return {name: value for name, value in given.items() if value is not None}
+
+
+def _too_long(bucket: str, key: str, size: int, most: int) -> str:
+    return f"get s3://{bucket}/{key}: an answer of {size} bytes, where at most {most} were expected"
+
+
+async def _read_at_most(body: Any, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``body`` (fewer where it ends first)."""
+    pieces: list[bytes] = []
+    have = 0
+    while have < limit and (piece := await body.read(limit - have)):
+        pieces.append(piece)
+        have += len(piece)
+    return b"".join(pieces)

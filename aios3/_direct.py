@@ -139,14 +139,6 @@ _URL_ENCODED: dict[str, tuple[tuple[str, ...], tuple[tuple[str, str], ...]]] = {
     ),
 }
 _MAX_TARGETS = 1024  # buckets whose endpoint is remembered
-# how S3's model sends the operations of the first requests (a kept table must agree)
-_FIRST_SENT = {
-    "get_object": ("GetObject", "GET"),
-    "head_object": ("HeadObject", "HEAD"),
-    "put_object": ("PutObject", "PUT"),
-    "delete_object": ("DeleteObject", "DELETE"),
-    "list_objects_v2": ("ListObjectsV2", "GET"),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -732,7 +724,7 @@ class DirectPath:
         path._credentials = first.credentials
         path._ops = {m: _Operation.from_table(t, validate) for m, t in first.tables.items()}
         for method, op in path._ops.items():  # the operation it says, sent as it is sent
-            if (op.name, op.method) != _FIRST_SENT[method]:
+            if (op.name, op.method) != (OPERATIONS[method][0], FIRST_OPERATIONS[method]):
                 raise ValueError(f"tables of another model: {method} is {op.name} {op.method}")
         path._allowed = {m: OPERATIONS[m][1] for m in first.tables}
         return path

@@ -47,7 +47,14 @@ from urllib.parse import urlsplit
 
 __all__ = ["FIRST_OPERATIONS", "FirstRequests", "StaticCredentials", "first_requests", "keep"]
 
-FIRST_OPERATIONS = ("get_object", "head_object", "put_object", "delete_object", "list_objects_v2")
+# the operations of the first requests, each with the HTTP method S3's model sends it by
+FIRST_OPERATIONS = {
+    "get_object": "GET",
+    "head_object": "HEAD",
+    "put_object": "PUT",
+    "delete_object": "DELETE",
+    "list_objects_v2": "GET",
+}
 _FORMAT = b"aios3-first-requests-2|"
 # what may be in the environment: the credentials, region and endpoint, the CA bundle
 # (for https alone), the credentials file (read after the credentials given outright or
