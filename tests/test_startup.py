@@ -245,6 +245,58 @@ async def test_a_client_fills_the_cache_and_the_next_one_uses_it(
     assert {p.name: p.stat().st_mtime_ns for p in _entries(tmp_path)} == written
 
 
+async def test_a_processs_second_client_reads_no_data_file_and_changes_nothing_shared(
+    server: Server, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The clients of one process share botocore's loader, as one botocore session's
+    clients do: the second client reads no data file. What botocore changes in the
+    model as a client uses it (its S3 handler that moves the bucket out of each request
+    URI) it changes once: a second client doing the same leaves the shared model as the
+    first one left it."""
+    import copy
+
+    from aios3 import _model_cache
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AIOS3_CACHE_DIR", str(cache))
+
+    async def use(s3: aios3.S3, folder: str) -> None:
+        key, big, copied = f"{folder}/k", f"{folder}/big", f"{folder}/k2"
+        await s3.client.put_object(Bucket=bucket_name, Key=key, Body=b"v", Metadata={"a": "b"})
+        multipart = aios3.TransferConfig(part_size=5 * 2**20, multipart_threshold=5 * 2**20)
+        await s3.upload(big, b"x" * (6 * 2**20), transfer=multipart)
+        assert await s3.get_bytes(key) == b"v"
+        source = f"{bucket_name}/{key}"
+        await s3.client.copy_object(Bucket=bucket_name, Key=copied, CopySource=source)
+        assert [o.key async for o in s3.list(folder)] == [big, key, copied]
+        await s3.delete_prefix(folder)
+
+    async with aios3.connect(server.config(default_bucket=bucket_name)) as s3:
+        await s3.create_bucket(bucket_name)
+        await use(s3, "one")
+        loader = _model_cache._LOADERS[None, cache]
+        model = loader.load_service_model("s3", "service-2")
+        used = copy.deepcopy(model)
+
+    def no_reading(*args: object) -> None:
+        raise AssertionError(f"read {args} again")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(CachedFileLoader, "load_file", no_reading)
+        patched.setattr(JSONFileLoader, "load_file", no_reading)
+        async with aios3.connect(server.config(default_bucket=bucket_name)) as s3:
+            await use(s3, "two")
+    assert loader.load_service_model("s3", "service-2") is model
+    assert model == used
+    async with aios3.connect(server.config()) as s3:
+        await s3.delete_bucket(bucket_name)
+
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "models"))  # a loader of its own
+    async with aios3.connect(server.config()) as s3:
+        await s3.list_buckets()
+    assert _model_cache._LOADERS[str(tmp_path / "models"), cache] is not loader
+
+
 @pytest.mark.timeout(120)
 def test_the_startup_benchmark_runs() -> None:
     pytest.importorskip("moto.server")
