@@ -32,6 +32,7 @@ import marshal
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -64,14 +65,16 @@ def install(session: Any) -> None:
     """Give ``session`` (a botocore session, before its first client) a data loader
     that reads through the cache; botocore's own loader where there is no cache.
 
-    The sessions of one process share one loader (per data path and cache directory),
-    as the clients of one botocore session do: botocore's loader keeps what it has
-    loaded, so a process's second client reads no file and lists no directory: it is
-    built in ~20 ms of CPU instead of ~110, where a service connects per job or per
-    request. The price is the parsed data (~6 MiB) kept for the life of the process
-    (a client keeps it while it is open anyway). What botocore changes in it as clients use it,
-    it changes once and alike for every client (its S3 handler that moves the bucket
-    out of each request URI), as it does for the clients of one session."""
+    The sessions of one thread share one loader (per cache directory), as the clients
+    of one botocore session do, where it reads botocore's own data alone (no
+    ``data_path``, no ``~/.aws/models``): botocore's loader keeps what it has loaded,
+    so a process's second client reads no file and lists no directory, and is built in
+    ~20 ms of CPU instead of ~110 (a service that connects per job or per request). The
+    price: the parsed data (~6 MiB) stays loaded while the thread lives. botocore
+    changes it as clients use it, once and alike for every client, as it does for one
+    session's clients (its S3 handler moves the bucket out of each request URI; its
+    endpoint resolver fills in the entries it resolves); one loader per thread, because
+    those changes are not made under a lock."""
     from botocore.loaders import create_loader
 
     try:
@@ -81,15 +84,27 @@ def install(session: Any) -> None:
     if directory is None:
         return
     data_path = session.get_config_variable("data_path")
-    loader = _LOADERS.get((data_path, directory))
+    shared = not data_path and not _customer_models()
+    loaders: dict[Path, Any] = _THREAD.__dict__.setdefault("loaders", {})
+    loader = loaders.get(directory) if shared else None
     if loader is None:
         loader = create_loader(data_path)
         loader.file_loader = CachedFileLoader(directory)
-        _LOADERS[data_path, directory] = loader
+        if shared:
+            loaders[directory] = loader
     session.register_component("data_loader", loader)
 
 
-_LOADERS: dict[tuple[str | None, Path], Any] = {}  # the process's loaders, by install()
+_THREAD = threading.local()  # .loaders: the thread's shared loaders, by cache directory
+
+
+def _customer_models() -> bool:
+    """Whether botocore would look for models in ``~/.aws/models`` and find one (or
+    cannot tell: no home directory)."""
+    try:
+        return (Path.home() / ".aws" / "models").exists()
+    except RuntimeError:
+        return True
 
 
 def _crc32(data: bytes) -> int:

@@ -112,11 +112,13 @@ async def _no_leaks() -> AsyncIterator[None]:
     What existed before the test is frozen out of the collection that follows it: that
     collection looks at the test's own objects (the ones whose leaks it is there to
     find) and costs milliseconds, where one over the whole heap (moto's store, pandas,
-    dask) took ~0.1 s a test."""
+    dask) took up to ~0.5 s a test. What older garbage is left, the whole heap's
+    collection at the end of each module finds (:func:`_no_leaks_in_module`)."""
     loop = asyncio.get_running_loop()
     errors: list[dict[str, Any]] = []
     loop.set_exception_handler(lambda _loop, context: errors.append(context))
     before = asyncio.all_tasks()
+    gc.collect(1)  # the last test's young garbage (its loop, closed after its guard ran)
     gc.freeze()
     try:
         yield
@@ -131,6 +133,14 @@ async def _no_leaks() -> AsyncIterator[None]:
     loop.set_exception_handler(None)
     assert not leaked, f"tasks left running: {leaked}"
     assert not errors, f"event loop errors: {[e.get('message') for e in errors]}"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_leaks_in_module() -> Iterator[None]:
+    """A collection over the whole heap once a module's tests are done: what became
+    garbage between tests (after one's guard, before the next one's) is found there."""
+    yield
+    gc.collect()
 
 
 def new_bucket_name() -> str:

@@ -248,17 +248,22 @@ async def test_a_client_fills_the_cache_and_the_next_one_uses_it(
 async def test_a_processs_second_client_reads_no_data_file_and_changes_nothing_shared(
     server: Server, bucket_name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The clients of one process share botocore's loader, as one botocore session's
+    """The clients of one thread share botocore's loader, as one botocore session's
     clients do: the second client reads no data file. What botocore changes in the
-    model as a client uses it (its S3 handler that moves the bucket out of each request
-    URI) it changes once: a second client doing the same leaves the shared model as the
-    first one left it."""
+    loaded data as a client uses it (its S3 handler that moves the bucket out of each
+    request URI, its endpoint resolver) it changes once: a second client doing the
+    same leaves every loaded file as the first one left it. With models of the user's
+    own (``AWS_DATA_PATH``, ``~/.aws/models``) nothing is shared."""
     import copy
+    import threading
 
     from aios3 import _model_cache
 
     cache = tmp_path / "cache"
     monkeypatch.setenv("AIOS3_CACHE_DIR", str(cache))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws/models
+    monkeypatch.delenv("AWS_DATA_PATH", raising=False)
+    monkeypatch.setattr(_model_cache, "_THREAD", threading.local())  # this test's alone
 
     async def use(s3: aios3.S3, folder: str) -> None:
         key, big, copied = f"{folder}/k", f"{folder}/big", f"{folder}/k2"
@@ -274,27 +279,41 @@ async def test_a_processs_second_client_reads_no_data_file_and_changes_nothing_s
     async with aios3.connect(server.config(default_bucket=bucket_name)) as s3:
         await s3.create_bucket(bucket_name)
         await use(s3, "one")
-        loader = _model_cache._LOADERS[None, cache]
-        model = loader.load_service_model("s3", "service-2")
-        used = copy.deepcopy(model)
+    [loader] = _model_cache._THREAD.loaders.values()
+    used = copy.deepcopy(loader._cache)
+    assert any(name == "load_service_model" for name, *_ in used)
 
     def no_reading(*args: object) -> None:
         raise AssertionError(f"read {args} again")
 
     with monkeypatch.context() as patched:
         patched.setattr(CachedFileLoader, "load_file", no_reading)
-        patched.setattr(JSONFileLoader, "load_file", no_reading)
         async with aios3.connect(server.config(default_bucket=bucket_name)) as s3:
             await use(s3, "two")
-    assert loader.load_service_model("s3", "service-2") is model
-    assert model == used
+    assert loader._cache == used
     async with aios3.connect(server.config()) as s3:
         await s3.delete_bucket(bucket_name)
 
-    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "models"))  # a loader of its own
-    async with aios3.connect(server.config()) as s3:
-        await s3.list_buckets()
-    assert _model_cache._LOADERS[str(tmp_path / "models"), cache] is not loader
+    read: list[str] = []
+    load_file = CachedFileLoader.load_file
+
+    def reading(self: CachedFileLoader, path: str) -> object:
+        read.append(path)
+        return load_file(self, path)
+
+    monkeypatch.setattr(CachedFileLoader, "load_file", reading)
+    (tmp_path / "home" / ".aws" / "models").mkdir(parents=True)
+    for name, value in (
+        ("AWS_DATA_PATH", str(tmp_path / "models")),
+        ("HOME", str(tmp_path / "home")),
+    ):
+        with monkeypatch.context() as patched:
+            patched.setenv(name, value)
+            read.clear()
+            async with aios3.connect(server.config()) as s3:
+                await s3.client.list_buckets()
+            assert any(path.endswith("service-2") for path in read), name  # its own loader
+    assert list(_model_cache._THREAD.loaders.values()) == [loader]
 
 
 @pytest.mark.timeout(120)
