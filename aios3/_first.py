@@ -194,8 +194,10 @@ def _system_proxy() -> bool:
 
 def _local_models() -> bool:
     """Whether botocore may read a model of its own installation's: from
-    ``AWS_DATA_PATH`` or ``~/.aws/models`` (raises where there is no home)."""
-    return bool(os.environ.get("AWS_DATA_PATH")) or (Path.home() / ".aws" / "models").exists()
+    ``AWS_DATA_PATH`` or ``~/.aws/models`` (or there is no home to tell)."""
+    from ._model_cache import customer_models
+
+    return bool(os.environ.get("AWS_DATA_PATH")) or customer_models()
 
 
 def _credentials(config: Any) -> StaticCredentials | None:

@@ -37,7 +37,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CachedFileLoader", "cache_dir", "entry_path", "install", "read_entry", "write_entry"]
+__all__ = [
+    "CachedFileLoader",
+    "cache_dir",
+    "customer_models",
+    "entry_path",
+    "install",
+    "read_entry",
+    "write_entry",
+]
 
 log = logging.getLogger("aios3")
 
@@ -84,7 +92,7 @@ def install(session: Any) -> None:
     if directory is None:
         return
     data_path = session.get_config_variable("data_path")
-    shared = not data_path and not _customer_models()
+    shared = not data_path and not customer_models()
     loaders: dict[Path, Any] = _THREAD.__dict__.setdefault("loaders", {})
     loader = loaders.get(directory) if shared else None
     if loader is None:
@@ -98,7 +106,7 @@ def install(session: Any) -> None:
 _THREAD = threading.local()  # .loaders: the thread's shared loaders, by cache directory
 
 
-def _customer_models() -> bool:
+def customer_models() -> bool:
     """Whether botocore would look for models in ``~/.aws/models`` and find one (or
     cannot tell: no home directory)."""
     try:
