@@ -77,8 +77,8 @@ def install(session: Any) -> None:
     of one botocore session do, where it reads botocore's own data alone (no
     ``data_path``, no ``~/.aws/models``): botocore's loader keeps what it has loaded,
     so a process's second client reads no file and lists no directory, and is built in
-    31 ms of CPU with its connect instead of 94 (a service that connects per job or
-    per request). The price: the parsed data (~6 MiB) stays loaded while the thread
+    25-31 ms of CPU with its connect instead of 87-94 (a service that connects per job
+    or per request). The price: the parsed data (~6 MiB) stays loaded while the thread
     lives. botocore changes it as clients use it, once and alike for every client, as
     it does for one session's clients (its S3 handler moves the bucket out of each
     request URI; its endpoint resolver fills in the entries it resolves); one loader
