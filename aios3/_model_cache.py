@@ -93,17 +93,23 @@ def install(session: Any) -> None:
         return
     data_path = session.get_config_variable("data_path")
     shared = not data_path and not customer_models()
-    loaders: dict[Path, Any] = _THREAD.__dict__.setdefault("loaders", {})
-    loader = loaders.get(directory) if shared else None
+    loader = _THREAD.loaders.get(directory) if shared else None
     if loader is None:
         loader = create_loader(data_path)
         loader.file_loader = CachedFileLoader(directory)
         if shared:
-            loaders[directory] = loader
+            _THREAD.loaders[directory] = loader
     session.register_component("data_loader", loader)
 
 
-_THREAD = threading.local()  # .loaders: the thread's shared loaders, by cache directory
+class _ThreadLoaders(threading.local):
+    """The loaders :func:`install` shares among one thread's sessions."""
+
+    def __init__(self) -> None:
+        self.loaders: dict[Path, Any] = {}  # by cache directory
+
+
+_THREAD = _ThreadLoaders()
 
 
 def customer_models() -> bool:

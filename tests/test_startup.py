@@ -255,7 +255,6 @@ async def test_a_processs_second_client_reads_no_data_file_and_changes_nothing_s
     same leaves every loaded file as the first one left it. With models of the user's
     own (``AWS_DATA_PATH``, ``~/.aws/models``) nothing is shared."""
     import copy
-    import threading
 
     from aios3 import _model_cache
 
@@ -263,7 +262,7 @@ async def test_a_processs_second_client_reads_no_data_file_and_changes_nothing_s
     monkeypatch.setenv("AIOS3_CACHE_DIR", str(cache))
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws/models
     monkeypatch.delenv("AWS_DATA_PATH", raising=False)
-    monkeypatch.setattr(_model_cache, "_THREAD", threading.local())  # this test's alone
+    monkeypatch.setattr(_model_cache, "_THREAD", _model_cache._ThreadLoaders())  # its own
 
     async def use(s3: aios3.S3, folder: str) -> None:
         key, big, copied = f"{folder}/k", f"{folder}/big", f"{folder}/k2"
