@@ -49,7 +49,6 @@ from ._checksum import LARGE_BODY, crc32
 from ._first import FIRST_OPERATIONS, FirstRequests, keep
 from ._rawget import (
     ANSWER_MOST,
-    SEND_MOST,
     RawAnswer,
     RawBodyBroken,
     RawClosed,
@@ -1030,7 +1029,7 @@ class DirectPath:
         reads one. Anything else raises :class:`NeedsClient`: an answer that is not
         2xx or a request that failed (what came of it in ``tried``, for the regular
         path to take as its first attempt), one that only aiohttp sends (a streamed
-        GetObject, a body over ``SEND_MOST``; not sent)."""
+        GetObject; not sent)."""
         if op.streaming and not whole:
             raise NeedsClient
         payload_hash = await self._payload_hash(target, params)
@@ -1096,8 +1095,8 @@ class DirectPath:
         self, request: _Request, most: int | None = None
     ) -> tuple[_Answered, dict[str, str], bytes] | None:
         """``request`` sent, and its answer read whole, over aios3's own connections
-        (:mod:`._rawget`): plain http, a body of at most ``SEND_MOST`` bytes. ``None``
-        where aiohttp must send it. What aiohttp would add is added: the Host header,
+        (:mod:`._rawget`): plain http, a body of any length. ``None`` where aiohttp
+        must send it. What aiohttp would add is added: the Host header,
         and a body's Content-Type where the request names none. An answer is read up
         to ``ANSWER_MOST`` bytes, a GetObject's (read whole for a caller who keeps it
         all in memory anyway) whatever its length, as aiohttp's would be, unless the
@@ -1105,8 +1104,6 @@ class DirectPath:
         body = request.body
         where = _plain_http(request.url)
         if where is None:
-            return None
-        if body is not None and len(body) > SEND_MOST:
             return None
         if any(k.lower().startswith(_SSE_C_HEADER) for k in request.headers):
             return None  # a customer's key goes through aiohttp alone, as for ranges

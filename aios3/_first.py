@@ -5,10 +5,10 @@ importing aiobotocore, botocore and aiohttp: three times what signing and sendin
 small request costs. A program that makes a few requests and exits (a cron job, a CLI
 call, a lambda) pays it for nothing when those requests succeed at the first try. So,
 where nothing about the client needs botocore to decide it, ``open()`` leaves the client
-unbuilt, and the first GetObject read whole, HeadObject, PutObject (a body of at most
-1 MiB), DeleteObject and ListObjectsV2 go over the direct path (:mod:`._direct`) on
-aios3's own connections. The client is built by the first call that needs it, and from then on every
-request goes the regular way:
+unbuilt, and the first GetObject read whole, HeadObject, PutObject, DeleteObject and
+ListObjectsV2 go over the direct path (:mod:`._direct`) on aios3's own connections. The
+client is built by the first call that needs it, and from then on every request goes
+the regular way:
 
 - any call outside those five, or with a parameter the direct path does not write;
 - a first request not answered 2xx at the first try: an error answer (a 404 too), a

@@ -26,18 +26,23 @@ Scope, and what stays with the regular path:
   a value, say an ETag from a hostile server; a character outside latin-1) is never
   written: the regular path gets it, and its own checks; so does one carrying an
   SSE-C key (aiohttp alone sends a customer's key, for ranges and small requests).
-Small requests (:meth:`RawConnections.exchange`): the direct path's PutObject and
-UploadPart of at most :data:`SEND_MOST` bytes, HeadObject, DeleteObject and listing
-pages go out whole, and their answers are read whole, framed by a length, by chunks
-or by the end of the stream. Through aiohttp, a 4 KiB PutObject spent ~28% of its
-CPU in aiohttp's request and response machinery. Once a request is sent it is never
-sent again here, but for a kept-alive connection the server closed before answering
-a byte (as aiohttp does); anything else is a connection error for botocore's retry
-handler, as aiohttp's would be. A request with a body that draws an error does not
-leave its connection for another (the server may not have read all of the body). A
-small request never waits for a place: when all ``limit`` are in use (by a download's
-ranges, say), aiohttp sends it. A body goes out exactly as long as its Content-Length
-says, or aiohttp sends it.
+Whole requests (:meth:`RawConnections.exchange`): the direct path's PutObject and
+UploadPart, HeadObject, DeleteObject and listing pages go out whole, and their answers
+are read whole, framed by a length, by chunks or by the end of the stream. Through
+aiohttp, a 4 KiB PutObject spent ~28% of its CPU in aiohttp's request and response
+machinery; an 8 MiB part was handed to the transport at once, which copied what the
+socket did not take into a buffer of its own. Here a body goes out a MiB at a time,
+the next slice once the socket has taken the last, within the read timeout (a server
+that stops reading is a timeout); the answer is read meanwhile, as a server may
+answer an error before it has read all of the body: the rest is not sent, and the
+connection is not used again. Once a request is sent it is never sent again here,
+but for a kept-alive connection the server closed before answering a byte (as
+aiohttp does); anything else is a connection error for botocore's retry handler, as
+aiohttp's would be. A request with a body that draws an error does not leave its
+connection for another (the server may not have read all of the body). A request
+never waits for a place: when all ``limit`` are in use (by a download's ranges, say),
+aiohttp sends it. A body goes out exactly as long as its Content-Length says, or
+aiohttp sends it.
 
 Requests are signed as the direct path signs them (:meth:`DirectPath.prepare`).
 Connections are kept alive in :class:`RawConnections`, at most ``limit`` in use at
@@ -65,6 +70,7 @@ __all__ = ["RawAnswer", "RawConnections"]
 _HEAD_MAX = 64 * 1024  # bytes of a response head, at most
 _CONTENT_RANGE = re.compile(rb"bytes (\d{1,19})-(\d{1,19})/(\d{1,19}|\*)")
 _STATUS = re.compile(rb"HTTP/1\.([01]) (\d{3})(?: .*)?")
+_STATUS_1XX = re.compile(rb"HTTP/1\.[01] 1")
 _HEX = re.compile(rb"[0-9A-Fa-f]{1,15}")
 _LENGTH = re.compile(r"[0-9]{1,19}")
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # a header name (RFC 9110)
@@ -77,9 +83,7 @@ CONNECT_FOR = 2.0
 one that is not made by then, or refused, sends this host's ranges the regular way
 for UNREACHABLE_FOR seconds, whose connect budget and errors are botocore's."""
 UNREACHABLE_FOR = 30.0
-SEND_MOST = 1024 * 1024
-"""Bytes of body, at most, that a whole request sent here carries (larger bodies go
-through aiohttp, which writes them in slices as the socket takes them)."""
+_SLICE = 1024 * 1024  # a body is written this much at a time, as the socket takes it
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
 _TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head
@@ -128,6 +132,8 @@ class _Connection(asyncio.BufferedProtocol):
         self.ended = False  # the server ended the stream (not a reset)
         self.expiry: asyncio.TimerHandle | None = None  # closes it while idle
         self.lost: BaseException | None = None
+        self._paused = False  # writing paused: the transport holds all it should
+        self.cut = False  # a body not all sent (the server answered first): never reused
 
     # -- asyncio's side --------------------------------------------------------------
 
@@ -160,6 +166,14 @@ class _Connection(asyncio.BufferedProtocol):
         if self._waiter is not None:
             wake(self._waiter)
 
+    def pause_writing(self) -> None:
+        self._paused = True
+
+    def resume_writing(self) -> None:
+        self._paused = False
+        if self._waiter is not None:
+            wake(self._waiter)
+
     def _pause_and_wake(self) -> None:
         assert self._transport is not None
         self._transport.pause_reading()
@@ -170,7 +184,7 @@ class _Connection(asyncio.BufferedProtocol):
 
     @property
     def usable(self) -> bool:
-        return self.lost is None and self._transport is not None and not self._head
+        return self.lost is None and self._transport is not None and not self._head and not self.cut
 
     def quiet(self) -> bool:
         """Whether an idle connection may carry another request: still open, and
@@ -225,11 +239,39 @@ class _Connection(asyncio.BufferedProtocol):
         self, sends: list[bytes | bytearray], idle: float
     ) -> tuple[int, dict[str, str]]:
         """Send a request (its head, then any body) and read the response's status
-        and headers (names in lower case)."""
-        assert self._transport is not None
+        and headers (names in lower case). A body is written a slice at a time, the
+        next one once the socket has taken the last (no copy of it waits in memory),
+        each within ``idle`` seconds; meanwhile the answer is read, as a server may
+        answer (an error) before it has read the body: what is left is not sent."""
+        transport = self._transport
+        assert transport is not None
         for data in sends:
-            self._transport.write(data)
+            view = memoryview(data)
+            for start in range(0, len(view), _SLICE):
+                if self._paused:
+                    await self._drain(idle)
+                if self.lost is not None or self._answered():
+                    self.cut = True
+                    return await self.response(idle)
+                transport.write(view[start : start + _SLICE])
         return await self.response(idle)
+
+    def _answered(self) -> bool:
+        """Whether a final answer's head arrived (not an interim 1xx one)."""
+        return b"\r\n\r\n" in self._head and not _STATUS_1XX.match(self._head)
+
+    async def _drain(self, idle: float) -> None:
+        """Wait, at most ``idle`` seconds, until the transport takes more, the
+        connection is lost or an answer comes."""
+        assert self._transport is not None
+        self._transport.resume_reading()  # an early answer: read as it comes
+        async with asyncio.timeout(idle):
+            while self._paused and self.lost is None and not self._answered():
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
 
     async def response(self, idle: float) -> tuple[int, dict[str, str]]:
         """Read the next response's status and headers (names in lower case)."""
@@ -522,8 +564,8 @@ class RawConnections:
         most: int | None = None,
         late_errors: bool = False,
     ) -> tuple[int, dict[str, str], bytes] | None:
-        """Send a whole request (``body``: at most :data:`SEND_MOST` bytes) and read
-        its whole answer: status, headers, body (a 2xx answer's at most ``most`` bytes,
+        """Send a whole request (a ``body`` of any length, written as the socket takes
+        it) and read its whole answer: status, headers, body (a 2xx answer's at most ``most`` bytes,
         by default :data:`ANSWER_MOST`; any other's at most that). ``late_errors``: a
         2xx answer whose body then fails raises :class:`RawBodyBroken`, for a caller
         that reports a broken body apart from a request that was not answered.
@@ -578,6 +620,8 @@ class RawConnections:
                 raise RawClosed(str(exc)) from exc
             if status < 200:
                 raise RawUnreadable(f"an answer {status} to {method}")
+            if conn.cut and status < 300:  # a success for a body it did not all get
+                raise RawUnreadable(f"an answer {status} before the body was all sent")
             framing = headers.get("transfer-encoding")
             length = headers.get("content-length")
             # An error to a request with a body may come before the server read it all:

@@ -1,13 +1,16 @@
-"""Small requests over plain http (a PutObject or part of at most 1 MiB, a HEAD, a
+"""Requests over plain http (a PutObject or a part, whatever its size, a HEAD, a
 DELETE, a listing page) go out whole on aios3's own kept-alive connections and their
 answers are read whole (``RawConnections.exchange``): what the server keeps, and what
 the caller gets, errors included, are what the aiohttp path gives. Any answer framing
 HTTP/1.1 allows is read (a length, chunks, the end of the stream); one this reader
-does not trust is a connection error, which botocore's retry handler sees."""
+does not trust is a connection error, which botocore's retry handler sees. A large
+body goes out as the socket takes it, and a server that stops reading it, or answers
+before it has read it all, is neither a hang nor a copy of the body in memory."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -54,11 +57,17 @@ async def test_errors_over_the_raw_path_are_the_typed_ones(server: Server, s3: a
     assert await s3.get_bytes("raw/once") == b"1"
 
 
-async def test_a_body_over_the_limit_goes_through_aiohttp(server: Server, s3: aios3.S3) -> None:
-    data = bytes(range(256)) * (8 * 1024 + 1)  # 2 MiB + 256 bytes
+async def test_large_bodies_go_over_aios3s_own_connections(server: Server, s3: aios3.S3) -> None:
+    """A 9 MiB PutObject and the 8 MiB parts of a multipart upload: written by aios3's
+    own connections (aiohttp's session never opened); the server keeps every byte."""
+    data = bytes(range(256)) * (36 * 1024 + 1)  # 9 MiB + 256 bytes
     await s3.upload("raw/big", data, transfer=TransferConfig(multipart_threshold=64 * MiB))
-    assert _direct_session(s3) is not None
+    parts = TransferConfig(part_size=8 * MiB, multipart_threshold=8 * MiB)
+    info = await s3.upload("raw/parts", data * 2, transfer=parts)
+    assert info.parts == 3
+    assert _direct_session(s3) is None
     assert await s3.get_bytes("raw/big") == data
+    assert await s3.get_bytes("raw/parts") == data * 2
 
 
 async def test_a_small_put_reset_mid_answer_is_retried(
@@ -522,3 +531,129 @@ async def test_a_small_download_refuses_an_answer_longer_than_its_head_unread(
                 assert out.read_bytes() == b"old"
                 assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
                 assert canned.asked == 2  # the HEAD, one GET
+
+
+class _Unread:
+    """A loopback server that reads each request's head and never its body: it says
+    nothing (``answer`` empty) or answers at once; either way it keeps the connection
+    open and reads nothing more."""
+
+    def __init__(self, answer: bytes = b"") -> None:
+        self.answer = answer
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.done = asyncio.Event()  # set as the test ends
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.tasks.add(task)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(self.answer)
+            await writer.drain()
+            await self.done.wait()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+    async def __aenter__(self) -> int:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        self.done.set()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.server.wait_closed()
+
+
+_LARGE = bytes(48 * MiB)  # more than loopback's socket buffers hold, both ends together
+
+
+async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> None:
+    """A server that never reads a 48 MiB body: the send ends in the read timeout
+    (as botocore sees a read that does not come), with at most a few MiB of it ever
+    copied (a slice at a time, as the socket takes it; the transport was once handed
+    all of it, and kept a copy of what the socket had not taken); the connection is
+    closed and its place given back."""
+    import tracemalloc
+
+    async with _Unread() as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=0.5)
+        tracemalloc.start()
+        try:
+            started = time.monotonic()
+            with pytest.raises(TimeoutError):
+                await _exchange(port, pool, body=_LARGE)
+            _, peak = tracemalloc.get_traced_memory()
+            assert time.monotonic() - started < 5
+            assert peak < 4 * MiB
+            assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
+        finally:
+            tracemalloc.stop()
+            pool.close()
+
+
+@pytest.mark.parametrize("status", [403, 200])
+async def test_an_answer_before_the_body_is_read_stops_the_body(status: int) -> None:
+    """A server that answers (an error, as S3 may for a bad signature) without reading
+    the body: the answer is returned at once, not a timeout, the rest of the body is
+    never sent and the connection never used again. A success before the body was all
+    taken is not believed: an error, which botocore retries."""
+    error = b"<Error><Code>AccessDenied</Code></Error>"
+    reason = "Forbidden" if status == 403 else "OK"
+    answer = _answer(f"{status} {reason}", f"Content-Length: {len(error)}", body=error)
+    async with _Unread(answer) as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=30)
+        try:
+            started = time.monotonic()
+            if status == 403:
+                sent = await _exchange(port, pool, body=_LARGE)
+                assert sent == (403, {"content-length": str(len(error))}, error)
+            else:
+                with pytest.raises(RawUnreadable, match="before the body was all sent"):
+                    await _exchange(port, pool, body=_LARGE)
+            assert time.monotonic() - started < 10
+            assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
+        finally:
+            pool.close()
+
+
+async def test_a_send_cancelled_mid_body_closes_its_connection() -> None:
+    """Cancelled while the socket is full: the cancel goes through at once, the
+    connection (half a request on it) is closed, never kept, and its place given back."""
+    async with _Unread() as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=30)
+        try:
+            task = asyncio.create_task(_exchange(port, pool, body=_LARGE))
+            await asyncio.sleep(0.3)
+            assert not task.done()
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
+            assert pool.opened == 1
+        finally:
+            pool.close()
+
+
+async def test_a_part_reset_mid_body_is_sent_again_whole(
+    server: Server, s3: aios3.S3, proxy: FaultProxy
+) -> None:
+    """The proxy resets the connection 3 MiB into an 8 MiB part: botocore's retry
+    handler sends it again, on aios3's own connections; the object is whole."""
+    from faultproxy import Fault
+
+    data = bytes(range(256)) * (64 * 1024)  # 16 MiB
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
+    async with aios3.connect(
+        config, transfer=TransferConfig(part_size=8 * MiB, multipart_threshold=8 * MiB)
+    ) as client:
+        rule = proxy.add(
+            Fault("reset_request", method="PUT", path_contains="partNumber=2", after_bytes=3 * MiB)
+        )
+        assert (await client.upload("raw/reset-part", data)).parts == 2
+        assert rule.fired == 1
+        assert _direct_session(client) is None
+    assert await s3.get_bytes("raw/reset-part") == data
