@@ -3,14 +3,16 @@
 Building aiobotocore's client costs a fresh process about 0.3 s of CPU, most of it
 importing aiobotocore, botocore and aiohttp: three times what signing and sending one
 small request costs. A program that makes a few requests and exits (a cron job, a CLI
-call, a lambda) pays it for nothing when those requests succeed at the first try. So,
-where nothing about the client needs botocore to decide it, ``open()`` leaves the client
-unbuilt, and the first GetObject read whole, HeadObject, PutObject, DeleteObject and
-ListObjectsV2 go over the direct path (:mod:`._direct`) on aios3's own connections. The
-client is built by the first call that needs it, and from then on every request goes
-the regular way:
+call, a lambda) pays it for nothing when those requests succeed at the first try, and
+a process that uploads one large file pays it on top of the transfer. So, where
+nothing about the client needs botocore to decide it, ``open()`` leaves the client
+unbuilt, and the first GetObject read whole, HeadObject, PutObject, DeleteObject,
+ListObjectsV2 and the requests of a multipart upload (CreateMultipartUpload,
+UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts) go over the
+direct path (:mod:`._direct`) on aios3's own connections. The client is built by the
+first call that needs it, and from then on every request goes the regular way:
 
-- any call outside those five, or with a parameter the direct path does not write;
+- any call outside those, or with a parameter the direct path does not write;
 - a first request not answered 2xx at the first try: an error answer (a 404 too), a
   redirect, a connection that fails. This is no error yet: the client is built and the
   regular path takes that try as its own first attempt, with botocore's parsing of the
@@ -54,8 +56,13 @@ FIRST_OPERATIONS = {
     "put_object": "PUT",
     "delete_object": "DELETE",
     "list_objects_v2": "GET",
+    "create_multipart_upload": "POST",
+    "upload_part": "PUT",
+    "complete_multipart_upload": "POST",
+    "abort_multipart_upload": "DELETE",
+    "list_parts": "GET",
 }
-_FORMAT = b"aios3-first-requests-2|"
+_FORMAT = b"aios3-first-requests-3|"
 # what may be in the environment: the credentials, region and endpoint, the CA bundle
 # (for https alone), the credentials file (read after the credentials given outright or
 # in the environment), the config file (looked for); any other AWS_* variable may change

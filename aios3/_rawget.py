@@ -30,19 +30,19 @@ Whole requests (:meth:`RawConnections.exchange`): the direct path's PutObject an
 UploadPart, HeadObject, DeleteObject and listing pages go out whole, and their answers
 are read whole, framed by a length, by chunks or by the end of the stream. Through
 aiohttp, a 4 KiB PutObject spent ~28% of its CPU in aiohttp's request and response
-machinery; an 8 MiB part was handed to the transport at once, which copied what the
-socket did not take into a buffer of its own. Here a body goes out a MiB at a time,
-the next slice once the socket has taken the last, within the read timeout (a server
-that stops reading is a timeout); the answer is read meanwhile, as a server may
-answer an error before it has read all of the body: the rest is not sent, and the
-connection is not used again. Once a request is sent it is never sent again here,
-but for a kept-alive connection the server closed before answering a byte (as
-aiohttp does); anything else is a connection error for botocore's retry handler, as
-aiohttp's would be. A request with a body that draws an error does not leave its
-connection for another (the server may not have read all of the body). A request
-never waits for a place: when all ``limit`` are in use (by a download's ranges, say),
-aiohttp sends it. A body goes out exactly as long as its Content-Length says, or
-aiohttp sends it.
+machinery, and an 8 MiB part went through its stream writer 256 KiB at a time (see
+:mod:`._payload`). Here a body goes out in the same slices straight to the transport,
+the next once the socket has taken the last (the transport copies at most one slice
+the socket did not take at once), within the read timeout (a server that stops
+reading is a timeout); the answer is read meanwhile, as a server may answer an error
+before it has read all of the body: the rest is not sent, and the connection is not
+used again. Once a request is sent it is never sent again here, but for a kept-alive
+connection the server closed before answering a byte (as aiohttp does); anything else
+is a connection error for botocore's retry handler, as aiohttp's would be. A request
+with a body that draws an error does not leave its connection for another (the
+server may not have read all of the body). A request never waits for a place: when
+all ``limit`` are in use (by a download's ranges, say), aiohttp sends it. A body goes
+out exactly as long as its Content-Length says, or aiohttp sends it.
 
 Requests are signed as the direct path signs them (:meth:`DirectPath.prepare`).
 Connections are kept alive in :class:`RawConnections`, at most ``limit`` in use at
@@ -83,7 +83,7 @@ CONNECT_FOR = 2.0
 one that is not made by then, or refused, sends this host's ranges the regular way
 for UNREACHABLE_FOR seconds, whose connect budget and errors are botocore's."""
 UNREACHABLE_FOR = 30.0
-_SLICE = 1024 * 1024  # a body is written this much at a time, as the socket takes it
+_SLICE = 256 * 1024  # a body is written this much at a time, as the socket takes it
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
 _TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head

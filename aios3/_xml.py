@@ -8,6 +8,12 @@ it keeps of botocore's semantics: member names from ``locationName``, flattened 
 wrapped lists, nested structures, booleans (``"true"``), integers, timestamps (through
 the same parser botocore was given), blobs (base64) and empty elements as ``""``.
 Members read from headers are not here: the direct path reads those itself.
+
+The other way, a request's XML body (CompleteMultipartUpload's list of parts) is
+written as botocore's rest-xml serializer writes it, from a plan of the input shape
+(:func:`compile_request`): a root element with the shape's namespace, and members that
+are flattened lists of structures of strings and integers, in the order given. A
+shape of any other form has no plan (botocore writes that body).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
-__all__ = ["Plan", "compile_plan", "parse_xml"]
+__all__ = ["Plan", "RequestPlan", "compile_plan", "compile_request", "parse_xml", "write_xml"]
 
 Convert = Callable[[str], Any]
 
@@ -231,3 +237,90 @@ def _value(node: Element, member: _Member) -> Any:
         return member.convert(node.text or "")
     assert member.plan is not None
     return _structure(node, member.plan)
+
+
+# -- request bodies --------------------------------------------------------------------
+
+_WRITTEN = frozenset({"string", "integer", "long"})  # the scalars a request plan writes
+_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})  # as ElementTree's text
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """How to write one structure parameter as an XML body: its root element (and
+    namespace), and per member (a flattened list of structures) the element each item
+    is written as and that item's fields, ``(name, "string" | "integer")`` in the
+    model's order."""
+
+    root: str
+    namespace: str
+    lists: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+
+    def table(self) -> tuple[Any, ...]:
+        return (self.root, self.namespace, self.lists)
+
+    @classmethod
+    def from_table(cls, table: tuple[Any, ...]) -> RequestPlan:
+        root, namespace, lists = table
+        return cls(root, namespace, lists)
+
+    def accepts(self, value: Any) -> bool:
+        """Whether ``value`` is of the form this plan writes: lists of one item or
+        more, every field a printable string or (for an integer field) an int."""
+        if not isinstance(value, dict) or not value:
+            return False
+        lists = {member: dict(fields) for member, _, fields in self.lists}
+        for member, items in value.items():
+            fields = lists.get(member)
+            if fields is None or not isinstance(items, list) or not items:
+                return False
+            for item in items:
+                if not isinstance(item, dict) or not fields.keys() >= item.keys():
+                    return False
+                for name, field_value in item.items():
+                    if fields[name] == "integer":
+                        if type(field_value) is not int:
+                            return False
+                    elif type(field_value) is not str or not field_value.isprintable():
+                        return False  # (a control character: botocore writes that one)
+        return True
+
+
+def compile_request(shape: Any) -> RequestPlan | None:
+    """The plan of a structure parameter written as a request's XML body; ``None``
+    where its form is not the one :class:`RequestPlan` writes."""
+    namespace = shape.serialization.get("xmlNamespace", {})
+    if shape.type_name != "structure" or not isinstance(namespace, dict):
+        return None
+    lists = []
+    for member, list_shape in shape.members.items():
+        if list_shape.type_name != "list" or not list_shape.serialization.get("flattened"):
+            return None
+        item = list_shape.member
+        if item.type_name != "structure":
+            return None
+        fields = []
+        for name, field_shape in item.members.items():
+            if field_shape.type_name not in _WRITTEN or field_shape.serialization:
+                return None  # (a field named apart from its member, an attribute)
+            fields.append((name, "string" if field_shape.type_name == "string" else "integer"))
+        lists.append((member, list_shape.serialization.get("name", member), tuple(fields)))
+    return RequestPlan(
+        shape.serialization.get("name", shape.name), namespace.get("uri", ""), tuple(lists)
+    )
+
+
+def write_xml(plan: RequestPlan, value: dict[str, Any]) -> bytes:
+    """``value`` (accepted by ``plan``) written as botocore writes it."""
+    out = [f'<{plan.root} xmlns="{plan.namespace}">' if plan.namespace else f"<{plan.root}>"]
+    elements = {member: element for member, element, _ in plan.lists}
+    for member, items in value.items():  # in the order given, as botocore writes them
+        element = elements[member]
+        for item in items:
+            out.append(f"<{element}>")
+            for name, field_value in item.items():
+                text = str(field_value).translate(_ESCAPES)
+                out.append(f"<{name}>{text}</{name}>")
+            out.append(f"</{element}>")
+    out.append(f"</{plan.root}>")
+    return "".join(out).encode()

@@ -167,30 +167,138 @@ async def test_requests_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> 
     """What goes on the wire: method, URL and every header botocore signs."""
     bucket = s3.config.default_bucket or ""
     key = "dir/a b+c~ü.txt"
-    direct = s3._direct
-    assert direct is not None
-    target = await direct._target(bucket)
-    assert target is not None
-    credentials = await direct._credentials.get_frozen_credentials()
+    prepare = await _preparer(s3)
     upload_id = await _create_upload(via_botocore, key)
     seen = _record(via_botocore)
     for method, params in _cases(key, upload_id):
         await via_botocore.call(method, action="test", bucket=bucket, key=key, **dict(params))
-        theirs = seen.pop()
-        ours = direct.prepare(direct._ops[method], target, key, dict(params), credentials)
-        assert ours.method == theirs.method and ours.url == theirs.url, method
-        their_headers = {
-            k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in theirs.headers.items()
-        }
-        if method == "delete_object":
-            their_headers.pop("content-length")  # added after signing, as aiohttp does
-        assert {k: v for k, v in ours.headers.items() if k not in _NOT_COMPARED} == {
-            k: v for k, v in their_headers.items() if k not in _NOT_COMPARED
-        }, method
-        assert _signed_headers(ours.headers["authorization"]) == _signed_headers(
-            their_headers["authorization"]
-        ), method
+        _same_request(prepare(method, key, params), seen.pop(), method)
     await _abort_upload(via_botocore, key, upload_id)
+
+
+async def _preparer(s3: aios3.S3) -> Any:
+    """``prepare(method, key, params)``: the request the direct path of ``s3`` sends."""
+    direct = s3._direct
+    assert direct is not None
+    target = await direct._target(s3.config.default_bucket or "")
+    assert target is not None
+    credentials = await direct._credentials.get_frozen_credentials()
+
+    def prepare(method: str, key: str, params: dict[str, Any]) -> Any:
+        return direct.prepare(direct._ops[method], target, key, dict(params), credentials)
+
+    return prepare
+
+
+async def test_multipart_requests_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    """Create (with what an upload is written with), Complete (its XML body, byte for
+    byte) and Abort: the same method, URL, headers and body as botocore's."""
+    bucket = s3.config.default_bucket or ""
+    key = "mp/a b+c~ü.txt"
+    prepare = await _preparer(s3)
+    seen = _record(via_botocore)
+    part = b"p" * 1000
+    create = {
+        "ContentType": "text/plain",
+        "ContentDisposition": 'attachment; filename="x.txt"',
+        "Metadata": {"Owner": "ana"},
+        "ChecksumAlgorithm": "CRC32",
+    }
+    cases: list[tuple[str, dict[str, Any]]] = [("create_multipart_upload", create)]
+    upload_id = ""
+    for method in ("create_multipart_upload", "upload_part", "complete_multipart_upload"):
+        if method == "create_multipart_upload":
+            params = create
+        elif method == "upload_part":
+            params = {
+                "Body": Body(part),
+                "ContentLength": len(part),
+                "ChecksumCRC32": _crc32(part),
+                "UploadId": upload_id,
+                "PartNumber": 1,
+            }
+        else:
+            etag = cases[-1][1]["ETag"]
+            parts = [{"ETag": etag, "ChecksumCRC32": _crc32(part), "PartNumber": 1}]
+            params = {"UploadId": upload_id, "MultipartUpload": {"Parts": parts}}
+        resp = await via_botocore.call(method, action="test", bucket=bucket, key=key, **params)
+        upload_id = resp.get("UploadId", upload_id)
+        cases.append((method, {**params, "ETag": resp.get("ETag")}))
+        _same_request(prepare(method, key, params), seen.pop(), method)
+    other = await _create_upload(via_botocore, key)
+    seen.clear()
+    params = {"UploadId": other}
+    await via_botocore.call("abort_multipart_upload", action="t", bucket=bucket, key=key, **params)
+    _same_request(prepare("abort_multipart_upload", key, params), seen.pop(), "abort")
+    assert await s3.get_bytes(key) == part
+
+
+def _same_request(ours: Any, theirs: Any, method: str) -> None:
+    """The direct path's request is botocore's: method, URL, signed headers, an XML
+    body."""
+    assert ours.method == theirs.method and ours.url == theirs.url, method
+    their_headers = {
+        k.lower(): v.decode() if isinstance(v, bytes) else v for k, v in theirs.headers.items()
+    }
+    if ours.body is None:  # (botocore's, on a DELETE or POST; aiohttp's, on the wire)
+        their_headers.pop("content-length", None)
+    assert {k: v for k, v in ours.headers.items() if k not in _NOT_COMPARED} == {
+        k: v for k, v in their_headers.items() if k not in _NOT_COMPARED
+    }, method
+    assert _signed_headers(ours.headers["authorization"]) == _signed_headers(
+        their_headers["authorization"]
+    ), method
+    if method == "complete_multipart_upload":  # the XML body botocore writes
+        assert isinstance(ours.body, bytes) and ours.body == theirs.body, method
+
+
+async def test_multipart_answers_match_botocore(s3: aios3.S3, via_botocore: aios3.S3) -> None:
+    """Create, Complete and Abort answer the same dicts on both paths (but for the
+    upload's id), and the direct path really was taken."""
+    bucket = s3.config.default_bucket or ""
+    direct_sent = _record(s3)
+    part = b"q" * 1000
+    answers: list[dict[str, Any]] = []
+    for client in (s3, via_botocore):
+        key = f"mp/answers-{len(answers)}"
+        created = await client.call(
+            "create_multipart_upload", action="t", bucket=bucket, key=key, ChecksumAlgorithm="CRC32"
+        )
+        upload_id = created["UploadId"]
+        sent = await client.call(
+            "upload_part",
+            action="t",
+            bucket=bucket,
+            key=key,
+            Body=Body(part),
+            ContentLength=len(part),
+            ChecksumCRC32=_crc32(part),
+            UploadId=upload_id,
+            PartNumber=1,
+        )
+        parts = [{"ETag": sent["ETag"], "ChecksumCRC32": _crc32(part), "PartNumber": 1}]
+        done = await client.call(
+            "complete_multipart_upload",
+            action="t",
+            bucket=bucket,
+            key=key,
+            UploadId=upload_id,
+            MultipartUpload={"Parts": parts},
+        )
+        other = await _create_upload(client, key)
+        aborted = await client.call(
+            "abort_multipart_upload", action="t", bucket=bucket, key=key, UploadId=other
+        )
+        out = {"create": _comparable(created), "complete": _comparable(done)}
+        out["abort"] = _comparable(aborted)
+        out["create"].pop("UploadId")
+        for name in ("Key", "Location"):
+            out["create"].pop(name, None)
+            out["complete"].pop(name, None)
+        answers.append(out)
+    assert answers[0] == answers[1]
+    assert direct_sent == []
+    assert await s3.get_bytes("mp/answers-0") == await s3.get_bytes("mp/answers-1") == part
 
 
 async def _create_upload(client: aios3.S3, key: str) -> str:

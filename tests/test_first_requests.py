@@ -14,11 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import open_uploads
 from faultproxy import Fault, FaultProxy
 from test_download_raw import _Canned
 
 import aios3
-from aios3 import TransferConfig
+from aios3 import MiB, TransferConfig
 from aios3._core import _run_now
 from aios3._direct import DirectPath, _Operation
 from aios3._first import FIRST_OPERATIONS, FirstRequests, _load, first_requests
@@ -270,6 +271,58 @@ async def test_a_first_request_cancelled_leaves_nothing_behind(
         stop.set()
         await asyncio.gather(*handlers)
         await server.wait_closed()
+
+
+async def test_a_first_multipart_upload_needs_no_aiobotocore_client(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
+) -> None:
+    """Create, the parts, Complete: all go before the client is built, and the object
+    is what a built client stores (its checksum, its metadata, every byte). A part
+    answered 500 at its first try builds the client, which asks again; Complete then
+    goes the regular way, and no upload is left open."""
+    data = bytes(range(256)) * (48 * 1024)  # 12 MiB: three parts of 5, 5 and 2
+    transfer = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB)
+    config = server.config(default_bucket=objects, endpoint=proxy.url)
+    async with aios3.connect(config, transfer=transfer) as first:
+        info = await first.upload("mp/first", data, metadata={"a": "b"}, content_type="x/y")
+        assert _unbuilt(first)
+        assert info.parts == 3
+    posts = [target for method, target in proxy.log if method == "POST"]
+    assert len(posts) == 2 and posts[0].endswith("?uploads")  # Create, then Complete
+    rule = proxy.add(Fault("status", method="PUT", path_contains="partNumber=2", status=500))
+    async with aios3.connect(config, transfer=transfer) as first:
+        await first.upload("mp/retried", data)
+        assert rule.fired == 1 and not _unbuilt(first)
+    async with aios3.connect(server.config(default_bucket=objects)) as built:
+        for key in ("mp/first", "mp/retried"):
+            assert await built.get_bytes(key) == data
+        head = await built.head("mp/first")
+        assert (head.metadata, head.content_type) == ({"a": "b"}, "x/y")
+        assert not await open_uploads(built, objects, "mp/")
+
+
+async def test_a_first_multipart_upload_cancelled_is_aborted(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
+) -> None:
+    """Cancelled while a part stalls, before the client is built: the upload is
+    aborted (on the first requests' path too) and nothing is left open or stored."""
+    data = bytes(12 * MiB)
+    transfer = TransferConfig(part_size=5 * MiB, multipart_threshold=5 * MiB)
+    config = server.config(default_bucket=objects, endpoint=proxy.url)
+    proxy.add(Fault("stall", method="PUT", path_contains="partNumber=3", seconds=20))
+    async with aios3.connect(config, transfer=transfer) as first:
+        task = asyncio.ensure_future(first.upload("mp/cancelled", data))
+        for _ in range(200):
+            if any("partNumber=3" in target for _, target in proxy.log):
+                break
+            await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert any(method == "DELETE" and "uploadId=" in t for method, t in proxy.log)
+    async with aios3.connect(server.config(default_bucket=objects)) as built:
+        assert not await open_uploads(built, objects, "mp/")
+        assert not await built.exists("mp/cancelled")
 
 
 async def test_reading_client_builds_it_there_and_then(
@@ -531,7 +584,8 @@ async def test_a_fresh_process_gets_puts_and_deletes_without_importing_the_http_
     server: Server, clean_env: Path, tables: None, objects: str
 ) -> None:
     """What the start-up target rests on: a program whose requests all succeed at the
-    first try imports neither aiohttp, nor aiobotocore, nor botocore's client."""
+    first try, a multipart upload's included, imports neither aiohttp, nor aiobotocore,
+    nor botocore's client."""
     import subprocess
     import sys
 
@@ -548,6 +602,10 @@ async def main():
         assert [o.key async for o in s3.list()] == ["fresh", "k"]
         await s3.download("fresh", {str(clean_env / "fresh.out")!r})
         await s3.delete("fresh")
+        parts = aios3.TransferConfig(part_size=5 * 2**20, multipart_threshold=5 * 2**20)
+        info = await s3.upload("fresh-big", bytes(12 * 2**20), transfer=parts)
+        assert info.parts == 3 and (await s3.head("fresh-big")).size == 12 * 2**20
+        await s3.delete("fresh-big")
 asyncio.run(main())
 loaded = [m for m in ("aiohttp", "aiobotocore", "botocore.client") if m in sys.modules]
 assert not loaded, loaded
