@@ -916,7 +916,7 @@ class DirectPath:
         if target.signer is not None:
             if body is None:
                 payload = EMPTY_SHA256
-            elif xml is not None:  # as botocore signs an XML body (over https too)
+            elif xml is not None:  # signed, as botocore's over http (a small body)
                 payload = hashlib.sha256(body).hexdigest()
             elif self._signs_payload(target, params):
                 payload = payload_hash or hashlib.sha256(body).hexdigest()

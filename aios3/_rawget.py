@@ -1,5 +1,6 @@
 """aios3's own HTTP/1.1 connections, over plain http: ranged GET bodies read straight
-into a download's buffers, and small requests sent and answered whole.
+into a download's buffers, and whole requests (an upload's body of any size) sent and
+answered whole.
 
 A download's ranges are its bulk: every byte of a large object. Through aiohttp each
 byte is received into a fresh ``bytes`` of up to 256 KiB, copied again by its parser
@@ -37,7 +38,8 @@ the socket did not take at once), within the read timeout (a server that stops
 reading is a timeout); the answer is read meanwhile, as a server may answer an error
 before it has read all of the body: the rest is not sent, and the connection is not
 used again. Once a request is sent it is never sent again here, but for a kept-alive
-connection the server closed before answering a byte (as aiohttp does); anything else
+connection the server closed before answering a byte, where the method is idempotent
+(not a POST: aiohttp's rule); anything else
 is a connection error for botocore's retry handler, as aiohttp's would be. A request
 with a body that draws an error does not leave its connection for another (the
 server may not have read all of the body). A request never waits for a place: when
@@ -84,6 +86,8 @@ one that is not made by then, or refused, sends this host's ranges the regular w
 for UNREACHABLE_FOR seconds, whose connect budget and errors are botocore's."""
 UNREACHABLE_FOR = 30.0
 _SLICE = 256 * 1024  # a body is written this much at a time, as the socket takes it
+# sent again once on a new connection where a kept one closed unanswered (aiohttp's set)
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
 _TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head
@@ -217,9 +221,15 @@ class _Connection(asyncio.BufferedProtocol):
             self.expiry = None
 
     def close(self) -> None:
+        """Close it; at once where a request's bytes are still waiting to go (a server
+        that stopped reading would otherwise hold the socket, and the body's slices,
+        for as long as it keeps the connection open)."""
         self.keep()
         if self._transport is not None:
-            self._transport.close()
+            if self._transport.get_write_buffer_size() or self.cut:
+                self._transport.abort()
+            else:
+                self._transport.close()
 
     async def _wait(self, idle: float, until: bytes = b"\r\n\r\n") -> None:
         """Read until ``until`` arrives in ``_head`` (``b""``: any byte), at most
@@ -240,9 +250,10 @@ class _Connection(asyncio.BufferedProtocol):
     ) -> tuple[int, dict[str, str]]:
         """Send a request (its head, then any body) and read the response's status
         and headers (names in lower case). A body is written a slice at a time, the
-        next one once the socket has taken the last (no copy of it waits in memory),
-        each within ``idle`` seconds; meanwhile the answer is read, as a server may
-        answer (an error) before it has read the body: what is left is not sent."""
+        next one once the socket has taken the last (the transport copies at most one
+        slice the socket did not take), each within ``idle`` seconds; meanwhile the
+        answer is read, as a server may answer (an error) before it has read the body:
+        what is left is not sent."""
         transport = self._transport
         assert transport is not None
         for data in sends:
@@ -250,23 +261,30 @@ class _Connection(asyncio.BufferedProtocol):
             for start in range(0, len(view), _SLICE):
                 if self._paused:
                     await self._drain(idle)
-                if self.lost is not None or self._answered():
+                if self.lost is not None or transport.is_closing() or self._answered():
                     self.cut = True
                     return await self.response(idle)
                 transport.write(view[start : start + _SLICE])
         return await self.response(idle)
 
     def _answered(self) -> bool:
-        """Whether a final answer's head arrived (not an interim 1xx one)."""
-        return b"\r\n\r\n" in self._head and not _STATUS_1XX.match(self._head)
+        """Whether a final answer's head arrived (past any interim 1xx ones)."""
+        head, start = self._head, 0
+        while (end := head.find(b"\r\n\r\n", start)) >= 0:
+            if not _STATUS_1XX.match(head, start):
+                return True
+            start = end + 4
+        return False
 
     async def _drain(self, idle: float) -> None:
         """Wait, at most ``idle`` seconds, until the transport takes more, the
         connection is lost or an answer comes."""
         assert self._transport is not None
-        self._transport.resume_reading()  # an early answer: read as it comes
         async with asyncio.timeout(idle):
             while self._paused and self.lost is None and not self._answered():
+                # an early answer is read as it comes (reading pauses at each head's
+                # end: an interim 1xx one, then the final one)
+                self._transport.resume_reading()
                 self._waiter = asyncio.get_running_loop().create_future()
                 try:
                     await self._waiter
@@ -572,8 +590,9 @@ class RawConnections:
         ``None`` where it was not sent (a header that cannot be written as it is, a
         connection not made): the regular path sends it. Once sent, whatever happens
         is an error (:class:`ConnectionError`, :class:`TimeoutError`), except a
-        kept-alive connection the server closed before answering a byte: the request
-        goes once more, on a new connection, as for ranges."""
+        kept-alive connection the server closed before answering a byte: a request
+        of an idempotent method goes once more, on a new connection, as for ranges (a
+        POST never: a CompleteMultipartUpload sent again could find its upload gone)."""
         if self.in_use.locked():
             return None  # all taken (by ranges, say): aiohttp's pool sends it
         most = ANSWER_MOST if most is None else most
@@ -589,6 +608,10 @@ class RawConnections:
         key = (host, port)
         async with self.in_use:
             if (conn := self._kept(key)) is not None:
+                if method not in _IDEMPOTENT:  # an error, as aiohttp's: botocore retries
+                    return await self._exchange(
+                        key, conn, method, sends, bool(body), most, late_errors
+                    )
                 with contextlib.suppress(RawNotAnswered):  # once, as aiohttp does
                     return await self._exchange(
                         key, conn, method, sends, bool(body), most, late_errors
@@ -620,6 +643,8 @@ class RawConnections:
                 raise RawClosed(str(exc)) from exc
             if status < 200:
                 raise RawUnreadable(f"an answer {status} to {method}")
+            if carries and not conn.sent_all():
+                conn.cut = True  # answered with part of the body still here to send
             if conn.cut and status < 300:  # a success for a body it did not all get
                 raise RawUnreadable(f"an answer {status} before the body was all sent")
             framing = headers.get("transfer-encoding")

@@ -228,7 +228,8 @@ async def test_bytes_after_the_answer_and_an_early_answer_are_not_kept() -> None
 async def test_a_request_is_sent_again_once_at_most() -> None:
     """Kept-alive connections whose server reads each request and closes without a
     byte: the request goes out on one kept connection and one new one, never more (a
-    conditional PUT sent again would be a 412 for a write that succeeded)."""
+    conditional PUT sent again would be a 412 for a write that succeeded); a POST (a
+    CompleteMultipartUpload) goes out once, its error botocore's to retry."""
     ok = _answer("200 OK", "Content-Length: 2", body=b"ok")
     asked, closing = 0, False
     handlers: set[asyncio.Task[None]] = set()
@@ -262,6 +263,10 @@ async def test_a_request_is_sent_again_once_at_most() -> None:
         with pytest.raises(RawClosed):
             await _exchange(port, pool, body=b"once")
         assert asked - before == 2  # a kept connection, then a new one
+        assert pool._idle.get(("127.0.0.1", port))  # a kept connection left for it
+        with pytest.raises(RawClosed):
+            await _exchange(port, pool, "POST", body=b"<Complete/>")
+        assert asked - before == 3  # a POST: the kept connection alone
     finally:
         pool.close()
         server.close()
@@ -568,7 +573,21 @@ class _Unread:
         await self.server.wait_closed()
 
 
-_LARGE = bytes(48 * MiB)  # more than loopback's socket buffers hold, both ends together
+_LARGE = bytes(48 * MiB)
+
+
+def _recorded(pool: RawConnections) -> list[Any]:
+    """The connections ``pool`` makes, as it makes them."""
+    made: list[Any] = []
+    connect = pool._connect
+
+    async def recording(key: tuple[str, int]) -> Any:
+        conn = await connect(key)
+        made.append(conn)
+        return conn
+
+    pool._connect = recording  # type: ignore[method-assign]
+    return made  # more than loopback's socket buffers hold, both ends together
 
 
 async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> None:
@@ -581,6 +600,7 @@ async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> N
 
     async with _Unread() as port:
         pool = RawConnections(limit=2, connect_timeout=5, read_timeout=0.5)
+        made = _recorded(pool)
         tracemalloc.start()
         try:
             started = time.monotonic()
@@ -590,20 +610,25 @@ async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> N
             assert time.monotonic() - started < 5
             assert peak < 4 * MiB
             assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
+            await asyncio.sleep(0.05)
+            assert made[0].lost is not None  # closed at once, its unsent bytes dropped
         finally:
             tracemalloc.stop()
             pool.close()
 
 
-@pytest.mark.parametrize("status", [403, 200])
-async def test_an_answer_before_the_body_is_read_stops_the_body(status: int) -> None:
+@pytest.mark.parametrize(("status", "interim"), [(403, False), (403, True), (200, False)])
+async def test_an_answer_before_the_body_is_read_stops_the_body(status: int, interim: bool) -> None:
     """A server that answers (an error, as S3 may for a bad signature) without reading
-    the body: the answer is returned at once, not a timeout, the rest of the body is
-    never sent and the connection never used again. A success before the body was all
-    taken is not believed: an error, which botocore retries."""
+    the body, after an interim 100 or not: the answer is returned at once, not a
+    timeout, the rest of the body is never sent and the connection never used again.
+    A success before the body was all taken is not believed: an error, which botocore
+    retries."""
     error = b"<Error><Code>AccessDenied</Code></Error>"
     reason = "Forbidden" if status == 403 else "OK"
     answer = _answer(f"{status} {reason}", f"Content-Length: {len(error)}", body=error)
+    if interim:
+        answer = _answer("100 Continue") + answer
     async with _Unread(answer) as port:
         pool = RawConnections(limit=2, connect_timeout=5, read_timeout=30)
         try:
@@ -625,6 +650,7 @@ async def test_a_send_cancelled_mid_body_closes_its_connection() -> None:
     connection (half a request on it) is closed, never kept, and its place given back."""
     async with _Unread() as port:
         pool = RawConnections(limit=2, connect_timeout=5, read_timeout=30)
+        made = _recorded(pool)
         try:
             task = asyncio.create_task(_exchange(port, pool, body=_LARGE))
             await asyncio.sleep(0.3)
@@ -634,6 +660,8 @@ async def test_a_send_cancelled_mid_body_closes_its_connection() -> None:
                 await task
             assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
             assert pool.opened == 1
+            await asyncio.sleep(0.05)
+            assert made[0].lost is not None
         finally:
             pool.close()
 
