@@ -916,7 +916,10 @@ class DirectPath:
         if target.signer is not None:
             if body is None:
                 payload = EMPTY_SHA256
-            elif xml is not None:  # signed, as botocore's over http (a small body)
+            elif xml is not None:
+                # signed, as botocore signs it over http; over https it may send it
+                # unsigned, but a SHA-256 of a few hundred bytes costs nothing and the
+                # signature then covers the list of parts too
                 payload = hashlib.sha256(body).hexdigest()
             elif self._signs_payload(target, params):
                 payload = payload_hash or hashlib.sha256(body).hexdigest()

@@ -243,7 +243,7 @@ async def _part_payload_hashes(
 
         def spy(*args: Any) -> Any:
             request = prepare(*args)
-            if "uploadId=" in request.url:
+            if "partNumber=" in request.url:  # an UploadPart (not Create or Complete)
                 sent.append(request.headers["x-amz-content-sha256"])
             return request
 
