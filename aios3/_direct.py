@@ -488,6 +488,9 @@ def _plain_http(url: str) -> tuple[str, int, str] | None:
 
 
 # the root element's name, past an XML declaration, comments and white space
+_SPACE = re.compile(rb"\s*")
+# answers small enough to be parsed once more, whole, to tell a body cut short
+_PARSED_WHOLE = frozenset({"CreateMultipartUpload", "CompleteMultipartUpload"})
 _ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*)?(?:<!--.*?-->\s*)*<([^\s/>]+)", re.S)
 
 
@@ -495,12 +498,30 @@ def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
     """Whether a 200 is an error: S3 may answer one with an ``<Error>`` body
     (CompleteMultipartUpload, CopyObject, anything really), which botocore's
     ``_handle_200_error`` turns into a 500 for every operation but those whose answer
-    is the object itself. Read by the root element's name alone (a listing page is not
+    is the object itself. It takes a body that does not parse for one too (S3 answers a
+    slow Complete with spaces first, then its XML: a connection cut between them). So
+    does this, for the operations answered in XML: a body that is not XML at all, and,
+    for a multipart upload's Create and Complete (a few hundred bytes), one that does
+    not parse. A listing page is read by its root element's name alone (it is not
     parsed twice)."""
     if status != 200 or not content or op.streaming:
         return False
-    root = _ROOT.match(content, 0, 4096)
-    return root is not None and root.group(1) == b"Error"
+    start = _SPACE.match(content).end()  # type: ignore[union-attr]  # (it always matches)
+    root = _ROOT.match(content, start, start + 4096)
+    if root is None:
+        return op.body is not None
+    if root.group(1) == b"Error":
+        return True
+    if op.name in _PARSED_WHOLE:
+        from xml.etree.ElementTree import ParseError, XMLParser
+
+        try:
+            parser = XMLParser()
+            parser.feed(content)
+            parser.close()
+        except ParseError:
+            return True
+    return False
 
 
 def _region_redirect(status: int, headers: dict[str, str]) -> bool:

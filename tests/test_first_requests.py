@@ -678,6 +678,71 @@ async def test_a_200_with_an_error_body_is_an_error_on_every_path(
     assert raised["first"] is raised["built"] is raised["botocore"]
 
 
+async def _complete_on_every_path(body: bytes) -> dict[str, tuple[Any, int, bool]]:
+    """A CompleteMultipartUpload that a canned server answers 200 with ``body``, sent
+    before the client is built, once built, and on botocore's own path: what each
+    returned (or raised), how many times it was asked, whether the client stayed
+    unbuilt."""
+    from test_raw_requests import _answer, _to_canned
+
+    canned = _Canned([_answer("200 OK", f"Content-Length: {len(body)}", body=body)])
+    parts = {"Parts": [{"ETag": '"e"', "PartNumber": 1}]}
+    outcomes: dict[str, tuple[Any, int, bool]] = {}
+    async with canned as port:
+        for how in ("first", "built", "botocore"):
+            config = _to_canned(port, max_attempts=2, direct_requests=how != "botocore")
+            canned.asked = 0
+            async with aios3.connect(config) as client:
+                if how == "built":
+                    assert client.client is not None
+                try:
+                    out: Any = await client.call(
+                        "complete_multipart_upload",
+                        action="complete multipart upload",
+                        bucket="bkt",
+                        key="k",
+                        UploadId="u",
+                        MultipartUpload=parts,
+                    )
+                except aios3.S3Error as error:
+                    out = error
+                outcomes[how] = (out, canned.asked, _unbuilt(client))
+    return outcomes
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"  \n  ", b"<CompleteMultipartUploadResult><Bucket>bkt</Bucket><Key>k", b"Done"],
+    ids=["spaces", "cut", "text"],
+)
+async def test_a_complete_answered_200_with_a_body_that_does_not_parse_is_asked_again(
+    body: bytes, clean_env: Path, tables: None
+) -> None:
+    """S3 answers a slow CompleteMultipartUpload with spaces, then its XML: a 200 whose
+    body stops short, or is not XML at all, is what botocore takes for a 500 (asked
+    again, then raised), before the client is built, once built, and on botocore's own
+    path alike; never an upload taken for complete."""
+    outcomes = await _complete_on_every_path(body)
+    for how, (out, asked, _) in outcomes.items():
+        assert isinstance(out, aios3.S3Error) and asked == 2, how  # max_attempts, as a 500
+    assert len({type(out) for out, _, _ in outcomes.values()}) == 1
+
+
+async def test_a_complete_answered_slowly_is_read_on_every_path(
+    clean_env: Path, tables: None
+) -> None:
+    """The answer of a slow Complete as S3 sends it (its declaration, spaces while it
+    works, then the result): read once, the same on every path."""
+    body = (
+        b'<?xml version="1.0" encoding="UTF-8"?>\n' + b" " * 5000 + b"\n"
+        b"<CompleteMultipartUploadResult><Bucket>bkt</Bucket><Key>k</Key>"
+        b"<ETag>&quot;abc-2&quot;</ETag></CompleteMultipartUploadResult>"
+    )
+    for how, (out, asked, unbuilt) in (await _complete_on_every_path(body)).items():
+        assert (out["ETag"], out["Key"], asked) == ('"abc-2"', "k", 1), how
+        assert unbuilt == (how == "first"), how
+
+
 def test_tables_from_another_model_are_neither_kept_nor_used(
     clean_env: Path, monkeypatch: pytest.MonkeyPatch, tables: None
 ) -> None:
