@@ -27,24 +27,24 @@ Scope, and what stays with the regular path:
   a value, say an ETag from a hostile server; a character outside latin-1) is never
   written: the regular path gets it, and its own checks; so does one carrying an
   SSE-C key (aiohttp alone sends a customer's key, for ranges and small requests).
-Whole requests (:meth:`RawConnections.exchange`): the direct path's PutObject and
-UploadPart, HeadObject, DeleteObject and listing pages go out whole, and their answers
-are read whole, framed by a length, by chunks or by the end of the stream. Through
-aiohttp, a 4 KiB PutObject spent ~28% of its CPU in aiohttp's request and response
-machinery, and an 8 MiB part went through its stream writer 256 KiB at a time (see
-:mod:`._payload`). Here a body goes out in the same slices straight to the transport,
-the next once the socket has taken the last (the transport copies at most one slice
-the socket did not take at once), within the read timeout (a server that stops
-reading is a timeout); the answer is read meanwhile, as a server may answer an error
-before it has read all of the body: the rest is not sent, and the connection is not
-used again. Once a request is sent it is never sent again here, but for a kept-alive
-connection the server closed before answering a byte, where the method is idempotent
-(not a POST: aiohttp's rule); anything else
-is a connection error for botocore's retry handler, as aiohttp's would be. A request
-with a body that draws an error does not leave its connection for another (the
-server may not have read all of the body). A request never waits for a place: when
-all ``limit`` are in use (by a download's ranges, say), aiohttp sends it. A body goes
-out exactly as long as its Content-Length says, or aiohttp sends it.
+Whole requests (:meth:`RawConnections.exchange`): the direct path's PutObject,
+UploadPart, a multipart upload's Create, Complete and Abort, HeadObject, DeleteObject
+and listing pages go out whole, and their answers are read whole, framed by a length,
+by chunks or by the end of the stream. Through aiohttp, a 4 KiB PutObject spent ~28%
+of its CPU in aiohttp's request and response machinery, and an 8 MiB part went through
+its stream writer 256 KiB at a time (see :mod:`._payload`). Here a body goes out in
+the same slices straight to the transport, the next once the socket has taken the last
+(the transport copies at most one slice the socket did not take at once), within the
+read timeout (a server that stops reading is a timeout); the answer is read meanwhile,
+as a server may answer an error before it has read all of the body: the rest is not
+sent, and the connection is not used again. Once a request is sent it is never sent
+again here, but for a kept-alive connection the server closed before answering a
+byte, where the method is idempotent (not a POST: aiohttp's rule); anything else is a
+connection error for botocore's retry handler, as aiohttp's would be. A request with a
+body that draws an error does not leave its connection for another (the server may
+not have read all of the body). A request never waits for a place: when all ``limit``
+are in use (by a download's ranges, say), aiohttp sends it. A body goes out exactly
+as long as its Content-Length says, or aiohttp sends it.
 
 Requests are signed as the direct path signs them (:meth:`DirectPath.prepare`).
 Connections are kept alive in :class:`RawConnections`, at most ``limit`` in use at
@@ -583,16 +583,17 @@ class RawConnections:
         late_errors: bool = False,
     ) -> tuple[int, dict[str, str], bytes] | None:
         """Send a whole request (a ``body`` of any length, written as the socket takes
-        it) and read its whole answer: status, headers, body (a 2xx answer's at most ``most`` bytes,
-        by default :data:`ANSWER_MOST`; any other's at most that). ``late_errors``: a
-        2xx answer whose body then fails raises :class:`RawBodyBroken`, for a caller
-        that reports a broken body apart from a request that was not answered.
-        ``None`` where it was not sent (a header that cannot be written as it is, a
-        connection not made): the regular path sends it. Once sent, whatever happens
-        is an error (:class:`ConnectionError`, :class:`TimeoutError`), except a
-        kept-alive connection the server closed before answering a byte: a request
-        of an idempotent method goes once more, on a new connection, as for ranges (a
-        POST never: a CompleteMultipartUpload sent again could find its upload gone)."""
+        it) and read its whole answer: status, headers, body (a 2xx answer's at most
+        ``most`` bytes, by default :data:`ANSWER_MOST`; any other's at most that).
+        ``late_errors``: a 2xx answer whose body then fails raises
+        :class:`RawBodyBroken`, for a caller that reports a broken body apart from a
+        request that was not answered. ``None`` where it was not sent (a header that
+        cannot be written as it is, a connection not made): the regular path sends
+        it. Once sent, whatever happens is an error (:class:`ConnectionError`,
+        :class:`TimeoutError`), except a kept-alive connection the server closed
+        before answering a byte: a request of an idempotent method goes once more, on
+        a new connection, as for ranges (a POST never: a CompleteMultipartUpload sent
+        again could find its upload gone)."""
         if self.in_use.locked():
             return None  # all taken (by ranges, say): aiohttp's pool sends it
         most = ANSWER_MOST if most is None else most
