@@ -58,7 +58,15 @@ from ._rawget import (
     RawUnreadable,
 )
 from ._signing import EMPTY_SHA256, UNSIGNED_PAYLOAD, Signer
-from ._xml import Plan, RequestPlan, compile_plan, compile_request, parse_xml, write_xml
+from ._xml import (
+    Plan,
+    RequestPlan,
+    compile_plan,
+    compile_request,
+    parse_xml,
+    well_formed,
+    write_xml,
+)
 
 __all__ = ["OPERATIONS", "Answer", "DirectPath", "NeedsClient", "Tried", "http_session_class"]
 
@@ -487,10 +495,10 @@ def _plain_http(url: str) -> tuple[str, int, str] | None:
     return where.hostname, where.port or 80, where.path + (f"?{where.query}" if where.query else "")
 
 
-# the root element's name, past an XML declaration, comments and white space
 _SPACE = re.compile(rb"\s*")
 # answers small enough to be parsed once more, whole, to tell a body cut short
 _PARSED_WHOLE = frozenset({"CreateMultipartUpload", "CompleteMultipartUpload"})
+# the root element's name, past an XML declaration, comments and white space
 _ROOT = re.compile(rb"(?:\xef\xbb\xbf)?\s*(?:<\?.*?\?>\s*)?(?:<!--.*?-->\s*)*<([^\s/>]+)", re.S)
 
 
@@ -512,16 +520,7 @@ def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
         return op.body is not None
     if root.group(1) == b"Error":
         return True
-    if op.name in _PARSED_WHOLE:
-        from xml.etree.ElementTree import ParseError, XMLParser
-
-        try:
-            parser = XMLParser()
-            parser.feed(content)
-            parser.close()
-        except ParseError:
-            return True
-    return False
+    return op.name in _PARSED_WHOLE and not well_formed(content)
 
 
 def _region_redirect(status: int, headers: dict[str, str]) -> bool:

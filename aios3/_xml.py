@@ -29,7 +29,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from xml.etree.ElementTree import Element
 
-__all__ = ["Plan", "RequestPlan", "compile_plan", "compile_request", "parse_xml", "write_xml"]
+__all__ = [
+    "Plan",
+    "RequestPlan",
+    "compile_plan",
+    "compile_request",
+    "parse_xml",
+    "well_formed",
+    "write_xml",
+]
 
 Convert = Callable[[str], Any]
 
@@ -169,6 +177,19 @@ def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
         out = _structure(root, plan)
         del root, parser  # freed before the collector is back: none of it is ever seen
     return out
+
+
+def well_formed(body: bytes) -> bool:
+    """Whether ``body`` parses as XML (a body cut short does not)."""
+    from xml.etree.ElementTree import ParseError, XMLParser
+
+    parser = XMLParser()
+    try:
+        parser.feed(body)
+        parser.close()
+    except ParseError:
+        return False
+    return True
 
 
 _pause_lock = threading.Lock()
