@@ -4,6 +4,8 @@
   awaits it is cancelled meanwhile, then re-raises that cancellation.
 - :class:`Budget` bounds work in flight by count *and* bytes, which is what keeps a
   transfer's memory flat: ``write()`` waits on it (back-pressure) before cutting more.
+- :func:`in_thread` runs blocking work in a worker thread and, when cancelled, waits
+  for that thread to end before raising (what the thread uses stays valid until then).
 - :func:`wake` resolves a waiter unless it is already done (a callback from another
   thread or from the selector, racing a cancellation).
 - :class:`MemoryPool` is a client's budget of part-buffer bytes, shared by all its
@@ -16,11 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Budget", "MemoryPool", "shielded", "tree_budget", "wake"]
+__all__ = ["Budget", "MemoryPool", "in_thread", "shielded", "tree_budget", "wake"]
 
 T = TypeVar("T")
 
@@ -29,6 +31,29 @@ def wake(waiter: asyncio.Future[None]) -> None:
     """Resolve ``waiter`` unless it is done already (cancelled, or woken before)."""
     if not waiter.done():
         waiter.set_result(None)
+
+
+async def in_thread(
+    fn: Callable[..., T], /, *args: Any, on_cancel: Callable[[], object] | None = None
+) -> T:
+    """``fn(*args)`` in a worker thread. A thread cannot be stopped from outside: a
+    cancellation that comes meanwhile calls ``on_cancel`` (which should have ``fn``
+    stop soon) and is raised once the thread is done, so that whatever it reads (an
+    open file) is not closed under it."""
+    task = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.wait([task])
+        except asyncio.CancelledError:
+            if not interrupted and on_cancel is not None:
+                on_cancel()
+            interrupted = True
+    if interrupted:
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller gets
+        raise asyncio.CancelledError
+    return task.result()
 
 
 async def shielded(aw: Awaitable[T], *, within: float) -> T:

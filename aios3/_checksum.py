@@ -18,6 +18,9 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 from typing import Any
 
+from ._aio import in_thread
+from ._body import FileSpan
+
 try:
     from zlib_ng.zlib_ng import crc32
 except ImportError:  # pragma: no cover - a platform without zlib-ng
@@ -146,7 +149,13 @@ async def body_digests(
     algorithm: str | None, data: Any, *, sha256: bool
 ) -> tuple[PartChecksum | None, str | None]:
     """A request body's ``algorithm`` checksum and, if ``sha256``, the SHA-256 hex digest
-    its signature needs, from one pass over it, off the event loop when it is large."""
+    its signature needs, from one pass over it, off the event loop when it is large (a
+    :class:`~aios3._body.FileSpan` is read from its file, a piece at a time)."""
+    if algorithm is None and not sha256:
+        return None, None
+    if isinstance(data, FileSpan):
+        digests = Digests(algorithm, sha256=sha256)
+        return (await in_thread(data.digest, digests, on_cancel=data.stop)).result()
     if len(data) >= LARGE_BODY:
         return await asyncio.to_thread(_digests, algorithm, data, sha256=sha256)
     return _digests(algorithm, data, sha256=sha256)

@@ -14,8 +14,8 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol
 
-from ._aio import MemoryPool
-from ._body import Body
+from ._aio import MemoryPool, in_thread
+from ._body import Body, FileSpan
 from ._checksum import checksum_param
 from ._config import Config, TransferConfig
 from ._direct import Answer, DirectPath, NeedsClient, http_session_class
@@ -371,6 +371,9 @@ class ClientCore:
                     return answer
             if key is not None:
                 params["Key"] = key
+            span = params.get("Body")
+            if isinstance(span, FileSpan):  # botocore takes bytes (a region redirect, say)
+                params["Body"] = await in_thread(span.read_whole, on_cancel=span.stop)
             return Answer(await getattr(client, operation)(Bucket=bucket, **params))
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
@@ -390,13 +393,31 @@ class ClientCore:
         when the body carries one (see :func:`checksummed`). botocore's path hashes
         every body it signs on its own."""
         direct = self._direct
-        if direct is None or not isinstance(data, Body):
+        if direct is None or not isinstance(data, Body | FileSpan):
             return False
         param = checksum_param(algorithm)
         if param is not None:
             params[param] = ""  # its value is not known yet; its presence counts
         params = self._with_options(operation, options, {**params, "Body": data})
         return await direct.hashes_body(operation, bucket, params)
+
+    async def _sends_span(
+        self,
+        operation: str,
+        *,
+        bucket: str,
+        options: RequestOptions | None = None,
+        **params: Any,
+    ) -> bool:
+        """Whether :meth:`call` sends ``operation`` with a :class:`FileSpan` body over
+        aios3's own connections (plain http, the direct path, no customer key), which
+        alone send a span without reading it into memory."""
+        direct = self._direct
+        if direct is None:
+            return False
+        span = FileSpan(-1, 0, int(params.get("ContentLength") or 0), "")
+        params = self._with_options(operation, options, {**params, "Body": span})
+        return await direct.sends_span(operation, bucket, params)
 
     async def _raw_range(
         self,

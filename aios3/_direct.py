@@ -46,8 +46,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ._body import Body
-from ._checksum import LARGE_BODY, crc32
+from ._body import Body, FileSpan
+from ._checksum import LARGE_BODY, body_digests, crc32
+from ._exceptions import InvalidRequest
 from ._first import FIRST_OPERATIONS, FirstRequests, keep
 from ._rawget import (
     ANSWER_MOST,
@@ -852,7 +853,7 @@ class DirectPath:
             if plan is None or not plan.accepts(params[op.payload]):
                 return False
         if method in _UPLOADS:
-            if not isinstance(params.get("Body"), Body | bytes):
+            if not isinstance(params.get("Body"), Body | bytes | FileSpan):
                 return False
             # Without a checksum botocore would add one (request_checksum_calculation).
             if not self._checksum_required_only and not any(c in params for c in _CHECKSUMS):
@@ -992,9 +993,10 @@ class DirectPath:
             return None
         body = params["Body"]
         known: str | None = getattr(body, "sha256", None)
-        if known is not None or len(body) < LARGE_BODY:
+        if known is not None or (len(body) < LARGE_BODY and not isinstance(body, FileSpan)):
             return known
-        return await asyncio.to_thread(lambda: hashlib.sha256(body).hexdigest())
+        _, digest = await body_digests(None, body, sha256=True)
+        return digest
 
     async def hashes_body(self, method: str, bucket: str, params: dict[str, Any]) -> bool:
         """Whether :meth:`fetch` would sign this upload's body by its SHA-256: a caller
@@ -1004,6 +1006,15 @@ class DirectPath:
             return False
         target = await self._target(bucket)
         return target is not None and self._hashes_body(target, params)
+
+    async def sends_span(self, method: str, bucket: str, params: dict[str, Any]) -> bool:
+        """Whether :meth:`fetch` sends this upload's body over aios3's own connections
+        (plain http, no customer key): the only path that sends a
+        :class:`~aios3._body.FileSpan` as it is (aiohttp's would read it whole)."""
+        if not self.accepts(method, params) or any(k in params for k in _SSE_C):
+            return False
+        target = await self._target(bucket)
+        return target is not None and target.scheme == "http"
 
     async def _send_with_retries(
         self,
@@ -1049,6 +1060,8 @@ class DirectPath:
                     raise earlier
                 else:
                     raw, headers, content = earlier
+            except InvalidRequest:
+                raise  # the source's (a file that shrank): sending it again cannot help
             except Exception as exc:
                 error = _connection_error(exc, request.url)
                 if await self._needs_retry(attempts, op, request_dict, None, error):
@@ -1113,6 +1126,8 @@ class DirectPath:
         request.headers["accept-encoding"] = "identity"  # as _request asks
         try:
             sent = await self._raw_request(request, most)
+        except InvalidRequest:
+            raise  # the source's (a file that shrank)
         except Exception as exc:  # botocore's retries and errors, from here on
             raise NeedsClient(Tried(request, exc)) from exc
         if sent is None:
@@ -1149,7 +1164,7 @@ class DirectPath:
             request.method,
             URL(request.url, encoded=True),
             headers=headers,
-            data=request.body,
+            data=request.body,  # (a FileSpan: read a slice at a time, see ._payload)
             allow_redirects=False,
         )
         try:

@@ -18,10 +18,11 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ._aio import Budget, shielded, tree_budget
-from ._body import Body
+from ._body import Body, FileSpan
 from ._checksum import (
     Digests,
     PartChecksum,
+    checksum_param,
     checksummed,
     crc32_b64,
     crc32_combine,
@@ -321,7 +322,55 @@ class MultipartUpload:
             await self._submit_filled()
         return got
 
-    async def _signs(self, part: Body) -> bool:
+    async def _send_span(self, reader: Reader) -> int:
+        """Send the next part as a span of ``reader``'s file (one that can span): no
+        buffer, the kernel sends it from the page cache. Returns the part's bytes: 0
+        once the declared size is all sent (the file must still have that size)."""
+        self._check_open("write")
+        self._mode = "write"
+        assert self._size is not None
+        length = min(self._plan.size_of(self._next_number), self._size - self._accepted)
+        if length <= 0:
+            reader.check_size()
+            return 0
+        span = reader.span(self._accepted, length)
+        try:
+            held = await self._budget.acquire(length)
+        except BaseException:
+            span.close()
+            raise
+        self._accepted += length
+        number = self._next_number
+        self._next_number += 1
+        self._sent.add(number)
+        await self._spawn(length, lambda: self._send_part(number, span), held=held, span=span)
+        return length
+
+    async def sends_spans(self, reader: Reader) -> bool:
+        """Whether the parts of ``reader`` can go as spans of its file: it can give
+        them, its size is known, each part is digested (a checksum, a signature), and
+        every part request would go over aios3's own connections (which alone send a
+        span without reading it)."""
+        if not reader.can_span or self._size is None:
+            return False
+        if self._algorithm is None and not await self._signs(FileSpan(-1, 0, 0, "")):
+            # Nothing to digest: the file would be read first by sendfile, on the event
+            # loop (a slow or network disk would hold it); the digest's read, in a
+            # worker thread, leaves the bytes in the page cache for sendfile.
+            return False
+        param = checksum_param(self._algorithm)
+        params: dict[str, Any] = {param: ""} if param is not None else {}
+        return await self._s3._sends_span(
+            "upload_part",
+            bucket=self.bucket,
+            options=self._options,
+            UploadId=self.upload_id,
+            PartNumber=1,
+            ContentLength=self._plan.size_of(1),
+            **params,
+        )
+
+    async def _signs(self, part: Body | FileSpan) -> bool:
         """Whether part bodies are signed by a SHA-256 that aios3 computes: asked once
         per upload (the answer is the same for every part)."""
         if self._signs_parts is None:
@@ -516,9 +565,11 @@ class MultipartUpload:
         *,
         held: int | None = None,
         settle: Body | None = None,
+        span: FileSpan | None = None,
     ) -> None:
         """Start ``work`` as a part task once the budget has room for ``nbytes`` (or
-        with the share ``held`` already taken for it)."""
+        with the share ``held`` already taken for it). ``span``: the part's file span,
+        closed when the task is over."""
         if held is None:
             held = await self._budget.acquire(nbytes)
         stop = self._closed_by or self._failure
@@ -528,8 +579,12 @@ class MultipartUpload:
             self._budget.release(held)
             if settle is not None:
                 self._settle(settle)
+            if span is not None:
+                span.close()
             raise stop
         task = asyncio.create_task(work())
+        if span is not None:  # (a task cancelled before its first step runs no finally)
+            task.add_done_callback(lambda _: span.close())
         self._tasks.add(task)
         # Released by the callback, not inside the task: a task cancelled before its
         # first step never runs its body, and its share would leak (and stall write()).
@@ -581,18 +636,30 @@ class MultipartUpload:
                 other.cancel()
 
     async def _send_part(
-        self, number: int, data: Body, reuse: bool = False, digests: Digests | None = None
+        self,
+        number: int,
+        data: Body | FileSpan,
+        reuse: bool = False,
+        digests: Digests | None = None,
     ) -> None:
         sign = await self._signs(data)
-        async with checksummed(self._algorithm, data, sign=sign, digests=digests) as checksum:
-            extra = checksum.as_params() if checksum else {}
-            resp = await self._part_request(
-                "upload_part", number, Body=data, ContentLength=len(data), **extra
-            )
+        try:
+            async with checksummed(self._algorithm, data, sign=sign, digests=digests) as checksum:
+                extra = checksum.as_params() if checksum else {}
+                resp = await self._part_request(
+                    "upload_part", number, Body=data, ContentLength=len(data), **extra
+                )
+        except Exception:
+            if isinstance(data, FileSpan):
+                data.check()  # a file changed under its digest: say so, not how it failed
+            raise
+        if isinstance(data, FileSpan):
+            data.check()  # the bytes that went are the ones digested
         self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
         await self._meter.add(len(data))  # acknowledged: a retried part counts once
         if (
             reuse
+            and isinstance(data, Body)
             and len(self._spare) < self._slots
             and len(data) == self._spare_size  # still the size being filled
             and not self._pool.contended  # else it goes back, for whoever waits

@@ -1,6 +1,8 @@
 """How aiohttp sends a :class:`~aios3._body.Body`: as it is, in slices, and without the
 "large body" ResourceWarning its generic bytes payload raises above 1 MB, so that
-applications that run with warnings as errors are not broken by aios3.
+applications that run with warnings as errors are not broken by aios3. A
+:class:`~aios3._body.FileSpan` (a file's part that found aios3's own connections all
+taken) is read a slice at a time as aiohttp sends it, never whole.
 
 Importing this module registers the payload; :func:`aios3._body.send_with_aiohttp`
 does, as a client opens.
@@ -8,11 +10,13 @@ does, as a client opens.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from aiohttp import payload as _payload
 
-from ._body import Body
+from ._aio import in_thread
+from ._body import Body, FileSpan
 
 __all__: list[str] = []
 
@@ -39,4 +43,34 @@ class _BodyPayload(_payload.BytesPayload):
             await writer.write(view[start : start + _SLICE])
 
 
+class _SpanPayload(_payload.Payload):
+    """A file's span, read a slice at a time (in a worker thread) as it is written."""
+
+    _value: FileSpan
+
+    def __init__(self, value: FileSpan, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("content_type", "application/octet-stream")
+        super().__init__(value, *args, **kwargs)
+        self._size = len(value)
+
+    def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
+        raise TypeError("a file's span is not text")
+
+    async def write(self, writer: Any) -> None:
+        await self.write_with_length(writer, None)
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        span = self._value
+        end = span.length if content_length is None else min(span.length, content_length)
+        at = 0
+        while at < end:
+            n = min(_SLICE, end - at)
+            chunk = await in_thread(os.pread, span.fd, n, span.offset + at)
+            if not chunk:
+                raise span.shorter(at)
+            await writer.write(chunk)
+            at += len(chunk)
+
+
 _payload.PAYLOAD_REGISTRY.register(_BodyPayload, Body, order=_payload.Order.try_first)
+_payload.PAYLOAD_REGISTRY.register(_SpanPayload, FileSpan, order=_payload.Order.try_first)

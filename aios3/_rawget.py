@@ -37,14 +37,17 @@ the same slices straight to the transport, the next once the socket has taken th
 (the transport copies at most one slice the socket did not take at once), within the
 read timeout (a server that stops reading is a timeout); the answer is read meanwhile,
 as a server may answer an error before it has read all of the body: the rest is not
-sent, and the connection is not used again. Once a request is sent it is never sent
-again here, but for a kept-alive connection the server closed before answering a
-byte, where the method is idempotent (not a POST: aiohttp's rule); anything else is a
-connection error for botocore's retry handler, as aiohttp's would be. A request with a
-body that draws an error does not leave its connection for another (the server may
-not have read all of the body). A request never waits for a place: when all ``limit``
-are in use (by a download's ranges, say), aiohttp sends it. A body goes out exactly
-as long as its Content-Length says, or aiohttp sends it.
+sent, and the connection is not used again. A file's part (a
+:class:`~aios3._body.FileSpan`) goes from the page cache to the socket with
+``os.sendfile``, the same way: as the socket takes it, the answer read meanwhile.
+Once a request is sent it is never sent again here, but for a kept-alive connection
+the server closed before answering a byte, where the method is idempotent (not a
+POST: aiohttp's rule); anything else is a connection error for botocore's retry
+handler, as aiohttp's would be. A request with a body that draws an error does not
+leave its connection for another (the server may not have read all of the body). A
+request never waits for a place: when all ``limit`` are in use (by a download's
+ranges, say), aiohttp sends it. A body goes out exactly as long as its Content-Length
+says, or aiohttp sends it.
 
 Requests are signed as the direct path signs them (:meth:`DirectPath.prepare`).
 Connections are kept alive in :class:`RawConnections`, at most ``limit`` in use at
@@ -56,13 +59,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
+import os
 import re
 import select
 import sys
 import time
 from typing import TYPE_CHECKING, Any
 
-from ._aio import wake
+from ._aio import in_thread, wake
+from ._body import FileSpan
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -94,6 +100,24 @@ _JOINED = 64 * 1024  # a body this small is sent in one write with its head
 ANSWER_MOST = 64 * 1024 * 1024
 """Bytes, at most, of an answer read whole (a listing page is ~300 KB)."""
 _PIECE_MOST = 16 * 1024 * 1024  # a body read whole is given memory this much at a time
+# sendfile errors of the connection (the server closed it: its answer may be there)
+_CLOSED = frozenset(
+    {
+        errno.EPIPE,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ENOTCONN,
+        errno.ESHUTDOWN,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+    }
+)
+# sendfile errors that say it cannot send from this file: its bytes are read instead
+_NO_SENDFILE = frozenset(
+    {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+)
 
 
 class RawClosed(ConnectionError):
@@ -246,17 +270,25 @@ class _Connection(asyncio.BufferedProtocol):
             self._until = b"\r\n\r\n"
 
     async def request(
-        self, sends: list[bytes | bytearray], idle: float
+        self, sends: list[bytes | bytearray | FileSpan], idle: float
     ) -> tuple[int, dict[str, str]]:
         """Send a request (its head, then any body) and read the response's status
         and headers (names in lower case). A body is written a slice at a time, the
         next one once the socket has taken the last (the transport copies at most one
         slice the socket did not take), each within ``idle`` seconds; meanwhile the
         answer is read, as a server may answer (an error) before it has read the body:
-        what is left is not sent."""
+        what is left is not sent. A :class:`FileSpan` goes by :meth:`_send_file`."""
         transport = self._transport
         assert transport is not None
         for data in sends:
+            if isinstance(data, FileSpan):
+                sent = await self._send_file(data, idle)
+                if sent is None:  # no sendfile from this file: read it, and write that
+                    data = await in_thread(data.read_whole, on_cancel=data.stop)
+                elif not sent:
+                    return await self.response(idle)
+                else:
+                    continue
             view = memoryview(data)
             for start in range(0, len(view), _SLICE):
                 if self._paused:
@@ -266,6 +298,67 @@ class _Connection(asyncio.BufferedProtocol):
                     return await self.response(idle)
                 transport.write(view[start : start + _SLICE])
         return await self.response(idle)
+
+    async def _send_file(self, span: FileSpan, idle: float) -> bool | None:
+        """Send ``span`` with ``os.sendfile``, from the page cache to the socket (no
+        copy through this process), as much at a time as the socket takes, once the
+        transport has sent what it holds (the head); whenever the socket is full,
+        wait at most ``idle`` seconds for room, reading any answer meanwhile. False
+        where the rest is not sent (``cut``): an answer came, or the connection
+        ended; ``None`` where the system cannot sendfile from this file (nothing
+        sent: the caller sends its bytes). The transport's socket is written
+        directly, as asyncio's own ``loop.sendfile`` writes it, and watched for room
+        through a duplicate descriptor (the loop lets no one else watch the
+        transport's own)."""
+        transport = self._transport
+        assert transport is not None
+        if self.lost is not None or transport.is_closing():
+            self.cut = True
+            return False
+        sock = transport.get_extra_info("socket")
+        loop = asyncio.get_running_loop()
+        sent = 0
+        watch = os.dup(sock.fileno())
+        try:
+            while sent < span.length:
+                if self.lost is not None or transport.is_closing() or self._answered():
+                    self.cut = True
+                    return False
+                n = 0
+                if not transport.get_write_buffer_size():
+                    try:
+                        n = os.sendfile(
+                            sock.fileno(), span.fd, span.offset + sent, span.length - sent
+                        )
+                    except (BlockingIOError, InterruptedError):
+                        pass
+                    except OSError as exc:
+                        if exc.errno in _NO_SENDFILE and not sent:
+                            return None
+                        if exc.errno not in _CLOSED:
+                            raise span.unreadable(exc) from exc
+                        self.cut = True  # the server closed: its answer may be there
+                        return False
+                    else:
+                        if not n:  # the file is shorter than it was
+                            raise span.shorter(sent)
+                        sent += n
+                        continue
+                waiter = self._waiter = loop.create_future()
+                loop.add_writer(watch, wake, waiter)
+                try:
+                    transport.resume_reading()  # an early answer is read as it comes
+                    async with asyncio.timeout(idle):
+                        await waiter
+                finally:
+                    loop.remove_writer(watch)  # before the descriptor closes
+                    self._waiter = None
+            return True
+        except BaseException:
+            self.cut = True  # a body not all sent: the connection is dropped, not flushed
+            raise
+        finally:
+            os.close(watch)
 
     def _answered(self) -> bool:
         """Whether a final answer's head arrived (past any interim 1xx ones)."""
@@ -577,7 +670,7 @@ class RawConnections:
         method: str,
         target: str,
         headers: Mapping[str, str],
-        body: bytes | bytearray | None,
+        body: bytes | bytearray | FileSpan | None,
         *,
         most: int | None = None,
         late_errors: bool = False,
@@ -603,8 +696,8 @@ class RawConnections:
         head = request_head(target, headers, method)
         if head is None:
             return None
-        sends: list[bytes | bytearray] = [head, body] if body else [head]
-        if body and len(body) <= _JOINED:
+        sends: list[bytes | bytearray | FileSpan] = [head, body] if body else [head]
+        if body and len(body) <= _JOINED and not isinstance(body, FileSpan):
             sends = [head + body]  # one write, one send
         key = (host, port)
         async with self.in_use:
@@ -627,7 +720,7 @@ class RawConnections:
         key: tuple[str, int],
         conn: _Connection,
         method: str,
-        sends: list[bytes | bytearray],
+        sends: list[bytes | bytearray | FileSpan],
         carries: bool,
         most: int,
         late_errors: bool,

@@ -3,7 +3,9 @@
 Every adapter has ``size`` (``None`` when unknown), ``name`` (a local file name, for
 guessing the content type) and ``async read(n)``, which returns up to about ``n``
 bytes and ``b""`` at the end. A file or a pipe also reads straight into a part buffer
-(``readinto``), so its parts need neither a fresh buffer each nor a copy. Checks
+(``readinto``), so its parts need neither a fresh buffer each nor a copy; a file of
+known size may give its parts as spans of itself (``span``), which aios3's own
+connections send from the page cache without reading them into memory. Checks
 that can fail (missing file, text mode, wrong chunk types) raise
 :class:`~aios3.InvalidRequest`, the earlier the better.
 """
@@ -14,16 +16,20 @@ import asyncio
 import inspect
 import io
 import os
+import stat
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
 from types import TracebackType
 from typing import IO, Any, Protocol, TypeAlias, runtime_checkable
 
 from ._aio import wake
-from ._body import Body
+from ._body import Body, FileSpan, file_stamp
 from ._checksum import PIECE, Digests
 from ._exceptions import InvalidRequest
 
 __all__ = ["PipeReader", "Reader", "Source", "open_source"]
+
+# where a file's parts can go as spans: sent by the kernel, digested by positioned reads
+_SENDFILE = hasattr(os, "sendfile") and hasattr(os, "preadv")
 
 
 @runtime_checkable
@@ -47,6 +53,7 @@ class Reader:
     size: int | None = None
     name: str | None = None
     can_readinto = False  # whether readinto() works
+    can_span = False  # whether span() works
     digests_as_read = True  # whether readinto() feeds the digests it is given
 
     async def open(self) -> None:
@@ -68,6 +75,16 @@ class Reader:
         is allowed, 0 only at the end of the source. Only where ``can_readinto``.
         ``digests``: fed the bytes as they are read, where that costs the event loop
         nothing (a worker thread reads them); left alone otherwise."""
+        raise NotImplementedError
+
+    def span(self, offset: int, length: int) -> FileSpan:
+        """``length`` bytes from ``offset`` as a :class:`FileSpan` with a descriptor of
+        its own (closed by whoever sends it). Only where ``can_span``."""
+        raise NotImplementedError
+
+    def check_size(self) -> None:
+        """Raise :class:`InvalidRequest` if the source no longer has the ``size`` it
+        had when opened. Only where ``can_span``."""
         raise NotImplementedError
 
     async def aclose(self) -> None:
@@ -121,7 +138,9 @@ class PathReader(Reader):
         if not os.access(self.name, os.R_OK):
             raise InvalidRequest(f"{self.name!r} is not readable (permission denied)")
         self.size = st.st_size if os.path.isfile(self.name) else None  # FIFOs: unknown
+        self.can_span = self.size is not None and _SENDFILE
         self._raw: Any = None
+        self._stamp: tuple[int, ...] = ()
 
     async def open(self) -> None:
         try:
@@ -130,11 +149,23 @@ class PathReader(Reader):
             self._raw = open(self.path, "rb")  # noqa: SIM115, ASYNC230 - closed by aclose()
         except OSError as exc:
             raise InvalidRequest(f"cannot open {self.name!r}: {exc.strerror}") from exc
+        if self.can_span:
+            self._stamp = file_stamp(self._raw.fileno())
+            if self._stamp[2] != self.size:  # replaced or written between stat and open
+                raise InvalidRequest(f"{self.name!r} changed as it was opened")
 
     async def readinto(
         self, buffer: Body, start: int, end: int, digests: Digests | None = None
     ) -> int:
         return await asyncio.to_thread(_readinto, self._raw, buffer, start, end, digests)
+
+    def span(self, offset: int, length: int) -> FileSpan:
+        return FileSpan(os.dup(self._raw.fileno()), offset, length, self.path, self._stamp)
+
+    def check_size(self) -> None:
+        now = os.fstat(self._raw.fileno()).st_size
+        if now > (self.size or 0):
+            raise InvalidRequest(f"the source holds more than the declared {self.size} bytes")
 
     async def aclose(self) -> None:
         if self._raw is not None:
@@ -169,21 +200,39 @@ def _readinto(f: Any, buffer: Body, start: int, end: int, digests: Digests | Non
 
 class FileReader(Reader):
     """A plain (blocking) binary file object, read in a worker thread; straight into
-    the part buffers where it has ``readinto`` (every ``open(..., "rb")`` file does)."""
+    the part buffers where it has ``readinto`` (every ``open(..., "rb")`` file does).
+    A plain file object of a regular file may give its parts as spans, from its
+    current position, which is left at the end once every part is under way, as a
+    read to the end leaves it."""
 
     def __init__(self, f: IO[bytes]) -> None:
-        if isinstance(f, io.TextIOBase) or "b" not in getattr(f, "mode", "b"):
+        mode = getattr(f, "mode", "b")  # (a GzipFile's is an int)
+        if isinstance(f, io.TextIOBase) or (isinstance(mode, str) and "b" not in mode):
             raise InvalidRequest("the file is open in text mode; open it with 'rb'")
         self._f = f
         self.name = getattr(f, "name", None) if isinstance(getattr(f, "name", None), str) else None
+        self._start = 0
         try:
             if f.seekable():
-                here = f.tell()
-                self.size = f.seek(0, io.SEEK_END) - here
-                f.seek(here)
+                self._start = f.tell()
+                self.size = f.seek(0, io.SEEK_END) - self._start
+                f.seek(self._start)
         except (OSError, ValueError):
             self.size = None
         self.can_readinto = callable(getattr(f, "readinto", None))
+        self.can_span = self.size is not None and _SENDFILE and _regular(f)
+        self._stamp = file_stamp(f.fileno()) if self.can_span else ()
+
+    def span(self, offset: int, length: int) -> FileSpan:
+        name = self.name or "the file"
+        fd = os.dup(self._f.fileno())
+        return FileSpan(fd, self._start + offset, length, name, self._stamp)
+
+    def check_size(self) -> None:
+        end = self._start + (self.size or 0)
+        if os.fstat(self._f.fileno()).st_size > end:
+            raise InvalidRequest(f"the source holds more than the declared {self.size} bytes")
+        self._f.seek(end)
 
     async def read(self, n: int) -> Any:
         return self._checked(await asyncio.to_thread(self._f.read, n), "the file's read()")
@@ -192,6 +241,26 @@ class FileReader(Reader):
         self, buffer: Body, start: int, end: int, digests: Digests | None = None
     ) -> int:
         return await asyncio.to_thread(_readinto, self._f, buffer, start, end, digests)
+
+
+def _regular(f: Any) -> bool:
+    """Whether ``f`` is a plain file object of a regular file, what its descriptor
+    reads is what it reads, with nothing written to it still in a buffer (flushed
+    here, as a read would flush it). Not a wrapper: a ``GzipFile`` has its file's
+    descriptor and reads something else."""
+    if type(f) not in (io.FileIO, io.BufferedReader, io.BufferedRandom):
+        return False
+    if type(getattr(f, "raw", f)) is not io.FileIO:  # a buffer over a stream of one's own
+        return False
+    try:
+        if not f.readable():  # (a write-only file: its reads would fail)
+            return False
+        regular = stat.S_ISREG(os.fstat(f.fileno()).st_mode)
+    except (AttributeError, OSError, ValueError, io.UnsupportedOperation):
+        return False
+    if regular and callable(getattr(f, "flush", None)):
+        f.flush()
+    return regular
 
 
 class PipeReader(Reader):

@@ -1,7 +1,9 @@
 """``S3.upload``: one pipeline for every source.
 
 source -> :func:`~aios3._sources.open_source` adapter -> small and of known size? one
-PutObject : a :class:`~aios3._multipart.MultipartUpload` fed part-sized reads.
+PutObject : a :class:`~aios3._multipart.MultipartUpload` fed part-sized reads (or, for
+a file sent over aios3's own connections, part-sized spans of it, never read into
+memory but to digest them).
 A stream of unknown length is read up to the threshold first, so short streams still
 go in one request.
 """
@@ -128,7 +130,10 @@ async def upload(
                     pooled = 0  # the upload holds them now, and gives them back
                     await up._adopt_buffers(ahead, filled)
                     ahead = []
-                if reader.can_readinto:
+                if await up.sends_spans(reader):  # no buffers: the kernel sends the file
+                    while await up._send_span(reader):
+                        pass
+                elif reader.can_readinto:
                     while await up._fill_from(reader):
                         pass
                 else:

@@ -6,8 +6,8 @@ happens (success, failure, cancellation)."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from conftest import open_uploads
@@ -33,17 +33,14 @@ async def chunks(size: int, seed: int) -> AsyncIterator[bytes]:
         yield data[start : start + MiB]
 
 
-async def test_concurrent_uploads_share_the_pool(
-    server: Server, bucket_name: str, tmp_path: Path
-) -> None:
+async def test_concurrent_uploads_share_the_pool(server: Server, bucket_name: str) -> None:
     config = server.config(default_bucket=bucket_name)
     async with aios3.connect(config, transfer=tight(10 * MiB)) as s3:
         await s3.create_bucket(bucket_name)
         datas = [blob(20 * MiB + i, seed=i) for i in range(6)]
-        for i, d in enumerate(datas):
-            (tmp_path / str(i)).write_bytes(d)
-        # files are read straight into part buffers, which the pool counts
-        await asyncio.gather(*(s3.upload(f"m/{i}", tmp_path / str(i)) for i in range(6)))
+        # in-memory files are read straight into part buffers, which the pool counts
+        # (a file on disk goes up as spans of itself and holds none: test_file_spans)
+        await asyncio.gather(*(s3.upload(f"m/{i}", io.BytesIO(d)) for i, d in enumerate(datas)))
         # alone, each would hold concurrency x part = 20 MiB: 120 MiB for six; together
         # they stay within the pool plus one part each (the first is never refused)
         assert 10 * MiB <= s3.memory.peak <= 10 * MiB + 6 * 5 * MiB
@@ -53,14 +50,11 @@ async def test_concurrent_uploads_share_the_pool(
         await s3.delete_bucket(bucket_name, force=True)
 
 
-async def test_one_upload_alone_uses_the_whole_pool(
-    server: Server, bucket_name: str, tmp_path: Path
-) -> None:
+async def test_one_upload_alone_uses_the_whole_pool(server: Server, bucket_name: str) -> None:
     config = server.config(default_bucket=bucket_name)
     async with aios3.connect(config, transfer=tight(40 * MiB, concurrency=8)) as s3:
         await s3.create_bucket(bucket_name)
-        (tmp_path / "alone").write_bytes(blob(45 * MiB))
-        await s3.upload("m/alone", tmp_path / "alone")
+        await s3.upload("m/alone", io.BytesIO(blob(45 * MiB)))
         assert 20 * MiB <= s3.memory.peak <= 40 * MiB + 5 * MiB
         assert s3.memory.in_use == 0
         await s3.delete_bucket(bucket_name, force=True)

@@ -10,7 +10,10 @@ before it has read it all, is neither a hang nor a copy of the body in memory.""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +22,7 @@ from test_download_raw import _Canned
 
 import aios3
 from aios3 import MiB, TransferConfig
+from aios3._body import FileSpan
 from aios3._rawget import RawClosed, RawConnections, RawUnreadable
 from aios3.testing import Server
 
@@ -93,7 +97,7 @@ def _answer(status: str, *lines: str, body: bytes = b"") -> bytes:
 
 
 async def _exchange(
-    port: int, pool: RawConnections, method: str = "PUT", body: bytes | None = b"data"
+    port: int, pool: RawConnections, method: str = "PUT", body: bytes | FileSpan | None = b"data"
 ) -> tuple[int, dict[str, str], bytes] | None:
     headers = {"x-a": "1"}
     if body is not None:
@@ -576,6 +580,23 @@ class _Unread:
 _LARGE = bytes(48 * MiB)
 
 
+@pytest.fixture(params=["bytes", "file"])
+def large(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[bytes | FileSpan]:
+    """A 48 MiB body: in memory, or a span of a file (sent with ``os.sendfile``)."""
+    if request.param == "bytes":
+        yield _LARGE
+        return
+    if not hasattr(os, "sendfile"):
+        pytest.skip("no os.sendfile here")
+    path = tmp_path / "large"
+    path.write_bytes(_LARGE)
+    span = FileSpan(os.open(path, os.O_RDONLY), 0, len(_LARGE), str(path))
+    try:
+        yield span
+    finally:
+        span.close()
+
+
 def _recorded(pool: RawConnections) -> list[Any]:
     """The connections ``pool`` makes, as it makes them."""
     made: list[Any] = []
@@ -590,7 +611,9 @@ def _recorded(pool: RawConnections) -> list[Any]:
     return made  # more than loopback's socket buffers hold, both ends together
 
 
-async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> None:
+async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy(
+    large: bytes | FileSpan,
+) -> None:
     """A server that never reads a 48 MiB body: the send ends in the read timeout
     (as botocore sees a read that does not come), with at most a few MiB of it ever
     copied (a slice at a time, as the socket takes it; the transport was once handed
@@ -605,7 +628,7 @@ async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> N
         try:
             started = time.monotonic()
             with pytest.raises(TimeoutError):
-                await _exchange(port, pool, body=_LARGE)
+                await _exchange(port, pool, body=large)
             _, peak = tracemalloc.get_traced_memory()
             assert time.monotonic() - started < 5
             assert peak < 4 * MiB
@@ -618,7 +641,9 @@ async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy() -> N
 
 
 @pytest.mark.parametrize(("status", "interim"), [(403, False), (403, True), (200, False)])
-async def test_an_answer_before_the_body_is_read_stops_the_body(status: int, interim: bool) -> None:
+async def test_an_answer_before_the_body_is_read_stops_the_body(
+    status: int, interim: bool, large: bytes | FileSpan
+) -> None:
     """A server that answers (an error, as S3 may for a bad signature) without reading
     the body, after an interim 100 or not: the answer is returned at once, not a
     timeout, the rest of the body is never sent and the connection never used again.
@@ -634,25 +659,48 @@ async def test_an_answer_before_the_body_is_read_stops_the_body(status: int, int
         try:
             started = time.monotonic()
             if status == 403:
-                sent = await _exchange(port, pool, body=_LARGE)
+                sent = await _exchange(port, pool, body=large)
                 assert sent == (403, {"content-length": str(len(error))}, error)
             else:
                 with pytest.raises(RawUnreadable, match="before the body was all sent"):
-                    await _exchange(port, pool, body=_LARGE)
+                    await _exchange(port, pool, body=large)
             assert time.monotonic() - started < 10
             assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
         finally:
             pool.close()
 
 
-async def test_a_send_cancelled_mid_body_closes_its_connection() -> None:
+async def test_a_file_that_ends_before_its_span_is_an_error_and_a_cut(tmp_path: Path) -> None:
+    """A span longer than its file (the file shrank after its digest): sendfile finds
+    the end early; the send raises InvalidRequest (not a connection error that would be
+    sent again), and the connection, half a request on it, is dropped."""
+    if not hasattr(os, "sendfile"):
+        pytest.skip("no os.sendfile here")
+    path = tmp_path / "short"
+    path.write_bytes(b"x" * 100_000)
+    span = FileSpan(os.open(path, os.O_RDONLY), 0, 200_000, str(path))
+    async with _Unread() as port:
+        pool = RawConnections(limit=2, connect_timeout=5, read_timeout=5)
+        made = _recorded(pool)
+        try:
+            with pytest.raises(aios3.InvalidRequest, match="shrank"):
+                await _exchange(port, pool, body=span)
+            assert pool.in_use._value == 2 and not pool._idle.get(("127.0.0.1", port))
+            await asyncio.sleep(0.05)
+            assert made[0].lost is not None
+        finally:
+            span.close()
+            pool.close()
+
+
+async def test_a_send_cancelled_mid_body_closes_its_connection(large: bytes | FileSpan) -> None:
     """Cancelled while the socket is full: the cancel goes through at once, the
     connection (half a request on it) is closed, never kept, and its place given back."""
     async with _Unread() as port:
         pool = RawConnections(limit=2, connect_timeout=5, read_timeout=30)
         made = _recorded(pool)
         try:
-            task = asyncio.create_task(_exchange(port, pool, body=_LARGE))
+            task = asyncio.create_task(_exchange(port, pool, body=large))
             await asyncio.sleep(0.3)
             assert not task.done()
             task.cancel()
