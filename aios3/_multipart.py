@@ -340,10 +340,7 @@ class MultipartUpload:
             span.close()
             raise
         self._accepted += length
-        number = self._next_number
-        self._next_number += 1
-        self._sent.add(number)
-        await self._spawn(length, lambda: self._send_part(number, span), held=held, span=span)
+        await self._submit_next(span, held=held)
         return length
 
     async def sends_spans(self, reader: Reader) -> bool:
@@ -444,7 +441,7 @@ class MultipartUpload:
         await self._submit_next(piece, held=held, digests=digests)
 
     async def _submit_next(
-        self, piece: Body, *, held: int | None = None, digests: Digests | None = None
+        self, piece: Body | FileSpan, *, held: int | None = None, digests: Digests | None = None
     ) -> None:
         """Send ``piece`` as the next part."""
         number = self._next_number
@@ -542,20 +539,23 @@ class MultipartUpload:
     async def _submit(
         self,
         number: int,
-        data: Body,
+        data: Body | FileSpan,
         *,
         held: int | None = None,
         digests: Digests | None = None,
     ) -> None:
-        """Send ``data`` as part ``number``. ``held``: the budget a buffer of
-        :meth:`_fresh_buffer` took when it began to fill; that buffer is reused after.
-        ``digests``: what its bytes were digested by as they were read."""
-        reuse = held is not None
+        """Send ``data`` as part ``number``. ``held``: the budget taken for it already:
+        a buffer of :meth:`_fresh_buffer` took it when it began to fill, and is reused
+        after; a file's span, when it was cut (it is closed after). ``digests``: what
+        its bytes were digested by as they were read."""
+        span = data if isinstance(data, FileSpan) else None
+        settle = data if held is not None and isinstance(data, Body) else None
         await self._spawn(
             len(data),
-            lambda: self._send_part(number, data, reuse, digests),
+            lambda: self._send_part(number, data, settle is not None, digests),
             held=held,
-            settle=data if reuse else None,
+            settle=settle,
+            span=span,
         )
 
     async def _spawn(
