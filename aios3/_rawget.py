@@ -32,9 +32,9 @@ UploadPart, a multipart upload's Create, Complete and Abort, HeadObject, DeleteO
 and listing pages go out whole, and their answers are read whole, framed by a length,
 by chunks or by the end of the stream. Through aiohttp, a 4 KiB PutObject spent ~28%
 of its CPU in aiohttp's request and response machinery, and an 8 MiB part went through
-its stream writer 256 KiB at a time (see :mod:`._payload`). Here a body goes out in
-the same slices straight to the transport, the next once the socket has taken the last
-(the transport copies at most one slice the socket did not take at once), within the
+its stream writer 256 KiB at a time (see :mod:`._payload`). Here a body goes straight
+onto the socket from where it is, as much at a time as the socket takes (the transport
+would copy what the socket did not take at once, and wake once per slice), within the
 read timeout (a server that stops reading is a timeout); the answer is read meanwhile,
 as a server may answer an error before it has read all of the body: the rest is not
 sent, and the connection is not used again. A file's part (a
@@ -91,7 +91,6 @@ CONNECT_FOR = 2.0
 one that is not made by then, or refused, sends this host's ranges the regular way
 for UNREACHABLE_FOR seconds, whose connect budget and errors are botocore's."""
 UNREACHABLE_FOR = 30.0
-_SLICE = 256 * 1024  # a body is written this much at a time, as the socket takes it
 # sent again once on a new connection where a kept one closed unanswered (aiohttp's set)
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
@@ -160,7 +159,6 @@ class _Connection(asyncio.BufferedProtocol):
         self.ended = False  # the server ended the stream (not a reset)
         self.expiry: asyncio.TimerHandle | None = None  # closes it while idle
         self.lost: BaseException | None = None
-        self._paused = False  # writing paused: the transport holds all it should
         self.cut = False  # a body not all sent (the server answered first): never reused
 
     # -- asyncio's side --------------------------------------------------------------
@@ -191,14 +189,6 @@ class _Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.ended = exc is None
         self.lost = exc or RawClosed("the server closed the connection")
-        if self._waiter is not None:
-            wake(self._waiter)
-
-    def pause_writing(self) -> None:
-        self._paused = True
-
-    def resume_writing(self) -> None:
-        self._paused = False
         if self._waiter is not None:
             wake(self._waiter)
 
@@ -273,75 +263,85 @@ class _Connection(asyncio.BufferedProtocol):
         self, sends: list[bytes | bytearray | FileSpan], idle: float
     ) -> tuple[int, dict[str, str]]:
         """Send a request (its head, then any body) and read the response's status
-        and headers (names in lower case). A body is written a slice at a time, the
-        next one once the socket has taken the last (the transport copies at most one
-        slice the socket did not take), each within ``idle`` seconds; meanwhile the
-        answer is read, as a server may answer (an error) before it has read the body:
-        what is left is not sent. A :class:`FileSpan` goes by :meth:`_send_file`."""
+        and headers (names in lower case). A head, and a body of at most
+        :data:`_JOINED` bytes, go through the transport; a larger body by
+        :meth:`_send_body`, as the socket takes it. Meanwhile the answer is read, as a
+        server may answer (an error) before it has read the body: what is left is not
+        sent."""
         transport = self._transport
         assert transport is not None
         for data in sends:
-            if isinstance(data, FileSpan):
-                sent = await self._send_file(data, idle)
-                if sent is None:  # no sendfile from this file: read it, and write that
-                    data = await in_thread(data.read_whole, on_cancel=data.stop)
-                elif not sent:
+            if isinstance(data, FileSpan) or len(data) > _JOINED:
+                sent = await self._send_body(data, idle)
+                if sent is None:  # no sendfile from this file: read it, and send that
+                    assert isinstance(data, FileSpan)
+                    sent = await self._send_body(
+                        await in_thread(data.read_whole, on_cancel=data.stop), idle
+                    )
+                if not sent:
                     return await self.response(idle)
-                else:
-                    continue
-            view = memoryview(data)
-            for start in range(0, len(view), _SLICE):
-                if self._paused:
-                    await self._drain(idle)
-                if self.lost is not None or transport.is_closing() or self._answered():
-                    self.cut = True
-                    return await self.response(idle)
-                transport.write(view[start : start + _SLICE])
+            elif self.lost is not None or transport.is_closing():
+                self.cut = True
+                return await self.response(idle)
+            else:
+                transport.write(data)
         return await self.response(idle)
 
-    async def _send_file(self, span: FileSpan, idle: float) -> bool | None:
-        """Send ``span`` with ``os.sendfile``, from the page cache to the socket (no
-        copy through this process), as much at a time as the socket takes, once the
-        transport has sent what it holds (the head); whenever the socket is full,
-        wait at most ``idle`` seconds for room, reading any answer meanwhile. False
-        where the rest is not sent (``cut``): an answer came, or the connection
-        ended; ``None`` where the system cannot sendfile from this file (nothing
-        sent: the caller sends its bytes). The transport's socket is written
-        directly, as asyncio's own ``loop.sendfile`` writes it, and watched for room
-        through a duplicate descriptor (the loop lets no one else watch the
-        transport's own)."""
+    async def _send_body(self, data: bytes | bytearray | FileSpan, idle: float) -> bool | None:
+        """Send ``data`` straight onto the transport's socket, once the transport has
+        sent what it holds (the head), as much at a time as the socket takes: a
+        :class:`FileSpan` with ``os.sendfile``, from the page cache (no copy through
+        this process), bytes with ``os.write`` from where they are (the transport
+        would copy what the socket did not take at once, and wake once per slice).
+        Whenever the socket is full, wait at most ``idle`` seconds for room, reading
+        any answer meanwhile. False where the rest is not sent (``cut``): an answer
+        came, or the connection ended; ``None`` where the system cannot sendfile from
+        this file (nothing sent: the caller sends its bytes). The socket is written
+        as asyncio's own ``loop.sendfile`` writes it, and watched for room through a
+        duplicate descriptor (the loop lets no one else watch the transport's own)."""
         transport = self._transport
         assert transport is not None
         if self.lost is not None or transport.is_closing():
             self.cut = True
             return False
-        sock = transport.get_extra_info("socket")
+        if isinstance(data, FileSpan):
+            span, view, total = data, None, data.length
+        else:
+            span, view = None, memoryview(data)
+            total = view.nbytes
+        fd = transport.get_extra_info("socket").fileno()
         loop = asyncio.get_running_loop()
         sent = 0
-        watch = os.dup(sock.fileno())
+        watch = os.dup(fd)
         try:
-            while sent < span.length:
+            while sent < total:
                 if self.lost is not None or transport.is_closing() or self._answered():
                     self.cut = True
                     return False
                 n = 0
                 if not transport.get_write_buffer_size():
                     try:
-                        n = os.sendfile(
-                            sock.fileno(), span.fd, span.offset + sent, span.length - sent
-                        )
+                        if span is not None:
+                            n = os.sendfile(fd, span.fd, span.offset + sent, total - sent)
+                        else:
+                            assert view is not None
+                            n = os.write(fd, view[sent:])
                     except (BlockingIOError, InterruptedError):
                         pass
                     except OSError as exc:
-                        if exc.errno in _NO_SENDFILE and not sent:
+                        if span is not None and exc.errno in _NO_SENDFILE and not sent:
                             return None
                         if exc.errno not in _CLOSED:
-                            raise span.unreadable(exc) from exc
+                            if span is not None:
+                                raise span.unreadable(exc) from exc
+                            raise RawClosed(f"the request could not be sent: {exc}") from exc
                         self.cut = True  # the server closed: its answer may be there
                         return False
                     else:
-                        if not n:  # the file is shorter than it was
-                            raise span.shorter(sent)
+                        if not n:
+                            if span is not None:  # the file is shorter than it was
+                                raise span.shorter(sent)
+                            raise RawClosed("the socket took no byte of the request")
                         sent += n
                         continue
                 waiter = self._waiter = loop.create_future()
@@ -358,6 +358,8 @@ class _Connection(asyncio.BufferedProtocol):
             self.cut = True  # a body not all sent: the connection is dropped, not flushed
             raise
         finally:
+            if view is not None:
+                view.release()
             os.close(watch)
 
     def _answered(self) -> bool:
@@ -368,21 +370,6 @@ class _Connection(asyncio.BufferedProtocol):
                 return True
             start = end + 4
         return False
-
-    async def _drain(self, idle: float) -> None:
-        """Wait, at most ``idle`` seconds, until the transport takes more, the
-        connection is lost or an answer comes."""
-        assert self._transport is not None
-        async with asyncio.timeout(idle):
-            while self._paused and self.lost is None and not self._answered():
-                # an early answer is read as it comes (reading pauses at each head's
-                # end: an interim 1xx one, then the final one)
-                self._transport.resume_reading()
-                self._waiter = asyncio.get_running_loop().create_future()
-                try:
-                    await self._waiter
-                finally:
-                    self._waiter = None
 
     async def response(self, idle: float) -> tuple[int, dict[str, str]]:
         """Read the next response's status and headers (names in lower case)."""

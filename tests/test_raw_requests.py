@@ -615,10 +615,11 @@ async def test_a_server_that_stops_reading_a_body_is_a_timeout_not_a_copy(
     large: bytes | FileSpan,
 ) -> None:
     """A server that never reads a 48 MiB body: the send ends in the read timeout
-    (as botocore sees a read that does not come), with at most a few MiB of it ever
-    copied (a slice at a time, as the socket takes it; the transport was once handed
-    all of it, and kept a copy of what the socket had not taken); the connection is
-    closed and its place given back."""
+    (as botocore sees a read that does not come), with none of it copied by the
+    client (it goes to the socket from where it is, as the socket takes it; the
+    transport was once handed all of it, and kept a copy of what the socket had not
+    taken; what is traced here is the test server's reading); the connection is closed
+    and its place given back."""
     import tracemalloc
 
     async with _Unread() as port:
