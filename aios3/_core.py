@@ -7,7 +7,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -25,6 +25,7 @@ from ._names import Name, resolve
 from ._options import RequestOptions, request_options
 from ._rawget import RawAnswer, RawConnections
 from ._redact import protect as protect_logs
+from ._retry import with_retries
 
 __all__ = ["ClientCore", "LiveTransfer", "parse_timestamp"]
 
@@ -326,10 +327,15 @@ class ClientCore:
         single-object operations and the listings take the direct path where it
         applies. ``options`` (and the client's defaults: requester pays, expected bucket
         owner) add the parameters this operation takes; ``params`` given outright win."""
-        answer = await self.fetch(
-            operation, action=action, bucket=bucket, key=key, options=options, **params
-        )
-        return self.read(answer, action=action, bucket=bucket, key=key)
+
+        def fetch() -> Coroutine[Any, Any, Answer]:
+            return self.fetch(
+                operation, action=action, bucket=bucket, key=key, options=options, **params
+            )
+
+        if operation.startswith("list_"):  # read-only: asked for again if it does not read
+            return await self.read_listing(await fetch(), fetch, action=action, bucket=bucket)
+        return self.read(await fetch(), action=action, bucket=bucket, key=key)
 
     async def fetch(
         self,
@@ -461,3 +467,26 @@ class ClientCore:
             return answer.read()
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
+
+    async def read_listing(
+        self,
+        answer: Answer,
+        again: Callable[[], Awaitable[Answer]],
+        *,
+        action: str,
+        bucket: str,
+    ) -> Any:
+        """A listing page's ``answer`` read (:meth:`read`). One whose body does not read
+        (a 200 whose XML breaks off, which botocore's path takes for a 500 and tries
+        again) is asked for again with ``again()``, as a body cut short is
+        (:func:`~aios3._retry.with_retries`)."""
+        answers = [answer]
+
+        async def attempt() -> Any:
+            got = answers.pop() if answers else await again()
+            return self.read(got, action=action, bucket=bucket)
+
+        page, _ = await with_retries(
+            attempt, transfer=self.transfer, what=f"{action} of s3://{bucket}"
+        )
+        return page

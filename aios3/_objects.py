@@ -643,8 +643,10 @@ class ObjectOps(PresignOps):
         def fetch(params: dict[str, Any]) -> Awaitable[Answer]:
             return self.fetch(operation, action=action, bucket=bucket, options=options, **params)
 
-        def read(answer: Answer) -> dict[str, Any]:
-            page: dict[str, Any] = self.read(answer, action=action, bucket=bucket)
+        async def read(answer: Answer, asked: dict[str, Any]) -> dict[str, Any]:
+            page: dict[str, Any] = await self.read_listing(
+                answer, lambda: fetch(asked), action=action, bucket=bucket
+            )
             return page
 
         return contextlib.aclosing(pages(fetch, read, params, markers, ahead=ahead))

@@ -6,9 +6,10 @@ answer is in, the marker read off its bytes (:meth:`Answer.peek`) before they ar
 parsed, so the store works on the next page while this one is parsed and consumed,
 and a consumer never waits on the network between pages unless it outpaces the store.
 The marker that the parse finds decides: where the peek read something else, the page
-asked for is dropped and the right one asked for. The request ahead belongs to the
-generator: closing it (a break, a cancellation, an error) cancels that request and
-waits for it to end, its outcome collected.
+asked for is dropped and the right one asked for. ``read`` is given the parameters
+that asked for each answer, so a page whose body does not read can be asked for again.
+The request ahead belongs to the generator: closing it (a break, a cancellation, an
+error) cancels that request and waits for it to end, its outcome collected.
 """
 
 from __future__ import annotations
@@ -26,13 +27,14 @@ TURN = 50  # a consumer of items gives the loop a turn every so many (see list()
 
 async def pages(
     fetch: Callable[[dict[str, Any]], Awaitable[Answer]],
-    read: Callable[[Answer], dict[str, Any]],
+    read: Callable[[Answer, dict[str, Any]], Awaitable[dict[str, Any]]],
     params: dict[str, Any],
     markers: Mapping[str, str],
     *,
     ahead: bool = True,
 ) -> AsyncGenerator[dict[str, Any]]:
-    """Each page of the listing ``fetch(params)`` starts, as ``read`` makes it.
+    """Each page of the listing ``fetch(params)`` starts, as ``read(answer, asked)``
+    makes it (``asked``: the parameters that asked for ``answer``).
     ``markers`` maps a member of a truncated page (``"NextContinuationToken"``) to the
     parameter that asks for the next one (``"ContinuationToken"``). Without ``ahead``
     each page is asked for only when the one before it was used up (a probe for the
@@ -49,7 +51,7 @@ async def pages(
 
     if not ahead:
         while True:
-            page = read(await fetch(params))
+            page = await read(await fetch(params), params)
             yield page
             where = after(page.get, bool(page.get("IsTruncated")))
             if where is None:
@@ -57,13 +59,14 @@ async def pages(
             params = {**params, **where}
     task: asyncio.Task[Answer] | None = None
     try:
-        answer = await fetch(params)
+        asked = params
+        answer = await fetch(asked)
         while True:
             hint = after(answer.peek, answer.peek("IsTruncated") == "true")
             task = ask(hint)
             if task is not None:
                 await asyncio.sleep(0)  # the request goes out before the parse
-            page = read(answer)
+            page = await read(answer, asked)
             where = after(page.get, bool(page.get("IsTruncated")))
             if where != hint:  # the bytes said otherwise than the parse: ask again
                 await stop(task)
@@ -71,6 +74,8 @@ async def pages(
             yield page
             if task is None:
                 return
+            assert where is not None
+            asked = {**params, **where}
             answer, task = await task, None
     finally:
         await stop(task)

@@ -471,6 +471,46 @@ async def test_retries_match_botocore(
 
 
 @pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
+async def test_a_listing_page_that_does_not_parse_is_asked_for_again(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, direct: bool
+) -> None:
+    """A listing's 200 whose XML breaks (a byte flipped on the way): botocore's path
+    takes it for a 500 and asks again; so does the direct path, under the transfer
+    retry policy, and a page that never reads is a TransferError after its tries."""
+    keys = [f"lp/{n:02d}" for n in range(12)]
+    for key in keys:
+        await s3.upload(key, b"")
+    config = server.config(
+        endpoint=proxy.url, default_bucket=s3.config.default_bucket, direct_requests=direct
+    )
+    transfer = aios3.TransferConfig(part_retries=2, retry_backoff=0)
+    async with aios3.connect(config, transfer=transfer) as client:
+        assert (client._direct is not None) == direct
+        rule = proxy.add(
+            Fault("corrupt", method="GET", path_contains="list-type=2", after_bytes=300)
+        )
+        assert [o.key async for o in client.list("lp/")] == keys
+        assert rule.fired == 1
+        for ahead in (True, False):  # a page after the first, asked for ahead or not
+            rule = proxy.add(
+                Fault("corrupt", method="GET", path_contains="continuation-token", after_bytes=300)
+            )
+            listed = [o.key async for o in client.list("lp/", page_size=5, read_ahead=ahead)]
+            assert listed == keys
+            assert rule.fired == 1
+        if direct:  # (botocore's path tries max_attempts times, with its own backoff)
+            rule = proxy.add(
+                Fault(
+                    "corrupt", method="GET", path_contains="list-type=2", after_bytes=300, times=-1
+                )
+            )
+            with pytest.raises(aios3.TransferError) as caught:
+                _ = [o async for o in client.list("lp/")]
+            assert rule.fired == 3
+            assert "3 tries" in "".join(getattr(caught.value, "__notes__", []))
+
+
+@pytest.mark.parametrize("direct", [True, False], ids=["direct", "botocore"])
 async def test_signed_bodies_carry_the_digest_of_their_bytes(
     server: Server, s3: aios3.S3, proxy: FaultProxy, direct: bool, tmp_path: Path
 ) -> None:
