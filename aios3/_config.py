@@ -202,10 +202,11 @@ class Config:
       default) still guards the bytes. ``None``: sign over http; over https skip it
       while checksums are on (``checksum`` is not "when_required"), as botocore means
       to when a checksum header is present.
-    - ``direct_requests`` (True): send PutObject, UploadPart, GetObject, HeadObject
-      and DeleteObject of plain S3 buckets signed by aios3 straight through the client's
-      HTTP session, with botocore's endpoint, credentials, retries, errors and checksum
-      checks but without its generic per-request machinery (~0.9 ms of CPU each).
+    - ``direct_requests`` (True): send PutObject, UploadPart, GetObject, HeadObject,
+      DeleteObject and DeleteObjects of plain S3 buckets signed by aios3 straight
+      through the client's HTTP session, with botocore's endpoint, credentials,
+      retries, errors and checksum checks but without its generic per-request
+      machinery (~0.9 ms of CPU each).
       ``False`` sends every request through botocore, e.g. for event hooks registered
       on :attr:`S3.client`, which the direct path does not run.
     - ``request_payer`` (False): ``True`` accepts the charges of requester-pays buckets

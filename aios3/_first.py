@@ -7,10 +7,11 @@ call, a lambda) pays it for nothing when those requests succeed at the first try
 a process that uploads one large file pays it on top of the transfer. So, where
 nothing about the client needs botocore to decide it, ``open()`` leaves the client
 unbuilt, and the first GetObject read whole, HeadObject, PutObject, DeleteObject,
-ListObjectsV2 and the requests of a multipart upload (CreateMultipartUpload,
-UploadPart, CompleteMultipartUpload, AbortMultipartUpload, ListParts) go over the
-direct path (:mod:`._direct`) on aios3's own connections. The client is built by the
-first call that needs it, and from then on every request goes the regular way:
+ListObjectsV2, DeleteObjects (a batch of ``delete_many``) and the requests of a
+multipart upload (CreateMultipartUpload, UploadPart, CompleteMultipartUpload,
+AbortMultipartUpload, ListParts) go over the direct path (:mod:`._direct`) on aios3's
+own connections. The client is built by the first call that needs it, and from then
+on every request goes the regular way:
 
 - any call outside those, or with a parameter the direct path does not write;
 - a first request not answered 2xx at the first try: an error answer (a 404 too), a
@@ -61,8 +62,9 @@ FIRST_OPERATIONS = {
     "complete_multipart_upload": "POST",
     "abort_multipart_upload": "DELETE",
     "list_parts": "GET",
+    "delete_objects": "POST",
 }
-_FORMAT = b"aios3-first-requests-3|"
+_FORMAT = b"aios3-first-requests-4|"
 # what may be in the environment: the credentials, region and endpoint, the CA bundle
 # (for https alone), the credentials file (read after the credentials given outright or
 # in the environment), the config file (looked for); any other AWS_* variable may change

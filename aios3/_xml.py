@@ -269,29 +269,36 @@ _ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})  # as Element
 @dataclass(frozen=True, slots=True)
 class RequestPlan:
     """How to write one structure parameter as an XML body: its root element (and
-    namespace), and per member (a flattened list of structures) the element each item
+    namespace); per list member (a flattened list of structures) the element each item
     is written as and that item's fields, ``(name, "string" | "integer")`` in the
-    model's order."""
+    model's order; per boolean member (DeleteObjects' ``Quiet``), its element."""
 
     root: str
     namespace: str
     lists: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...]
+    flags: tuple[tuple[str, str], ...] = ()
 
     def table(self) -> tuple[Any, ...]:
-        return (self.root, self.namespace, self.lists)
+        return (self.root, self.namespace, self.lists, self.flags)
 
     @classmethod
     def from_table(cls, table: tuple[Any, ...]) -> RequestPlan:
-        root, namespace, lists = table
-        return cls(root, namespace, lists)
+        root, namespace, lists, flags = table
+        return cls(root, namespace, tuple(lists), tuple(tuple(f) for f in flags))
 
     def accepts(self, value: Any) -> bool:
         """Whether ``value`` is of the form this plan writes: lists of one item or
-        more, every field a printable string or (for an integer field) an int."""
+        more, every field a printable string or (for an integer field) an int; flags
+        ``True`` or ``False``."""
         if not isinstance(value, dict) or not value:
             return False
         lists = {member: dict(fields) for member, _, fields in self.lists}
+        flags = {member for member, _ in self.flags}
         for member, items in value.items():
+            if member in flags:
+                if type(items) is not bool:
+                    return False
+                continue
             fields = lists.get(member)
             if fields is None or not isinstance(items, list) or not items:
                 return False
@@ -309,25 +316,37 @@ class RequestPlan:
 
 def compile_request(shape: Any) -> RequestPlan | None:
     """The plan of a structure parameter written as a request's XML body; ``None``
-    where its form is not the one :class:`RequestPlan` writes."""
+    where its form is not the one :class:`RequestPlan` writes. An item's field of
+    another type (a timestamp) is left out of the plan: an item that carries one is
+    not accepted, and botocore writes it."""
     namespace = shape.serialization.get("xmlNamespace", {})
     if shape.type_name != "structure" or not isinstance(namespace, dict):
         return None
     lists = []
-    for member, list_shape in shape.members.items():
-        if list_shape.type_name != "list" or not list_shape.serialization.get("flattened"):
+    flags = []
+    for member, member_shape in shape.members.items():
+        element = member_shape.serialization.get("name", member)
+        if member_shape.type_name == "boolean" and set(member_shape.serialization) <= {"name"}:
+            flags.append((member, element))
+            continue
+        if member_shape.type_name != "list" or not member_shape.serialization.get("flattened"):
             return None
-        item = list_shape.member
+        item = member_shape.member
         if item.type_name != "structure":
             return None
         fields = []
         for name, field_shape in item.members.items():
-            if field_shape.type_name not in _WRITTEN or field_shape.serialization:
+            if field_shape.type_name not in _WRITTEN:
+                continue  # (a timestamp: an item that carries one is botocore's to write)
+            if field_shape.serialization:
                 return None  # (a field named apart from its member, an attribute)
             fields.append((name, "string" if field_shape.type_name == "string" else "integer"))
-        lists.append((member, list_shape.serialization.get("name", member), tuple(fields)))
+        lists.append((member, element, tuple(fields)))
     return RequestPlan(
-        shape.serialization.get("name", shape.name), namespace.get("uri", ""), tuple(lists)
+        shape.serialization.get("name", shape.name),
+        namespace.get("uri", ""),
+        tuple(lists),
+        tuple(flags),
     )
 
 
@@ -335,7 +354,11 @@ def write_xml(plan: RequestPlan, value: dict[str, Any]) -> bytes:
     """``value`` (accepted by ``plan``) written as botocore writes it."""
     out = [f'<{plan.root} xmlns="{plan.namespace}">' if plan.namespace else f"<{plan.root}>"]
     elements = {member: element for member, element, _ in plan.lists}
+    flags = dict(plan.flags)
     for member, items in value.items():  # in the order given, as botocore writes them
+        if member in flags:
+            out.append(f"<{flags[member]}>{'true' if items else 'false'}</{flags[member]}>")
+            continue
         element = elements[member]
         for item in items:
             out.append(f"<{element}>")

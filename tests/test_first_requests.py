@@ -86,6 +86,11 @@ async def test_first_gets_heads_puts_and_deletes_need_no_aiobotocore_client(
             assert await built.get_bytes("new") == b"x" * 1000
             await first.delete("new")
             assert not await built.exists("new")
+            for name in ("d/1", "d/2", "d/3"):
+                await first.upload(name, b"d")
+            deleted = await first.delete_many(["d/1", "d/2", "d/3", "d/never"])  # DeleteObjects
+            assert (deleted.deleted, deleted.failed) == (4, [])
+            assert [await built.exists(n) for n in ("d/1", "d/2", "d/3")] == [False] * 3
             info = await first.download("k", clean_env / "k.out")  # small: one GET, whole
             assert (clean_env / "k.out").read_bytes() == b"hello" and info.size == 5
             assert _unbuilt(first)

@@ -153,28 +153,32 @@ async def test_update_metadata_of_a_multipart_sized_object(s3: aios3.S3) -> None
     assert await s3.get_bytes("u/big") == data
 
 
-async def test_delete_many_and_list_beyond_1000_keys(s3: aios3.S3) -> None:
+async def test_delete_many_and_list_beyond_1000_keys(
+    server: Server, proxy: FaultProxy, s3: aios3.S3
+) -> None:
     keys = [f"many/{i:05d}" for i in range(1100)]
     await put_many(s3, keys)
     listed = [o.key async for o in s3.list("many/") if isinstance(o, aios3.ObjectInfo)]
     assert listed == keys
     paged = [o.key async for o in s3.list("many/", page_size=100, start_after="many/00999")]
     assert paged == keys[1000:]
-    batches: list[object] = []
-    s3.client.meta.events.register(
-        "before-send.s3.DeleteObjects", lambda request, **_: batches.append(request)
-    )
-    result = await s3.delete_many(keys[:1050], concurrency=4)
-    assert result.ok and result.deleted == 1050
-    assert len(batches) == 4  # a known count is spread over the lanes: 263 keys each
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
 
-    async def rest() -> AsyncIterator[str]:
-        for key in keys[1050:]:
-            yield key
+    def batches() -> int:  # the DeleteObjects requests that reached the server
+        return sum(1 for method, target in proxy.log if method == "POST" and "?delete" in target)
 
-    result = await s3.delete_many(rest())
-    assert result.deleted == 50
-    assert len(batches) == 5  # an unknown count goes in batches of up to 1,000
+    async with aios3.connect(config) as client:
+        result = await client.delete_many(keys[:1050], concurrency=4)
+        assert result.ok and result.deleted == 1050
+        assert batches() == 4  # a known count is spread over the lanes: 263 keys each
+
+        async def rest() -> AsyncIterator[str]:
+            for key in keys[1050:]:
+                yield key
+
+        result = await client.delete_many(rest())
+        assert result.deleted == 50
+        assert batches() == 5  # an unknown count goes in batches of up to 1,000
     assert [o async for o in s3.list("many/")] == []
 
 
