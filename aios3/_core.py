@@ -334,7 +334,9 @@ class ClientCore:
             )
 
         if operation.startswith("list_"):  # read-only: asked for again if it does not read
-            return await self.read_listing(await fetch(), fetch, action=action, bucket=bucket)
+            return await self.read_listing(
+                await fetch(), fetch, action=action, bucket=bucket, key=key
+            )
         return self.read(await fetch(), action=action, bucket=bucket, key=key)
 
     async def fetch(
@@ -475,6 +477,7 @@ class ClientCore:
         *,
         action: str,
         bucket: str,
+        key: str | None = None,
     ) -> Any:
         """A listing page's ``answer`` read (:meth:`read`). One whose body does not read
         (a 200 whose XML breaks off, which botocore's path takes for a 500 and tries
@@ -484,7 +487,7 @@ class ClientCore:
 
         async def attempt() -> Any:
             got = answers.pop() if answers else await again()
-            return self.read(got, action=action, bucket=bucket)
+            return self.read(got, action=action, bucket=bucket, key=key)
 
         page, _ = await with_retries(
             attempt, transfer=self.transfer, what=f"{action} of s3://{bucket}"

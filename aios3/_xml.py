@@ -287,10 +287,11 @@ class RequestPlan:
         return cls(root, namespace, tuple(lists), tuple(tuple(f) for f in flags))
 
     def accepts(self, value: Any) -> bool:
-        """Whether ``value`` is of the form this plan writes: lists of one item or
-        more, every field a printable string or (for an integer field) an int; flags
-        ``True`` or ``False``."""
-        if not isinstance(value, dict) or not value:
+        """Whether ``value`` is of the form this plan writes, as botocore would write
+        it: every list given, each of one item or more, every item a field or more,
+        every field a printable string, not empty (botocore writes an empty element
+        as ``<a />``), or (for an integer field) an int; flags ``True`` or ``False``."""
+        if not isinstance(value, dict) or not all(m in value for m, _, _ in self.lists):
             return False
         lists = {member: dict(fields) for member, _, fields in self.lists}
         flags = {member for member, _ in self.flags}
@@ -303,7 +304,7 @@ class RequestPlan:
             if fields is None or not isinstance(items, list) or not items:
                 return False
             for item in items:
-                if not isinstance(item, dict) or not fields.keys() >= item.keys():
+                if not isinstance(item, dict) or not item or not fields.keys() >= item.keys():
                     return False
                 for name, field_value in item.items():
                     if fields[name] == "integer":
@@ -311,6 +312,8 @@ class RequestPlan:
                             return False
                     elif type(field_value) is not str or not field_value.isprintable():
                         return False  # (a control character: botocore writes that one)
+                    elif not field_value:
+                        return False
         return True
 
 
@@ -337,7 +340,7 @@ def compile_request(shape: Any) -> RequestPlan | None:
         fields = []
         for name, field_shape in item.members.items():
             if field_shape.type_name not in _WRITTEN:
-                continue  # (a timestamp: an item that carries one is botocore's to write)
+                continue  # (of another type, a timestamp: an item with one is botocore's)
             if field_shape.serialization:
                 return None  # (a field named apart from its member, an attribute)
             fields.append((name, "string" if field_shape.type_name == "string" else "integer"))
