@@ -550,10 +550,10 @@ def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
     is the object itself. It takes a body that does not parse for one too (S3 answers a
     slow Complete with spaces first, then its XML: a connection cut between them). So
     does this, for the operations answered in XML: a body that is not XML at all, and,
-    for a multipart upload's Create and Complete (a few hundred bytes) and a batch
-    delete's answer (as small, quiet; a few dozen KB, not), one that does not parse. A
-    listing page is read by its root element's name alone (it is not parsed twice:
-    one that does not parse is asked for again as it is read)."""
+    for a multipart upload's Create and Complete and a batch delete (answers of a few
+    hundred bytes, a few dozen KB for a batch that is not quiet), one that does not
+    parse. A listing page is read by its root element's name alone (it is not parsed
+    twice: one that does not parse is asked for again as it is read)."""
     if status != 200 or not content or op.streaming:
         return False
     start = _SPACE.match(content).end()  # type: ignore[union-attr]  # (it always matches)

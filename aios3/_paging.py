@@ -41,13 +41,14 @@ async def pages(
     first keys sends one request)."""
 
     def after(get: Callable[[str], Any], truncated: bool) -> dict[str, Any] | None:
+        """The parameters that ask for the next page, if there is one."""
         if not truncated:
             return None
         found = {param: get(member) for member, param in markers.items()}
-        return found if any(found.values()) else None
+        return {**params, **found} if any(found.values()) else None
 
     def ask(where: dict[str, Any] | None) -> asyncio.Task[Answer] | None:
-        return None if where is None else asyncio.ensure_future(fetch({**params, **where}))
+        return None if where is None else asyncio.ensure_future(fetch(where))
 
     if not ahead:
         while True:
@@ -56,7 +57,7 @@ async def pages(
             where = after(page.get, bool(page.get("IsTruncated")))
             if where is None:
                 return
-            params = {**params, **where}
+            params = where
     task: asyncio.Task[Answer] | None = None
     try:
         asked = params
@@ -74,9 +75,8 @@ async def pages(
             yield page
             if task is None:
                 return
-            assert where is not None
-            asked = {**params, **where}
-            answer, task = await task, None
+            assert where is not None  # (what the task ahead asked with)
+            asked, answer, task = where, await task, None
     finally:
         await stop(task)
 
