@@ -29,6 +29,7 @@ from . import report, servers, venvs
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+BASELINE = REPO  # where aios3-baseline imports aios3 from (--baseline)
 CLIENT_DIR = HERE / "clients"
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -52,6 +53,9 @@ CLIENTS = {
         Client("aios3-unsigned", "aios3_client.py", None, "aios3", (("AIOS3_SIGN_PAYLOAD", "0"),)),
         # progress= on every file transfer: the cost of watching (issue: within 1%)
         Client("aios3-progress", "aios3_client.py", None, "aios3", (("AIOS3_PROGRESS", "1"),)),
+        # aios3 imported from another checkout (--baseline DIR): a change against the
+        # code before it, interleaved in one run
+        Client("aios3-baseline", "aios3_client.py", None, "aios3"),
         Client("aiobotocore", "aiobotocore_client.py", None, "aiobotocore"),
         Client("boto3", "boto3_client.py", None, "boto3"),
         Client("aioboto3", "aioboto3_client.py", "aioboto3", "aioboto3"),
@@ -198,7 +202,8 @@ def run_client(
     env = dict(os.environ)
     env.update(client.env)
     if client.venv is None:  # aios3 and the baseline import from this checkout
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+        checkout = BASELINE if client.name == "aios3-baseline" else REPO
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(checkout), env.get("PYTHONPATH")]))
     else:
         env.pop("PYTHONPATH", None)
     cmd = [str(python), str(CLIENT_DIR / client.script), json.dumps(spec)]
@@ -435,6 +440,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     p.add_argument("--repeat", type=int, help="repetitions (default 3; 1 with --quick)")
     p.add_argument("--clients", help=f"comma-separated, from: {', '.join(CLIENTS)}")
+    p.add_argument(
+        "--baseline",
+        metavar="DIR",
+        help="a checkout (a git worktree of an earlier commit, say) that aios3-baseline "
+        "imports aios3 from; it then runs right after aios3, interleaved",
+    )
     p.add_argument("--workloads", help=f"comma-separated, from: {', '.join(WORKLOADS)}")
     p.add_argument("--results-dir", type=Path, default=HERE / "results")
     p.add_argument("--workdir", type=Path, help="where data files go (default: system temp)")
@@ -450,11 +461,20 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else LARGE if args.large else FULL
     repeat = args.repeat or (1 if args.quick else 3)
     names = args.clients.split(",") if args.clients else (
-        QUICK_CLIENTS if args.quick else list(CLIENTS)
+        QUICK_CLIENTS if args.quick else [n for n in CLIENTS if n != "aios3-baseline"]
     )  # fmt: skip
     unknown = [n for n in names if n not in CLIENTS]
     if unknown:
         raise SystemExit(f"unknown clients {unknown}; known: {list(CLIENTS)}")
+    if args.baseline:
+        global BASELINE
+        BASELINE = Path(args.baseline).resolve()
+        if not (BASELINE / "aios3" / "__init__.py").is_file():
+            raise SystemExit(f"--baseline {args.baseline}: no aios3 package there")
+        if "aios3-baseline" not in names:
+            names.insert(names.index("aios3") + 1 if "aios3" in names else 0, "aios3-baseline")
+    elif "aios3-baseline" in names:
+        raise SystemExit("aios3-baseline needs --baseline DIR")
     workloads = args.workloads.split(",") if args.workloads else WORKLOADS
     if bad := [w for w in workloads if w not in WORKLOADS]:
         raise SystemExit(f"unknown workloads {bad}; known: {WORKLOADS}")
@@ -476,7 +496,8 @@ def main(argv: list[str] | None = None) -> int:
         # aios3 from this checkout, byte-compiled as pip compiles an installed package:
         # under PYTHONDONTWRITEBYTECODE every client process would compile it again
         # (~0.15-0.3 s of CPU here), counted in its whole-process figures
-        compileall.compile_dir(str(REPO / "aios3"), quiet=1)
+        for checkout in {REPO, BASELINE}:
+            compileall.compile_dir(str(checkout / "aios3"), quiet=1)
 
     # Generous per-workload time limits: 20 MB/s would be pathological.
     def timeout_for(workload: str) -> float:

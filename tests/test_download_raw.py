@@ -114,7 +114,8 @@ async def test_a_broken_body_resumes_where_it_stopped(
     server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path, action: Action
 ) -> None:
     """A range cut short, or one that stalls past the read timeout, is asked again
-    from the first byte not received."""
+    from the first whole block (4 KiB) not received: what came of a receive buffer
+    before the break is kept, not fetched again."""
     data = blob(11 * MiB, seed=43)
     await s3.upload("raw/cut", data)
     async with _via_proxy(server, s3, proxy, read_timeout=1) as client:
@@ -129,7 +130,10 @@ async def test_a_broken_body_resumes_where_it_stopped(
         if "raw/cut" in t and m == "GET"
     ]
     starts = {int(r.removeprefix("bytes=").split("-")[0]) for r in asked if r}
-    assert len(asked) == 4 and len(starts - {0, 5 * MiB, 10 * MiB}) == 1
+    resumed = starts - {0, 5 * MiB, 10 * MiB}
+    # 2 MiB + 3 bytes came: the try after it asks from 2 MiB into its range (a receive
+    # buffer is 4 MiB: without keeping a broken buffer's blocks, from the range's start)
+    assert len(asked) == 4 and len(resumed) == 1 and resumed <= {2 * MiB, 7 * MiB}
 
 
 async def test_a_header_with_a_line_break_is_never_written(server: Server) -> None:
