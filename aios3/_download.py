@@ -2,7 +2,7 @@
 
 HEAD (size, ETag, checksum) -> one GET read whole (an object of at most a MiB), one
 streamed GET, or ranged GETs pinned to the ETag
-(If-Match), ``concurrency`` at a time -> each range's bytes, read into reused 4 MiB
+(If-Match), ``concurrency`` at a time -> each range's bytes, read into reused 1-4 MiB
 buffers (over plain http, on aios3's own connections: :mod:`aios3._rawget`) or as the
 chunks aiohttp received them (about a MiB at a time), handed to the one thread that
 CRCs (where the object declares a CRC32) and writes them at their offset
@@ -22,6 +22,7 @@ import hashlib
 import mmap
 import os
 import secrets
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -49,14 +50,14 @@ if TYPE_CHECKING:
 
 __all__ = ["download"]
 
-# A range's receive buffer (aios3's own connections): what it hands its writer at a
-# time. 4 MiB, not 1: a quarter of the hand-overs (take, read, queue, report) and
-# O_DIRECT writes of 4 MiB (dd here: 2.1 GB/s, 1.8 at 1 MiB). A 2 GiB download on
-# SeaweedFS over http, 3-7 interleaved runs: 0.44-0.59 CPU-s per GiB against
-# 0.61-0.77 with 1 MiB, at the same MB/s. _QUEUED // _RECEIVE of them per download.
+# The largest receive buffer of a range on aios3's own connections: what it hands its
+# writer at a time (see _receive_size). Larger buffers mean fewer hand-overs (take,
+# read, queue, report) and larger O_DIRECT writes (dd here: 2.1 GB/s at 4 MiB, 1.8 at
+# 1 MiB). A 2 GiB download on SeaweedFS over http, in one process, 3-7 runs each:
+# 0.44-0.59 CPU-s per GiB with 4 MiB buffers, 0.52-0.64 with 2 MiB, 0.61-0.77 with 1.
 _RECEIVE = 4 * MiB
-# aiohttp's chunks (https, a single streamed GET) are handed over about a MiB at a time:
-# each range holds what it gathered, outside the queue's limit
+# aiohttp's chunks (https, a proxy, and a range's retries the regular way) are handed
+# over about a MiB at a time: each range holds what it gathered, outside the queue
 _FLUSH = MiB
 _QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
 # an object this small is read whole into memory and written at once: one request,
@@ -352,7 +353,7 @@ async def _ranged(
     crc_wanted: bool,
 ) -> tuple[int, int]:
     """Ranged GETs, ``concurrency`` at a time, each written at its offset as it arrives
-    (_RECEIVE bytes at a time, aiohttp's chunks about _FLUSH), through ``fds``: the
+    (a receive buffer at a time, aiohttp's chunks about _FLUSH), through ``fds``: the
     file, and the file opened with ``O_DIRECT`` (or ``None``). Returns the bytes written
     and, if ``crc_wanted``, the whole object's CRC32 (combined from the ranges)."""
     step = transfer.part_size
@@ -365,7 +366,8 @@ async def _ranged(
         crc=crc_wanted,
         direct=fds[1],
     )
-    buffers = _Buffers(_QUEUED // _RECEIVE)
+    receive = _receive_size(transfer.concurrency)
+    buffers = _Buffers(receive, _QUEUED // receive)
 
     async def fetch(index: int, start: int, end: int) -> None:
         pos = start  # the next byte to fetch
@@ -377,26 +379,21 @@ async def _ranged(
                 await meter.add(pos - counted)
                 counted = pos
 
-        async def into_buffers(answer: RawAnswer, what: str) -> None:
-            nonlocal pos
+        async def into_buffers(answer: RawAnswer) -> _Broken | None:
+            """Read the rest of the range into buffers, handing each to the writer;
+            if the body breaks off, the buffer it broke in, and its whole blocks."""
             while pos < end:
                 buffer = await buffers.take()
                 n = min(len(buffer), end - pos)
                 try:
                     await answer.readinto(buffer[:n])
-                except BaseException as exc:
-                    if not isinstance(exc, OSError | TimeoutError):
-                        buffers.give(buffer)
-                        raise
-                    # Broken off: the whole blocks that came are kept, so the next
-                    # try asks from there, at an offset O_DIRECT still writes.
-                    await hand_over(buffer, answer.got - answer.got % BLOCK)
-                    raise TransferError(
-                        f"{what} s3://{bucket}/{key} broke off: {exc!r}",
-                        bucket=bucket,
-                        key=key,
-                    ) from exc
+                except (OSError, TimeoutError) as exc:
+                    return _Broken(buffer, answer.got - answer.got % BLOCK, exc)
+                except BaseException:
+                    buffers.give(buffer)
+                    raise
                 await hand_over(buffer, n)
+            return None
 
         async def hand_over(buffer: memoryview, n: int) -> None:
             """Queue ``buffer``'s first ``n`` bytes for the writer, which gives it back."""
@@ -431,9 +428,25 @@ async def _ranged(
                     **pinned,
                 )
             if answer is not None:  # over plain http: read straight into the buffers
-                async with answer:
-                    await into_buffers(answer, what)
-                return
+                broken = None
+                try:
+                    async with answer:
+                        broken = await into_buffers(answer)
+                except BaseException:
+                    if broken is not None:
+                        buffers.give(broken.buffer)
+                    raise
+                if broken is None:
+                    return
+                # The connection is closed: the whole blocks that came before the
+                # break are kept, so the next try asks from there (an offset O_DIRECT
+                # still writes).
+                await hand_over(broken.buffer, broken.kept)
+                raise TransferError(
+                    f"{what} s3://{bucket}/{key} broke off: {broken.error!r}",
+                    bucket=bucket,
+                    key=key,
+                ) from broken.error
             # An error, a redirect, an answer to check (...): this range's retries go
             # the regular way, with botocore's backoff, not twice per attempt.
             go_raw = False
@@ -514,13 +527,33 @@ async def _ranged(
     return size, crc
 
 
-class _Buffers:
-    """A download's receive buffers, _RECEIVE bytes each, at most ``count``: a range reads
-    into one it takes, the writer's thread gives it back once its bytes are written. A
-    range waits while all are taken, so a slow disk holds the download's memory at
-    ``count`` buffers. Each is mapped memory: page-aligned, as ``O_DIRECT`` wants."""
+def _receive_size(concurrency: int) -> int:
+    """A range's receive buffer: the largest whole number of MiB, up to _RECEIVE, that
+    leaves one for every range in flight within _QUEUED (2 MiB at the default
+    concurrency of 8), so that no range's connection waits unread for a buffer; a MiB
+    at least (past 16 ranges in flight, some wait)."""
+    return max(MiB, min(_RECEIVE, _QUEUED // max(1, concurrency) // MiB * MiB))
 
-    def __init__(self, count: int) -> None:
+
+@dataclass(frozen=True, slots=True)
+class _Broken:
+    """A range's body that broke off: the buffer it broke in, its first ``kept`` bytes
+    (whole blocks of what came) to hand over, and the error."""
+
+    buffer: memoryview
+    kept: int
+    error: OSError | TimeoutError
+
+
+class _Buffers:
+    """A download's receive buffers, ``size`` bytes each, at most ``count``: a range
+    reads into one it takes, the writer's thread gives it back once its bytes are
+    written. A range waits while all are taken, so a slow disk holds the download's
+    memory at ``count`` buffers. Each is mapped memory: page-aligned, as ``O_DIRECT``
+    wants."""
+
+    def __init__(self, size: int, count: int) -> None:
+        self._size = size
         self._free: list[memoryview] = []
         self._room = count  # buffers not made yet
         self._waiters: list[asyncio.Future[None]] = []
@@ -529,7 +562,7 @@ class _Buffers:
         while not self._free:
             if self._room:
                 self._room -= 1
-                return memoryview(mmap.mmap(-1, _RECEIVE))
+                return memoryview(mmap.mmap(-1, self._size))
             waiter = asyncio.get_running_loop().create_future()
             self._waiters.append(waiter)
             try:

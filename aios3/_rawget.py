@@ -153,7 +153,7 @@ class _Connection(asyncio.BufferedProtocol):
         self._head = bytearray()  # received and not yet taken: a head, the body's start
         self._dest: memoryview | None = None  # where the body's bytes go now
         self._filled = 0
-        self.filled = 0  # what the last readinto() placed
+        self.placed = 0  # the bytes the last readinto() placed, its head's included
         self._waiter: asyncio.Future[None] | None = None
         self._progress = 0.0  # when the body's last bytes arrived (monotonic)
         self._until = b"\r\n\r\n"  # what ends the wait for bytes into _head
@@ -461,7 +461,7 @@ class _Connection(asyncio.BufferedProtocol):
     async def readinto(self, view: memoryview, idle: float) -> int:
         """Fill all of ``view`` with the body's next bytes (the caller asks for no more
         than the body holds); ``idle``: seconds without a byte, at most. Returns how
-        many came, and sets :attr:`filled` to it, on a failure too."""
+        many came, and sets :attr:`placed` to it, on a failure too."""
         taken = min(len(self._head), len(view))
         if taken:
             view[:taken] = self._head[:taken]
@@ -479,8 +479,8 @@ class _Connection(asyncio.BufferedProtocol):
                     await self._wait(left)
         finally:
             self._dest = None
-            self.filled = taken + self._filled
-        return self.filled
+            self.placed = taken + self._filled
+        return self.placed
 
 
 class RawAnswer:
@@ -499,12 +499,13 @@ class RawAnswer:
         """Fill all of ``view`` with the body's next bytes. If it fails (the body broke
         off, stalled past the read timeout, was cancelled), :attr:`got` says how
         many of them came first (:attr:`got`: what the last call placed)."""
+        self.got = 0
         if len(view) > self.remaining:
             raise ValueError("asked for more than the body holds")
         try:
             await self._conn.readinto(view, self._pool.read_timeout)
         finally:
-            self.got = self._conn.filled
+            self.got = self._conn.placed
             self.remaining -= self.got
 
     async def __aenter__(self) -> RawAnswer:

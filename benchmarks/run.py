@@ -461,7 +461,7 @@ def main(argv: list[str] | None = None) -> int:
     sizes = QUICK if args.quick else LARGE if args.large else FULL
     repeat = args.repeat or (1 if args.quick else 3)
     names = args.clients.split(",") if args.clients else (
-        QUICK_CLIENTS if args.quick else [n for n in CLIENTS if n != "aios3-baseline"]
+        list(QUICK_CLIENTS) if args.quick else [n for n in CLIENTS if n != "aios3-baseline"]
     )  # fmt: skip
     unknown = [n for n in names if n not in CLIENTS]
     if unknown:
