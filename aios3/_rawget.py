@@ -8,7 +8,7 @@ into another, and passed up through a stream reader, with a read timeout resched
 per chunk: ~0.3 CPU-s per GiB of Python and copying before the file sees a byte. Here
 a connection is an :class:`asyncio.BufferedProtocol`: after the response head, the
 socket reads go into the caller's buffer itself (``recv_into``), so a range costs one
-wake-up of its task per buffer filled (4 MiB for a download) and no copy in user space.
+wake-up of its task per buffer filled (1-4 MiB for a download) and no copy in user space.
 
 Scope, and what stays with the regular path:
 - plain ``http://`` targets with no proxy (https, and proxies, keep aiohttp's TLS and
@@ -458,10 +458,10 @@ class _Connection(asyncio.BufferedProtocol):
                 return bytes(body)
             await self._wait(idle, b"")  # any byte wakes the reader
 
-    async def readinto(self, view: memoryview, idle: float) -> int:
+    async def readinto(self, view: memoryview, idle: float) -> None:
         """Fill all of ``view`` with the body's next bytes (the caller asks for no more
-        than the body holds); ``idle``: seconds without a byte, at most. Returns how
-        many came, and sets :attr:`placed` to it, on a failure too."""
+        than the body holds); ``idle``: seconds without a byte, at most. :attr:`placed`
+        says how many came, on a failure too."""
         taken = min(len(self._head), len(view))
         if taken:
             view[:taken] = self._head[:taken]
@@ -480,7 +480,6 @@ class _Connection(asyncio.BufferedProtocol):
         finally:
             self._dest = None
             self.placed = taken + self._filled
-        return self.placed
 
 
 class RawAnswer:
@@ -498,7 +497,7 @@ class RawAnswer:
     async def readinto(self, view: memoryview) -> None:
         """Fill all of ``view`` with the body's next bytes. If it fails (the body broke
         off, stalled past the read timeout, was cancelled), :attr:`got` says how
-        many of them came first (:attr:`got`: what the last call placed)."""
+        many of them came first."""
         self.got = 0
         if len(view) > self.remaining:
             raise ValueError("asked for more than the body holds")
