@@ -39,9 +39,11 @@ class TransferConfig:
     """Tuning knobs for moving bytes. The defaults suit multi-gigabyte objects on a
     small machine: the part buffers of one upload stay within about ``part_size * concurrency``.
 
-    - ``part_size`` (8 MiB): the first part size of multipart uploads and the range size
-      of parallel downloads. Uploads of known size raise it to fit 10,000 parts; uploads
-      of unknown size grow it as parts accumulate.
+    - ``part_size`` (8 MiB): the first part size of multipart uploads and the first range
+      size of parallel downloads. Uploads of known size raise it to fit 10,000 parts;
+      uploads of unknown size grow it as parts accumulate; a download's ranges double, up
+      to 32 MiB, while there would be more than 8 per range in flight (fewer requests;
+      a range's memory is its receive buffers whatever its length).
     - ``concurrency`` (8): parts (or ranges) in flight per transfer.
     - ``multipart_threshold`` (16 MiB): uploads larger than this go multipart.
     - ``download_threshold`` (16 MiB): downloads larger than this use parallel ranged GETs.

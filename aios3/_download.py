@@ -60,6 +60,15 @@ _RECEIVE = 4 * MiB
 # over about a MiB at a time: each range holds what it gathered, outside the queue
 _FLUSH = MiB
 _QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
+# A large object's ranges grow from part_size, doubling up to _RANGE_MAX while there
+# would be more than _WAVES of them per range in flight (2 GiB at the defaults: 64 of
+# 32 MiB, not 256 of 8). Each request costs the client and the store CPU whatever its
+# length; a range's memory is its receive buffers, whatever its length, and a broken
+# range resumes where it stopped. A 2 GiB download on SeaweedFS over http, 5 runs each,
+# client / store CPU-s per GiB: 8 MiB 0.62 / 1.42, 16 MiB 0.58 / 1.37, 32 MiB
+# 0.56 / 1.30, 64 MiB 0.55 / 1.27.
+_RANGE_MAX = 32 * MiB
+_WAVES = 8
 # an object this small is read whole into memory and written at once: one request,
 # which over plain http goes on aios3's own connections (before the aiobotocore client
 # is built, too: see aios3._first), no stream
@@ -340,6 +349,16 @@ async def _single(
     return written, crc32_b64(writer.crcs[0]) if algorithm == "CRC32" else None
 
 
+def range_size(size: int, transfer: TransferConfig) -> int:
+    """The length of each range of a ranged download of ``size`` bytes: ``part_size``,
+    doubled up to _RANGE_MAX while the object would take more than _WAVES ranges per
+    range in flight (a multiple of ``part_size``, so O_DIRECT's block alignment holds)."""
+    step = transfer.part_size
+    while step * 2 <= _RANGE_MAX and size > step * transfer.concurrency * _WAVES:
+        step *= 2
+    return step
+
+
 async def _ranged(
     s3: S3,
     bucket: str,
@@ -356,7 +375,7 @@ async def _ranged(
     (a receive buffer at a time, aiohttp's chunks about _FLUSH), through ``fds``: the
     file, and the file opened with ``O_DIRECT`` (or ``None``). Returns the bytes written
     and, if ``crc_wanted``, the whole object's CRC32 (combined from the ranges)."""
-    step = transfer.part_size
+    step = range_size(size, transfer)
     ranges = [(start, min(start + step, size)) for start in range(0, size, step)]
     writer = FileWriter(
         fds[0],

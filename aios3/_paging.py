@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from typing import Any
 
 from ._direct import Answer
+from ._xml import load_parser
 
 __all__ = ["TURN", "pages"]
 
@@ -61,7 +62,10 @@ async def pages(
     task: asyncio.Task[Answer] | None = None
     try:
         asked = params
-        answer = await fetch(asked)
+        task = first = asyncio.ensure_future(fetch(asked))
+        await asyncio.sleep(0)  # the first request goes out, and while the store works
+        load_parser()  # on it the parser loads (the first listing of a process)
+        answer, task = await first, None
         while True:
             hint = after(answer.peek, answer.peek("IsTruncated") == "true")
             task = ask(hint)

@@ -731,3 +731,40 @@ def test_every_range_in_flight_has_a_receive_buffer() -> None:
         32: MiB,
     }
     assert all(_QUEUED // size >= n for n, size in sizes.items() if n <= 16)
+
+
+def test_a_large_objects_ranges_grow_to_32_mib() -> None:
+    """Ranges start at part_size and double, up to 32 MiB, while the object would take
+    more than 8 of them per range in flight; always a multiple of part_size."""
+    from aios3._download import range_size
+
+    default = TransferConfig()
+    sizes = {n: range_size(n, default) // MiB for n in (100 * MiB, 512 * MiB, 513 * MiB)}
+    assert sizes == {100 * MiB: 8, 512 * MiB: 8, 513 * MiB: 16}
+    assert range_size(2048 * MiB, default) == 32 * MiB
+    assert range_size(100 * 1024 * MiB, default) == 32 * MiB  # no larger
+    five = TransferConfig(part_size=5 * MiB, concurrency=1)
+    assert [range_size(n * MiB, five) // MiB for n in (40, 41, 81, 10_000)] == [5, 10, 20, 20]
+    big = TransferConfig(part_size=64 * MiB)
+    assert range_size(100 * 1024 * MiB, big) == 64 * MiB  # part_size is the least
+
+
+async def test_a_large_objects_ranges_are_fetched_grown(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A download of 41 MiB in 5 MiB parts, one range in flight, asks for ranges of
+    10 MiB (more than 8 of 5 MiB each would be needed), in order, and writes the
+    object."""
+    data = blob(41 * MiB, seed=44)
+    await s3.upload("raw/grown", data)
+    transfer = dataclasses.replace(RANGES, concurrency=1)
+    async with _via_proxy(server, s3, proxy) as client:
+        await client.download("raw/grown", tmp_path / "out", transfer=transfer)
+    assert (tmp_path / "out").read_bytes() == data
+    asked = [
+        r
+        for (m, t), r in zip(proxy.log, proxy.ranges, strict=True)
+        if "raw/grown" in t and m == "GET"
+    ]
+    step = 10 * MiB
+    assert asked == [f"bytes={s}-{min(s + step, len(data)) - 1}" for s in range(0, len(data), step)]

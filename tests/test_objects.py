@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 from conftest import new_bucket_name, open_uploads
-from faultproxy import FaultProxy
+from faultproxy import Fault, FaultProxy
 from test_roundtrip import blob
 
 import aios3
@@ -224,6 +224,36 @@ async def test_list_cancelled_while_waiting_for_the_next_page(s3: aios3.S3) -> N
         await task
     assert 1 <= len(seen) < 5
     assert [o.key async for o in s3.list("slow/")] == [f"slow/{i}" for i in range(5)]
+
+
+async def test_list_closed_while_its_first_page_is_out(
+    server: Server, proxy: FaultProxy, s3: aios3.S3
+) -> None:
+    """The first page's request runs while the parser loads: a listing cancelled
+    before that answer came ends at once, its request cancelled and its outcome
+    collected (nothing left running, nothing never retrieved), and asks for nothing
+    more; the next listing reads the whole prefix."""
+    await put_many(s3, [f"first/{i}" for i in range(3)])
+    config = server.config(endpoint=proxy.url, default_bucket=s3.config.default_bucket)
+    async with aios3.connect(config) as client:
+        rule = proxy.add(Fault("stall", method="GET", path_contains="list-type=2", seconds=5))
+        items = client.list("first/")
+        task = asyncio.ensure_future(anext(items))
+        for _ in range(100):  # bounded: until the request reached the proxy
+            if rule.fired:
+                break
+            await asyncio.sleep(0.02)
+        assert rule.fired == 1 and not task.done()
+        started = asyncio.get_running_loop().time()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await items.aclose()
+        assert asyncio.get_running_loop().time() - started < 2  # not the stall's 5 s
+        listed = [o.key async for o in client.list("first/")]
+        assert listed == [f"first/{i}" for i in range(3)]
+        asked = [target for _, target in proxy.log if "list-type=2" in target]
+        assert len(asked) == 2  # the cancelled page, and the listing after it
 
 
 async def test_delete_many_reports_failures(s3: aios3.S3) -> None:
