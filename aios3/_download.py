@@ -64,7 +64,8 @@ _QUEUED = 16 * MiB  # bytes handed to the writer and not yet written, at most
 # would be more than _WAVES of them per range in flight (2 GiB at the defaults: 64 of
 # 32 MiB, not 256 of 8). Each request costs the client and the store CPU whatever its
 # length; a range's memory is its receive buffers, whatever its length, and a broken
-# range resumes where it stopped. A 2 GiB download on SeaweedFS over http, 5 runs each,
+# range resumes where it stopped, its tries renewed for every part_size it got past
+# (see fetch). A 2 GiB download on SeaweedFS over http, 5 runs each,
 # client / store CPU-s per GiB: 8 MiB 0.62 / 1.42, 16 MiB 0.58 / 1.37, 32 MiB
 # 0.56 / 1.30, 64 MiB 0.55 / 1.27.
 _RANGE_MAX = 32 * MiB
@@ -512,7 +513,15 @@ async def _ranged(
                     key=key,
                 )
 
-        await with_retries(attempt, transfer=transfer, what=f"bytes {start}- of {key}")
+        # Each part_size fetched renews the range's tries: a range of several parts
+        # survives as many breaks as its parts would have one by one.
+        await with_retries(
+            attempt,
+            transfer=transfer,
+            what=f"bytes {start}- of {key}",
+            progress=lambda: pos,
+            renew=transfer.part_size,
+        )
 
     shared = tree_budget.get()  # a directory call's pool, shared with its other files
     slots = asyncio.Semaphore(transfer.concurrency)

@@ -66,6 +66,7 @@ async def pages(
         await asyncio.sleep(0)  # the first request goes out, and while the store works
         load_parser()  # on it the parser loads (the first listing of a process)
         answer, task = await first, None
+        del first  # (a task keeps its result: the page would live as long as the listing)
         while True:
             hint = after(answer.peek, answer.peek("IsTruncated") == "true")
             task = ask(hint)

@@ -45,25 +45,42 @@ def retryable(err: S3Error) -> bool:
 
 
 async def with_retries(
-    attempt: Callable[[], Awaitable[T]], *, transfer: TransferConfig, what: str
+    attempt: Callable[[], Awaitable[T]],
+    *,
+    transfer: TransferConfig,
+    what: str,
+    progress: Callable[[], int] | None = None,
+    renew: int = 0,
 ) -> tuple[T, int]:
     """Run ``attempt`` until it succeeds or fails for good; return (result, tries).
 
     ``attempt`` must raise :class:`S3Error` for failures (translate before raising).
     The last error propagates with a note of how many tries were made.
+
+    ``part_retries + 1`` tries in all; with ``progress`` (where a resumable transfer
+    has got to, in bytes), every ``renew`` bytes it gets past its furthest point so far
+    give it that many tries again, counted (with their backoff) from the failure that
+    got there. So a range of several parts survives as many breaks as its parts would
+    have one by one, and a range that breaks at the same byte every time still fails.
     """
     tries = transfer.part_retries + 1
-    for n in range(1, tries + 1):
+    furthest = progress() if progress is not None else 0
+    n = total = 0  # tries since the last renewal, and in all
+    while True:
+        n += 1
+        total += 1
         try:
-            return await attempt(), n
+            return await attempt(), total
         except S3Error as err:
-            if n == tries or not retryable(err):
-                err.add_note(f"aios3: {what} failed after {n} tr{'y' if n == 1 else 'ies'}")
+            if progress is not None and progress() >= furthest + renew > furthest:
+                furthest, n = progress(), 1  # this failure opens the new allowance
+            if n >= tries or not retryable(err):
+                note = f"aios3: {what} failed after {total} tr{'y' if total == 1 else 'ies'}"
+                err.add_note(note)
                 raise
             delay = transfer.retry_backoff * (2 ** (n - 1)) * (0.5 + random.random())
             log.info("retrying %s in %.2f s: %s", what, delay, err)
             await asyncio.sleep(delay)
-    raise AssertionError("unreachable")
 
 
 _FIRST_FAILURE = "aios3_connect_failed_at"

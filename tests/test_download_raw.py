@@ -768,3 +768,64 @@ async def test_a_large_objects_ranges_are_fetched_grown(
     ]
     step = 10 * MiB
     assert asked == [f"bytes={s}-{min(s + step, len(data)) - 1}" for s in range(0, len(data), step)]
+
+
+async def test_a_grown_range_gets_its_tries_again_as_it_advances(
+    server: Server, s3: aios3.S3, proxy: FaultProxy, tmp_path: Path
+) -> None:
+    """A range of two parts (10 MiB of 5 MiB parts, 3 tries a part) cut four times, 2 MiB
+    further each time, is written whole: the part it got past renewed its tries, as two
+    ranges of a part each would have had three tries each. Without the renewal the
+    third cut ends the download."""
+    data = blob(41 * MiB, seed=45)
+    await s3.upload("raw/renew", data)
+    transfer = dataclasses.replace(RANGES, concurrency=1)
+    async with _via_proxy(server, s3, proxy) as client:
+        cut = Fault("truncate", method="GET", path_contains="raw/renew", after_bytes=2 * MiB + 3)
+        rule = proxy.add(dataclasses.replace(cut, times=4))
+        await client.download("raw/renew", tmp_path / "out", transfer=transfer)
+    assert rule.fired == 4 and (tmp_path / "out").read_bytes() == data
+    asked = [
+        r
+        for (m, t), r in zip(proxy.log, proxy.ranges, strict=True)
+        if "raw/renew" in t and m == "GET"
+    ]
+    starts = [int(r.removeprefix("bytes=").split("-")[0]) for r in asked if r]
+    assert starts[:5] == [0, 2 * MiB, 4 * MiB, 6 * MiB, 8 * MiB]  # each from the last cut
+
+
+@pytest.mark.parametrize(
+    ("reached", "tries"),
+    [
+        ([2, 4, 6, 8, 12, 14], 7),  # renewed at 6 and at 12: never 3 short in a row
+        ([3, 3, 3, 3], 3),  # a cut at the same byte every time: 3 tries
+        # fetched again from the start each time (a checksum failure): renewed once,
+        # at 5, and then 5 again is no progress
+        ([4, 0, 5, 0, 5, 0, 5], 5),
+    ],
+)
+async def test_tries_renew_only_past_the_furthest_point(reached: list[int], tries: int) -> None:
+    """with_retries' renewal, as a range uses it: 3 tries (part_retries=2), renewed for
+    every 5 units the transfer gets past the furthest point of the last renewal."""
+    from aios3._retry import with_retries
+
+    pos, made = 0, 0
+
+    async def attempt() -> str:
+        nonlocal pos, made
+        made += 1
+        if made > len(reached):
+            return "done"
+        pos = reached[made - 1]
+        raise aios3.TransferError(f"cut {made} at {pos}")
+
+    transfer = TransferConfig(part_retries=2, retry_backoff=0.001)
+    if tries > len(reached):
+        result, n = await with_retries(
+            attempt, transfer=transfer, what="x", progress=lambda: pos, renew=5
+        )
+        assert (result, n) == ("done", tries)
+    else:
+        with pytest.raises(aios3.TransferError, match=f"cut {tries} at"):
+            await with_retries(attempt, transfer=transfer, what="x", progress=lambda: pos, renew=5)
+    assert made == tries

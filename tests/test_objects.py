@@ -256,6 +256,23 @@ async def test_list_closed_while_its_first_page_is_out(
         assert len(asked) == 2  # the cancelled page, and the listing after it
 
 
+async def test_list_cancelled_at_its_first_turn(s3: aios3.S3) -> None:
+    """Cancelled at the turn that lets its first request go out (before that request
+    has an answer): the listing ends with that request cancelled and collected (a task
+    left running or an outcome never retrieved fails the test), and the next listing
+    reads the whole prefix."""
+    await put_many(s3, [f"turn/{i}" for i in range(3)])
+    items = s3.list("turn/")
+    task = asyncio.ensure_future(anext(items))
+    await asyncio.sleep(0)  # the listing runs to its first turn, its request started
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await items.aclose()
+    assert [o.key async for o in s3.list("turn/")] == [f"turn/{i}" for i in range(3)]
+
+
 async def test_delete_many_reports_failures(s3: aios3.S3) -> None:
     await s3.upload("keep/a", b"a")
     result = await s3.delete_many(
