@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -262,14 +263,23 @@ async def test_list_cancelled_at_its_first_turn(s3: aios3.S3) -> None:
     left running or an outcome never retrieved fails the test), and the next listing
     reads the whole prefix."""
     await put_many(s3, [f"turn/{i}" for i in range(3)])
+
+    def fetching() -> list[asyncio.Task[Any]]:  # a page's request, under way
+        return [
+            t
+            for t in asyncio.all_tasks()
+            if not t.done() and getattr(t.get_coro(), "__qualname__", "") == "ClientCore.fetch"
+        ]
+
     items = s3.list("turn/")
     task = asyncio.ensure_future(anext(items))
     await asyncio.sleep(0)  # the listing runs to its first turn, its request started
-    assert not task.done()
+    assert not task.done() and len(fetching()) == 1
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    await items.aclose()
+    assert fetching() == []  # cancelled and waited for, not left to run (an answer
+    await items.aclose()  # takes the store's round trip: it could not be done yet)
     assert [o.key async for o in s3.list("turn/")] == [f"turn/{i}" for i in range(3)]
 
 
