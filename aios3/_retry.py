@@ -57,8 +57,8 @@ async def with_retries(
     ``attempt`` must raise :class:`S3Error` for failures (translate before raising).
     The last error propagates with a note of how many tries were made.
 
-    ``part_retries + 1`` tries in all; with ``progress`` (where a resumable transfer
-    has got to, in bytes), every ``renew`` bytes it gets past its furthest point so far
+    ``part_retries + 1`` tries; with ``progress`` (where a resumable transfer has got
+    to, in bytes), every ``renew`` bytes it gets past the point of its last renewal
     give it that many tries again, counted (with their backoff) from the failure that
     got there. So a range of several parts survives as many breaks as its parts would
     have one by one, and a range that breaks at the same byte every time still fails.
@@ -72,8 +72,8 @@ async def with_retries(
         try:
             return await attempt(), total
         except S3Error as err:
-            if progress is not None and progress() >= furthest + renew > furthest:
-                furthest, n = progress(), 1  # this failure opens the new allowance
+            if progress is not None and renew > 0 and (reached := progress()) >= furthest + renew:
+                furthest, n = reached, 1  # this failure opens the new allowance
             if n >= tries or not retryable(err):
                 note = f"aios3: {what} failed after {total} tr{'y' if total == 1 else 'ies'}"
                 err.add_note(note)

@@ -276,6 +276,15 @@ class FaultProxy:
     def clear(self) -> None:
         self.faults.clear()
 
+    def ranges_asked(self, path_contains: str, method: str | None = "GET") -> list[str | None]:
+        """The Range header (``None``: none) of each request whose target holds
+        ``path_contains`` and whose method is ``method`` (``None``: any), in order."""
+        return [
+            r
+            for (m, t), r in zip(self.log, self.ranges, strict=True)
+            if path_contains in t and method in (None, m)
+        ]
+
     def _match(self, method: str, target: str) -> Fault | None:
         for fault in self.faults:
             if fault.matches(method, target):
