@@ -4,7 +4,8 @@ Every body aios3 sends (a part, a small object) is a :class:`Body`: a ``bytearra
 that no caller can change while it is in flight. aiohttp sends it through
 :mod:`._payload`, which :func:`send_with_aiohttp` registers when a client opens (not
 here: importing aios3 does not import aiohttp). A file's part may instead be a
-:class:`FileSpan`: a stretch of the file that the kernel sends from its page cache.
+:class:`FileSpan`: a stretch of the file that the kernel sends from its page cache; a
+stream's part, :class:`Pieces`: the ``bytes`` chunks its caller gave, held as they are.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._checksum import Digests
 
-__all__ = ["Body", "FileSpan", "Stopped", "file_stamp", "send_with_aiohttp"]
+__all__ = ["Body", "FileSpan", "Pieces", "Stopped", "file_stamp", "send_with_aiohttp"]
 
 
 class Body(bytearray):
@@ -32,6 +33,47 @@ class Body(bytearray):
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
         self.sha256: str | None = None
+
+
+class Pieces:
+    """One request body made of several buffers, in order, none of them copied: the
+    ``bytes`` chunks (or read-only views of ``bytes``) that a stream's caller gave,
+    which nobody can change, and buffers that aios3 filled itself from chunks too
+    small or too changeable to hold (:meth:`copy`). Digested piece by piece, and sent
+    piece by piece from where each is. ``sha256`` is as :class:`Body`'s."""
+
+    __slots__ = ("_tail", "length", "parts", "sha256")
+
+    def __init__(self) -> None:
+        self.parts: list[bytes | bytearray | memoryview] = []
+        self.length = 0
+        self.sha256: str | None = None
+        self._tail: bytearray | None = None  # the last part, if aios3's own buffer
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __repr__(self) -> str:
+        return f"<Pieces {len(self.parts)} parts, {self.length} bytes>"
+
+    def hold(self, piece: bytes | memoryview) -> None:
+        """Add ``piece`` as it is: bytes that cannot change (``bytes`` or a view of
+        them), kept until the body is no longer sent."""
+        self.parts.append(piece)
+        self.length += len(piece)
+        self._tail = None
+
+    def copy(self, piece: Any) -> None:
+        """Add a copy of ``piece``, appended to the last part where aios3 owns it."""
+        if self._tail is None:
+            self._tail = bytearray()
+            self.parts.append(self._tail)
+        self._tail += piece
+        self.length += len(piece)
+
+    def joined(self) -> bytes:
+        """The whole body in one ``bytes`` (for botocore's path, which takes bytes)."""
+        return b"".join(self.parts)
 
 
 class FileSpan:

@@ -19,7 +19,7 @@ from functools import lru_cache
 from typing import Any
 
 from ._aio import in_thread
-from ._body import FileSpan
+from ._body import FileSpan, Pieces
 
 try:
     from zlib_ng.zlib_ng import crc32
@@ -121,7 +121,12 @@ class Digests:
         self.size += len(piece)
 
     def feed(self, data: Any) -> Digests:
-        """Digest all of ``data``, :data:`PIECE` bytes at a time."""
+        """Digest all of ``data`` (bytes-like, or :class:`~aios3._body.Pieces`),
+        :data:`PIECE` bytes at a time."""
+        if isinstance(data, Pieces):
+            for part in data.parts:
+                self.feed(part)
+            return self
         with memoryview(data) as whole, whole.cast("B") as view:
             for start in range(0, len(view), PIECE):
                 with view[start : start + PIECE] as piece:

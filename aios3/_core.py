@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Any, Protocol
 
 from ._aio import MemoryPool, in_thread
-from ._body import Body, FileSpan
+from ._body import Body, FileSpan, Pieces
 from ._checksum import checksum_param
 from ._config import Config, TransferConfig
 from ._direct import Answer, DirectPath, NeedsClient, http_session_class
@@ -379,9 +379,11 @@ class ClientCore:
                     return answer
             if key is not None:
                 params["Key"] = key
-            span = params.get("Body")
-            if isinstance(span, FileSpan):  # botocore takes bytes (a region redirect, say)
-                params["Body"] = await in_thread(span.read_whole, on_cancel=span.stop)
+            body = params.get("Body")
+            if isinstance(body, FileSpan):  # botocore takes bytes (a region redirect, say)
+                params["Body"] = await in_thread(body.read_whole, on_cancel=body.stop)
+            elif isinstance(body, Pieces):
+                params["Body"] = body.joined()
             return Answer(await getattr(client, operation)(Bucket=bucket, **params))
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
@@ -401,7 +403,7 @@ class ClientCore:
         when the body carries one (see :func:`checksummed`). botocore's path hashes
         every body it signs on its own."""
         direct = self._direct
-        if direct is None or not isinstance(data, Body | FileSpan):
+        if direct is None or not isinstance(data, Body | FileSpan | Pieces):
             return False
         param = checksum_param(algorithm)
         if param is not None:

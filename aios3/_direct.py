@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ._body import Body, FileSpan
+from ._body import Body, FileSpan, Pieces
 from ._checksum import LARGE_BODY, body_digests, crc32, crc32_b64
 from ._exceptions import InvalidRequest
 from ._first import FIRST_OPERATIONS, FirstRequests, keep
@@ -896,7 +896,7 @@ class DirectPath:
             if plan is None or not plan.accepts(params[op.payload]):
                 return False
         if method in _UPLOADS:
-            if not isinstance(params.get("Body"), Body | bytes | FileSpan):
+            if not isinstance(params.get("Body"), Body | bytes | FileSpan | Pieces):
                 return False
             # Without a checksum botocore would add one (request_checksum_calculation).
             if not self._checksum_required_only and not any(c in params for c in _CHECKSUMS):
@@ -1039,7 +1039,7 @@ class DirectPath:
             return None
         body = params["Body"]
         known: str | None = getattr(body, "sha256", None)
-        if known is not None or (len(body) < LARGE_BODY and not isinstance(body, FileSpan)):
+        if known is not None or (len(body) < LARGE_BODY and isinstance(body, bytes | bytearray)):
             return known
         _, digest = await body_digests(None, body, sha256=True)
         return digest

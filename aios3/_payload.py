@@ -1,4 +1,5 @@
-"""How aiohttp sends a :class:`~aios3._body.Body`: as it is, in slices, and without the
+"""How aiohttp sends a :class:`~aios3._body.Body` (and :class:`~aios3._body.Pieces`,
+a body of several buffers): as it is, in slices, and without the
 "large body" ResourceWarning its generic bytes payload raises above 1 MB, so that
 applications that run with warnings as errors are not broken by aios3. A
 :class:`~aios3._body.FileSpan` (a file's part that found aios3's own connections all
@@ -16,7 +17,7 @@ from typing import Any
 from aiohttp import payload as _payload
 
 from ._aio import in_thread
-from ._body import Body, FileSpan
+from ._body import Body, FileSpan, Pieces
 
 __all__: list[str] = []
 
@@ -43,21 +44,43 @@ class _BodyPayload(_payload.BytesPayload):
             await writer.write(view[start : start + _SLICE])
 
 
-class _SpanPayload(_payload.Payload):
-    """A file's span, read a slice at a time (in a worker thread) as it is written."""
+class _Sized(_payload.Payload):
+    """A body aios3 owns that is not one buffer: its length known, written by
+    ``write_with_length``."""
 
-    _value: FileSpan
-
-    def __init__(self, value: FileSpan, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, value: Pieces | FileSpan, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("content_type", "application/octet-stream")
         super().__init__(value, *args, **kwargs)
         self._size = len(value)
 
     def decode(self, encoding: str = "utf-8", errors: str = "strict") -> str:
-        raise TypeError("a file's span is not text")
+        raise TypeError("a request body of aios3's is not text")
 
     async def write(self, writer: Any) -> None:
         await self.write_with_length(writer, None)
+
+
+class _PiecesPayload(_Sized):
+    """A body of several buffers, each written from where it is, in slices."""
+
+    _value: Pieces
+
+    async def write_with_length(self, writer: Any, content_length: int | None) -> None:
+        left = len(self._value) if content_length is None else content_length
+        for part in self._value.parts:
+            if left <= 0:
+                return
+            view = memoryview(part)
+            n = min(view.nbytes, left)
+            for start in range(0, n, _SLICE):
+                await writer.write(view[start : min(start + _SLICE, n)])
+            left -= n
+
+
+class _SpanPayload(_Sized):
+    """A file's span, read a slice at a time (in a worker thread) as it is written."""
+
+    _value: FileSpan
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
         span = self._value
@@ -74,3 +97,4 @@ class _SpanPayload(_payload.Payload):
 
 _payload.PAYLOAD_REGISTRY.register(_BodyPayload, Body, order=_payload.Order.try_first)
 _payload.PAYLOAD_REGISTRY.register(_SpanPayload, FileSpan, order=_payload.Order.try_first)
+_payload.PAYLOAD_REGISTRY.register(_PiecesPayload, Pieces, order=_payload.Order.try_first)

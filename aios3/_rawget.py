@@ -65,10 +65,10 @@ import re
 import select
 import sys
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ._aio import in_thread, wake
-from ._body import FileSpan
+from ._body import FileSpan, Pieces
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -96,6 +96,7 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 _INTERIM_MOST = 8  # 1xx answers before the final one, at most
 _TRAILERS_MOST = 128  # trailer fields after a chunked body, at most
 _JOINED = 64 * 1024  # a body this small is sent in one write with its head
+Sendable: TypeAlias = "bytes | bytearray | memoryview | FileSpan"  # what a request writes
 ANSWER_MOST = 64 * 1024 * 1024
 """Bytes, at most, of an answer read whole (a listing page is ~300 KB)."""
 _PIECE_MOST = 16 * 1024 * 1024  # a body read whole is given memory this much at a time
@@ -260,15 +261,13 @@ class _Connection(asyncio.BufferedProtocol):
             self._waiter = None
             self._until = b"\r\n\r\n"
 
-    async def request(
-        self, sends: list[bytes | bytearray | FileSpan], idle: float
-    ) -> tuple[int, dict[str, str]]:
+    async def request(self, sends: list[Sendable], idle: float) -> tuple[int, dict[str, str]]:
         """Send a request (its head, then any body) and read the response's status
-        and headers (names in lower case). A head, and a body of at most
-        :data:`_JOINED` bytes, go through the transport; a larger body by
-        :meth:`_send_body`, as the socket takes it. Meanwhile the answer is read, as a
-        server may answer (an error) before it has read the body: what is left is not
-        sent."""
+        and headers (names in lower case). A head, and a body (or a piece of one:
+        see :class:`~aios3._body.Pieces`) of at most :data:`_JOINED` bytes, go through
+        the transport; a larger one by :meth:`_send_body`, as the socket takes it.
+        Meanwhile the answer is read, as a server may answer (an error) before it has
+        read the body: what is left is not sent."""
         transport = self._transport
         assert transport is not None
         for data in sends:
@@ -288,7 +287,7 @@ class _Connection(asyncio.BufferedProtocol):
                 transport.write(data)
         return await self.response(idle)
 
-    async def _send_body(self, data: bytes | bytearray | FileSpan, idle: float) -> bool | None:
+    async def _send_body(self, data: Sendable, idle: float) -> bool | None:
         """Send ``data`` straight onto the transport's socket, once the transport has
         sent what it holds (the head), as much at a time as the socket takes: a
         :class:`FileSpan` with ``os.sendfile``, from the page cache (no copy through
@@ -668,7 +667,7 @@ class RawConnections:
         method: str,
         target: str,
         headers: Mapping[str, str],
-        body: bytes | bytearray | FileSpan | None,
+        body: bytes | bytearray | FileSpan | Pieces | None,
         *,
         most: int | None = None,
         late_errors: bool = False,
@@ -694,9 +693,13 @@ class RawConnections:
         head = request_head(target, headers, method)
         if head is None:
             return None
-        sends: list[bytes | bytearray | FileSpan] = [head, body] if body else [head]
-        if body and len(body) <= _JOINED and not isinstance(body, FileSpan):
+        sends: list[Sendable]
+        if isinstance(body, Pieces):
+            sends = [head, *body.parts]  # each from where it is
+        elif body and len(body) <= _JOINED and not isinstance(body, FileSpan):
             sends = [head + body]  # one write, one send
+        else:
+            sends = [head, body] if body else [head]
         key = (host, port)
         async with self.in_use:
             if (conn := self._kept(key)) is not None:
@@ -718,7 +721,7 @@ class RawConnections:
         key: tuple[str, int],
         conn: _Connection,
         method: str,
-        sends: list[bytes | bytearray | FileSpan],
+        sends: list[Sendable],
         carries: bool,
         most: int,
         late_errors: bool,

@@ -70,8 +70,9 @@ async def upload(
                     shared.release(held)
         # Read ahead: a short stream still goes in one request. What is read is copied
         # at once into buffers of the first part size, which become the first parts
-        # (the caller's chunks are let go as they come: holding 16 MiB of them left
-        # glibc's thread arenas that much bigger for the rest of the upload).
+        # (the caller's chunks are let go as they come: one request's body is one
+        # buffer). The parts after it hold the caller's ``bytes`` chunks instead, as
+        # write() does (see HOLD_FROM in ._multipart).
         ahead: list[Body] = []
         filled = 0  # bytes in ahead[-1]
         pool, pooled = s3.memory, 0  # the read-ahead's part of the client's buffer bytes
