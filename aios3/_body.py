@@ -68,7 +68,7 @@ class Pieces:
         if self._tail is None:
             self._tail = bytearray()
             self.parts.append(self._tail)
-        self._tail += piece
+        self._tail[len(self._tail) :] = piece  # (+= refuses a view that is not contiguous)
         self.length += len(piece)
 
     def joined(self) -> bytes:

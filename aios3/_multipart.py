@@ -279,6 +279,11 @@ class MultipartUpload:
         copied (nobody can change them); anything else is copied before this returns,
         so a buffer may be filled again at once.
         """
+        await self._write(data)
+
+    async def _write(self, data: Any, *, lasting: bool = False) -> None:
+        """:meth:`write`. ``lasting``: ``data`` is a view of ``bytes`` that live as long
+        as the upload (its source's own), held whatever share of them a part takes."""
         self._check_open("write")
         view = as_bytes_view(data)
         if not view.nbytes:
@@ -294,7 +299,13 @@ class MultipartUpload:
             )
         self._accepted += view.nbytes
         # bytes nobody can change, long enough to be worth sending apart: held, not copied
-        hold = type(view.obj) is bytes and view.nbytes >= HOLD_FROM
+        owner = view.obj
+        hold = view.nbytes >= HOLD_FROM and view.c_contiguous and type(owner) is bytes
+        # A held piece keeps all of its bytes object alive: a piece of less than half of
+        # one (the end of a huge write, say) is copied, not held, unless they last anyway.
+        least = 0
+        if hold and not lasting and isinstance(owner, bytes):
+            least = (len(owner) + 1) // 2
         while view.nbytes:
             target = self._plan.size_of(self._next_number)
             if not self._filled and isinstance(data, Body) and view.nbytes == target:
@@ -309,7 +320,7 @@ class MultipartUpload:
             if not isinstance(part, Pieces):
                 assert part is not None
                 part[self._filled : self._filled + take] = view[:take]
-            elif hold:
+            elif hold and take >= least:
                 part.hold(view[:take])
             else:
                 part.copy(view[:take])
@@ -767,6 +778,9 @@ class MultipartUpload:
         if self._buffer is not None:
             self._give_back(self._buffer)
             self._buffer = None
+        if self._buffer_held:  # the part being filled holds a share of the budget too
+            self._budget.release(self._buffer_held)
+            self._buffer_held = 0
         if self._tasks:  # parts still unwinding (the client closing): they settle later
             return
         self._pool.give(self._pooled)

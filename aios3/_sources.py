@@ -54,6 +54,7 @@ class Reader:
     name: str | None = None
     can_readinto = False  # whether readinto() works
     can_span = False  # whether span() works
+    lasting = False  # whether read() gives views of bytes that live as long as the reader
     digests_as_read = True  # whether readinto() feeds the digests it is given
 
     async def open(self) -> None:
@@ -114,11 +115,12 @@ class BytesReader(Reader):
         self._view = memoryview(data).cast("B")
         self.size = self._view.nbytes
         self._pos = 0
+        self.lasting = type(data) is bytes
 
     async def read(self, n: int) -> Body | memoryview:
         piece = self._view[self._pos : self._pos + n]
         self._pos += piece.nbytes
-        if type(self.data) is bytes:
+        if self.lasting:
             return piece  # nobody can change it: sent from where it is
         return Body(piece)
 

@@ -139,7 +139,7 @@ async def upload(
                         pass
                 else:
                     while chunk := await reader.read(up._wanted()):
-                        await up.write(chunk)
+                        await up._write(chunk, lasting=reader.lasting)
             assert up.result is not None
             return up.result
         finally:

@@ -65,12 +65,14 @@ async def test_bytes_chunks_are_held_and_bytearrays_copied(s3: aios3.S3) -> None
 async def test_a_mix_of_chunks_across_part_boundaries_arrives_in_order(
     server: Server, bucket_name: str
 ) -> None:
-    """Held and copied chunks, long and short, views of bytes and bytearrays, one
-    chunk longer than a part: the object is the chunks joined, and its parts are
-    5 MiB each but the last."""
+    """Held and copied chunks, long and short, views of bytes and bytearrays (some
+    not contiguous: every other byte), one chunk longer than a part: the object is
+    the chunks joined, and its parts are 5 MiB each but the last."""
     data = blob(23 * MiB + 12345, seed=2)
     sizes = [MiB, 3000, 700 * 1024, 200 * 1024, 5 * MiB + 17, 64 * 1024, 128 * 1024, 1]
+    sizes += [300 * 1024, 256 * 1024]
     kinds = ["bytes", "bytes", "view", "bytearray", "bytes", "bytes", "bytes", "bytearray"]
+    kinds += ["strided bytes", "strided bytearray"]
     config = server.config(default_bucket=bucket_name)
     async with aios3.connect(config, transfer=_PARTS) as s3:
         await s3.create_bucket(bucket_name)
@@ -80,7 +82,12 @@ async def test_a_mix_of_chunks_across_part_boundaries_arrives_in_order(
                 while at < len(data):
                     size, kind = sizes[turn % len(sizes)], kinds[turn % len(kinds)]
                     piece = data[at : at + size]
-                    if kind == "view":
+                    if kind.startswith("strided"):  # every other byte of twice as many
+                        doubled = bytearray(2 * len(piece))
+                        doubled[::2] = piece
+                        source = bytes(doubled) if kind == "strided bytes" else doubled
+                        await up.write(memoryview(source)[::2])
+                    elif kind == "view":
                         await up.write(memoryview(piece))
                     elif kind == "bytearray":
                         await up.write(bytearray(piece))
@@ -138,3 +145,20 @@ async def test_a_held_part_reset_midway_is_sent_again_whole(
         assert (await client.upload("held/reset", _stream(data))).parts == 3
         assert rule.fired == 1
     assert await s3.get_bytes("held/reset") == data
+
+
+async def test_the_end_of_a_huge_write_is_copied_not_held(s3: aios3.S3) -> None:
+    """A held piece keeps its whole bytes object alive: the 1 MiB left of an 11 MiB
+    write(), which waits in the part being filled, is a copy, so the caller's 11 MiB
+    are let go when write() returns; a whole chunk is held."""
+    import sys
+
+    big = blob(11 * MiB, seed=5)
+    chunk = blob(MiB, seed=6)
+    alone, chunk_alone = sys.getrefcount(big), sys.getrefcount(chunk)
+    async with s3.multipart_upload("held/huge", part_size=5 * MiB) as up:
+        await up.write(big)
+        assert sys.getrefcount(big) == alone  # nothing of aios3's refers to it
+        await up.write(chunk)
+        assert sys.getrefcount(chunk) == chunk_alone + 1  # held by the part being filled
+    assert await s3.get_bytes("held/huge") == big + chunk

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 from conftest import open_uploads
@@ -178,3 +179,43 @@ async def test_closing_the_client_while_completing_never_stores_a_hole(
         assert not await admin.exists("m/hole")
         assert await open_uploads(admin, bucket_name) == []
         await admin.delete_bucket(bucket_name, force=True)
+
+
+async def test_a_source_that_fails_mid_part_gives_its_share_of_a_shared_budget_back(
+    server: Server, bucket_name: str
+) -> None:
+    """A file whose read fails while a part is being filled, in a directory call's
+    shared budget: the part it was filling gives its slot and bytes back (the budget
+    is whole again), or every later file of the call would wait for them for ever."""
+    from aios3._aio import Budget, tree_budget
+
+    class Failing(io.RawIOBase):  # a pipe-like file: unknown length, read into parts
+        # (a read-ahead of 5 MiB and a bit, then parts: it fails while part 2 fills)
+        def __init__(self) -> None:
+            self.given = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            if self.given >= 7 * MiB:
+                raise OSError(5, "Input/output error")
+            n = min(len(buffer), MiB)
+            buffer[:n] = b"x" * n
+            self.given += n
+            return n
+
+    shared = Budget(2, 10 * MiB)
+    config = server.config(default_bucket=bucket_name)
+    async with aios3.connect(config, transfer=tight(10 * MiB)) as s3:
+        await s3.create_bucket(bucket_name)
+        token = tree_budget.set(shared)
+        try:
+            with pytest.raises((OSError, aios3.S3Error)):
+                await s3.upload("m/failing", Failing())
+        finally:
+            tree_budget.reset(token)
+        assert (shared._slots, shared._bytes) == (2, 10 * MiB)
+        assert s3.memory.in_use == 0
+        assert await open_uploads(s3, bucket_name) == []
+        await s3.delete_bucket(bucket_name, force=True)
