@@ -465,10 +465,19 @@ class ClientCore:
         return params
 
     @staticmethod
-    def read(answer: Answer, *, action: str, bucket: str, key: str | None = None) -> Any:
-        """``answer`` read into botocore's dict, a body that is not XML as aios3's error."""
+    def read(
+        answer: Answer,
+        *,
+        action: str,
+        bucket: str,
+        key: str | None = None,
+        objects: bool = False,
+    ) -> Any:
+        """``answer`` read into botocore's dict, a body that is not XML as aios3's error.
+        ``objects``: a ListObjectsV2 page, its objects read as ObjectInfo
+        (:meth:`Answer.read`)."""
         try:
-            return answer.read()
+            return answer.read(bucket if objects else None)
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
 
@@ -480,6 +489,7 @@ class ClientCore:
         action: str,
         bucket: str,
         key: str | None = None,
+        objects: bool = False,
     ) -> Any:
         """A listing page's ``answer`` read (:meth:`read`). One whose body does not read
         (a 200 whose XML breaks off, which botocore's path takes for a 500 and tries
@@ -489,7 +499,7 @@ class ClientCore:
 
         async def attempt() -> Any:
             got = answers.pop() if answers else await again()
-            return self.read(got, action=action, bucket=bucket, key=key)
+            return self.read(got, action=action, bucket=bucket, key=key, objects=objects)
 
         page, _ = await with_retries(
             attempt, transfer=self.transfer, what=f"{action} of s3://{bucket}"

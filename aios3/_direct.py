@@ -51,6 +51,8 @@ from ._body import Body, FileSpan, Pieces
 from ._checksum import LARGE_BODY, body_digests, crc32, crc32_b64
 from ._exceptions import InvalidRequest
 from ._first import FIRST_OPERATIONS, FirstRequests, keep
+from ._info import ObjectInfo
+from ._listing import listed, read_objects
 from ._rawget import (
     ANSWER_MOST,
     RawAnswer,
@@ -611,14 +613,27 @@ class Answer:
             text = unquote_plus(text)
         return text
 
-    def read(self) -> dict[str, Any]:
-        """The answer as botocore's parser returns it (read once; kept)."""
+    def read(self, objects_of: str | None = None) -> dict[str, Any]:
+        """The answer as botocore's parser returns it (read once; kept).
+        ``objects_of``: a ListObjectsV2 page's bucket, whose ``Contents`` are then
+        read straight into :class:`~aios3.ObjectInfo` items (:mod:`._listing`)."""
         if self.content is not None:
             content, self.content = self.content, None
-            if self.plan is not None and content:
+            decode = self.decode
+            if self.plan is not None and content and objects_of is not None:
+                self.out.update(
+                    read_objects(content, self.plan, objects_of, url_keys=decode is not None)
+                )
+                if decode is not None:  # the keys are decoded
+                    decode = (decode[0], tuple(n for n in decode[1] if n[0] != "Contents"))
+            elif self.plan is not None and content:
                 self.out.update(parse_xml(content, self.plan))
-            if self.decode is not None and self.out.get("EncodingType") == "url":
-                _url_decode(self.out, *self.decode)
+            if decode is not None and self.out.get("EncodingType") == "url":
+                _url_decode(self.out, *decode)
+        elif objects_of is not None:  # botocore's dict: its Contents as ObjectInfo once
+            contents = self.out.get("Contents")
+            if contents and not isinstance(contents[0], ObjectInfo):
+                self.out["Contents"] = [listed(objects_of, item) for item in contents]
         return self.out
 
 

@@ -30,7 +30,6 @@ from ._info import (
     Prefix,
     StoredObject,
     check_metadata,
-    quote_etag,
     write_params,
 )
 from ._multipart import MultipartUpload
@@ -70,18 +69,6 @@ _HEADER_FIELDS = (
     ("content_language", "ContentLanguage"),
     ("cache_control", "CacheControl"),
 )
-
-
-def _listed(bucket: str, item: Mapping[str, Any]) -> ObjectInfo:
-    return ObjectInfo.listed(
-        bucket,
-        item["Key"],
-        item.get("Size"),
-        quote_etag(item.get("ETag")),
-        item.get("LastModified"),
-        item.get("StorageClass"),
-        item.get("ChecksumType") if item.get("ChecksumAlgorithm") else None,
-    )
 
 
 class ObjectOps(PresignOps):
@@ -617,13 +604,15 @@ class ObjectOps(PresignOps):
         # that never awaits would starve that request, so the loop gets a turn every
         # TURN items.
         markers = {"NextContinuationToken": "ContinuationToken"}
-        listing = self._pages("list_objects_v2", "list", b, params, markers, opts, read_ahead)
+        listing = self._pages(
+            "list_objects_v2", "list", b, params, markers, opts, read_ahead, objects=True
+        )
         async with listing as each:
             async for page in each:
-                for n, item in enumerate(page.get("Contents") or ()):
+                for n, info in enumerate(page.get("Contents") or ()):
                     if n % TURN == 0:
                         await asyncio.sleep(0)
-                    yield _listed(b, item)
+                    yield info
                 for common in page.get("CommonPrefixes") or ():
                     yield Prefix(b, common["Prefix"])
 
@@ -636,16 +625,19 @@ class ObjectOps(PresignOps):
         markers: dict[str, str],
         options: RequestOptions | None = None,
         ahead: bool = True,
+        *,
+        objects: bool = False,
     ) -> contextlib.aclosing[AsyncGenerator[dict[str, Any]]]:
         """The pages of listing ``operation``, each next one asked for while this one
-        is read (:func:`~aios3._paging.pages`); leaving the block cancels it."""
+        is read (:func:`~aios3._paging.pages`); leaving the block cancels it.
+        ``objects``: ListObjectsV2's, each page's ``Contents`` as ObjectInfo items."""
 
         def fetch(params: dict[str, Any]) -> Awaitable[Answer]:
             return self.fetch(operation, action=action, bucket=bucket, options=options, **params)
 
         async def read(answer: Answer, asked: dict[str, Any]) -> dict[str, Any]:
             page: dict[str, Any] = await self.read_listing(
-                answer, lambda: fetch(asked), action=action, bucket=bucket
+                answer, lambda: fetch(asked), action=action, bucket=bucket, objects=objects
             )
             return page
 

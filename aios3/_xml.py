@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -33,9 +33,12 @@ __all__ = [
     "Plan",
     "RequestPlan",
     "compile_plan",
+    "collector_paused",
     "compile_request",
     "load_parser",
+    "parse_root",
     "parse_xml",
+    "structure",
     "well_formed",
     "write_xml",
 ]
@@ -166,24 +169,32 @@ def load_parser() -> None:
 def parse_xml(body: bytes, plan: Plan) -> dict[str, Any]:
     """``body``'s root element read with ``plan``; raises botocore's
     ``ResponseParserError`` for a body that is not XML, as botocore's parser does."""
-    from xml.etree.ElementTree import ParseError, XMLParser
-
     if not body:
         return {}
-    with _collector_paused():
-        parser = XMLParser()
-        try:
-            parser.feed(body)
-            root = parser.close()
-        except ParseError as exc:
-            from botocore.parsers import ResponseParserError
-
-            raise ResponseParserError(
-                f"Unable to parse response ({exc}), invalid XML received: {body[:200]!r}"
-            ) from exc
-        out = _structure(root, plan)
-        del root, parser  # freed before the collector is back: none of it is ever seen
+    with collector_paused():
+        root = parse_root(body)
+        out = structure(root, plan)
+        del root  # freed before the collector is back: none of it is ever seen
     return out
+
+
+def parse_root(body: bytes) -> Element:
+    """``body`` built into a tree, its root returned; botocore's ``ResponseParserError``
+    for a body that is not XML. Build and walk it with the collector paused
+    (:func:`collector_paused`)."""
+    from xml.etree.ElementTree import ParseError, XMLParser
+
+    parser = XMLParser()
+    try:
+        parser.feed(body)
+        root: Element = parser.close()
+    except ParseError as exc:
+        from botocore.parsers import ResponseParserError
+
+        raise ResponseParserError(
+            f"Unable to parse response ({exc}), invalid XML received: {body[:200]!r}"
+        ) from exc
+    return root
 
 
 def well_formed(body: bytes) -> bool:
@@ -204,7 +215,7 @@ _pausing = 0  # parses under way that paused the collector (threads, event loops
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """The cyclic garbage collector paused while a page is built and walked.
 
     A 1,000-key page is ~7,000 elements, every one tracked by the collector; the
@@ -231,7 +242,9 @@ def _collector_paused() -> Iterator[None]:
                     gc.enable()
 
 
-def _structure(node: Element, plan: Plan) -> dict[str, Any]:
+def structure(node: Iterable[Element], plan: Plan) -> dict[str, Any]:
+    """The members ``plan`` reads from the elements of ``node`` (an element's children,
+    or a list of elements)."""
     # The hot loop of a listing (a thousand objects of six elements a page): lookups
     # and conversions inlined.
     out: dict[str, Any] = {}
@@ -248,7 +261,7 @@ def _structure(node: Element, plan: Plan) -> dict[str, Any]:
             value = convert(child.text or "")
         else:
             assert member.plan is not None
-            value = _structure(child, member.plan)
+            value = structure(child, member.plan)
         if member.listed:
             items = out.get(member.name)
             if items is None:
@@ -264,7 +277,7 @@ def _value(node: Element, member: _Member) -> Any:
     if member.convert is not None:
         return member.convert(node.text or "")
     assert member.plan is not None
-    return _structure(node, member.plan)
+    return structure(node, member.plan)
 
 
 # -- request bodies --------------------------------------------------------------------

@@ -13,6 +13,7 @@ import gc
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -175,3 +176,23 @@ async def proxy(server: Server) -> AsyncIterator[FaultProxy]:
     parts = urlsplit(server.endpoint)
     async with FaultProxy(parts.hostname or "127.0.0.1", parts.port or 80) as p:
         yield p
+
+
+@contextmanager
+def collections_heard() -> Iterator[list[int]]:
+    """Each cyclic garbage collection that starts within the block, as how many
+    ElementTree elements were alive at its start (a fresh collection first)."""
+    from xml.etree.ElementTree import Element
+
+    alive: list[int] = []
+
+    def heard(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            alive.append(sum(1 for o in gc.get_objects() if type(o) is Element))
+
+    gc.collect()
+    gc.callbacks.append(heard)
+    try:
+        yield alive
+    finally:
+        gc.callbacks.remove(heard)

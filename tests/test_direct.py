@@ -18,6 +18,7 @@ import pytest
 from botocore.auth import S3SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from conftest import collections_heard
 from faultproxy import Fault, FaultProxy
 
 import aios3
@@ -778,42 +779,32 @@ async def test_a_listing_page_sets_off_no_garbage_collection(s3: aios3.S3) -> No
     assert direct is not None
     plan = direct._ops["list_objects_v2"].body
     assert plan is not None
-    from xml.etree.ElementTree import Element
-
-    collections: list[int] = []  # each collection: how many elements were alive then
-
-    def heard(phase: str, info: dict[str, int]) -> None:
-        if phase == "start":
-            collections.append(sum(1 for o in gc.get_objects() if type(o) is Element))
-
-    gc.collect()
-    gc.callbacks.append(heard)
-    try:
-        out = parse_xml(page, plan)
-        # a collection may be due the moment the collector is back, never with the
-        # page's ~7,000 elements alive
-        assert all(alive < 100 for alive in collections), collections
-        assert len(out["Contents"]) == 1002 and gc.isenabled()
-        with pytest.raises(Exception, match="invalid XML"):
-            parse_xml(page[:-40], plan)
-        assert gc.isenabled()
-        gc.disable()  # a program that turned the collector off finds it off still
-        parse_xml(page, plan)
-        assert not gc.isenabled()
-        gc.enable()
-        # parses in several threads at once share one pause: the last one out ends it
-        import threading
-
-        from aios3 import _xml
-
-        with _xml._collector_paused():
+    with collections_heard() as collections:
+        try:
+            out = parse_xml(page, plan)
+            # a collection may be due the moment the collector is back, never with the
+            # page's ~7,000 elements alive
+            assert all(alive < 100 for alive in collections), collections
+            assert len(out["Contents"]) == 1002 and gc.isenabled()
+            with pytest.raises(Exception, match="invalid XML"):
+                parse_xml(page[:-40], plan)
+            assert gc.isenabled()
+            gc.disable()  # a program that turned the collector off finds it off still
+            parse_xml(page, plan)
             assert not gc.isenabled()
-            worker = threading.Thread(target=parse_xml, args=(page, plan))
-            worker.start()
-            worker.join()
-            assert not gc.isenabled()  # the thread's parse ended, this one goes on
-        assert gc.isenabled()
-    finally:
-        gc.enable()
-        gc.callbacks.remove(heard)
+            gc.enable()
+            # parses in several threads at once share one pause: the last one out ends it
+            import threading
+
+            from aios3 import _xml
+
+            with _xml.collector_paused():
+                assert not gc.isenabled()
+                worker = threading.Thread(target=parse_xml, args=(page, plan))
+                worker.start()
+                worker.join()
+                assert not gc.isenabled()  # the thread's parse ended, this one goes on
+            assert gc.isenabled()
+        finally:
+            gc.enable()
     await s3.delete_prefix("gc/")

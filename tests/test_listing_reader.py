@@ -1,0 +1,157 @@
+"""ListObjectsV2 pages read straight into ObjectInfo (``aios3._listing``) give what the
+general reader gives once each listed dict is made an ObjectInfo: the same objects
+(keys url-decoded as botocore decodes them, ETags quoted, timestamps and sizes
+converted, a checksum type only where an algorithm is listed), the same rest of the
+page, the same error for a body that is not XML; and ``list()`` answers the same over
+aios3's connections and over botocore's path."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import pytest
+from conftest import collections_heard
+
+import aios3
+from aios3._direct import _URL_ENCODED, Answer
+from aios3._listing import listed
+from aios3._xml import Plan
+from aios3.testing import Server
+
+NS = ' xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+
+HEAD = (
+    "<Name>b</Name><Prefix>a%20b/</Prefix><KeyCount>5</KeyCount><MaxKeys>1000</MaxKeys>"
+    "<Delimiter>/</Delimiter>{encoding}<IsTruncated>true</IsTruncated>"
+    "<NextContinuationToken>t&amp;k+n</NextContinuationToken>"
+)
+CONTENTS = (
+    # every field, an owner, a url-encoded key with "+" and "%2B"
+    "<Contents><Key>a%20b/one+two%2B%25</Key>"
+    "<LastModified>2026-12-07T16:57:37.000Z</LastModified><ETag>&quot;abc&quot;</ETag>"
+    "<ChecksumAlgorithm>CRC32</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType>"
+    "<Size>12</Size><Owner><ID>x</ID><DisplayName>y</DisplayName></Owner>"
+    "<StorageClass>STANDARD</StorageClass></Contents>"
+    # no modification time, no storage class, an ETag unquoted
+    "<Contents><Key>plain</Key><Size>0</Size><ETag>unquoted</ETag></Contents>"
+    # escaped characters; a restore status; a checksum type with no algorithm
+    "<Contents><Key>&lt;&amp;&gt; %</Key><Size>5</Size><ChecksumType>COMPOSITE</ChecksumType>"
+    "<LastModified>2026-12-07T16:57:37Z</LastModified>"
+    "<RestoreStatus><IsRestoreInProgress>false</IsRestoreInProgress></RestoreStatus>"
+    "</Contents>"
+    # an empty key; an empty algorithm element still names one
+    "<Contents><Key></Key><Size>1</Size><ChecksumAlgorithm></ChecksumAlgorithm></Contents>"
+    # fields in another namespace: read the general way
+    '<Contents><o:Key xmlns:o="urn:other">a%2Fother</o:Key><o:Size xmlns:o="urn:other">'
+    "7</o:Size></Contents>"
+)
+TAIL = "<CommonPrefixes><Prefix>a%20b/c%2Fd/</Prefix></CommonPrefixes>"
+
+
+def _page(*, namespace: bool = True, encoding: bool = True, contents: str = CONTENTS) -> bytes:
+    head = HEAD.format(encoding="<EncodingType>url</EncodingType>" if encoding else "")
+    ns = NS if namespace else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<ListBucketResult{ns}>'
+    return (body + head + contents + TAIL + "</ListBucketResult>").encode()
+
+
+@pytest.fixture(scope="module")
+def plan() -> Plan:
+    import botocore.session
+
+    from aios3._core import parse_timestamp
+    from aios3._xml import compile_plan
+
+    model = botocore.session.get_session().get_service_model("s3")
+    return compile_plan(model.operation_model("ListObjectsV2").output_shape, parse_timestamp)
+
+
+def _both(body: bytes, plan: Plan, url_keys: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The page read the general way (each listed dict then made an ObjectInfo), and
+    read straight into ObjectInfo."""
+    decode = _URL_ENCODED["ListObjectsV2"] if url_keys else None
+    general = Answer({}, body, plan, decode).read()
+    if "Contents" in general:
+        general["Contents"] = [listed("b", item) for item in general["Contents"]]
+    return general, Answer({}, body, plan, decode).read("b")
+
+
+@pytest.mark.parametrize("namespace", [True, False])
+@pytest.mark.parametrize("encoding", [True, False])
+@pytest.mark.parametrize("url_keys", [True, False])
+def test_a_page_reads_as_the_general_reader_reads_it(
+    plan: Plan, namespace: bool, encoding: bool, url_keys: bool
+) -> None:
+    general, fast = _both(_page(namespace=namespace, encoding=encoding), plan, url_keys)
+    assert fast == general
+    objects = fast["Contents"]
+    assert all(isinstance(info, aios3.ObjectInfo) for info in objects)
+    decoded = url_keys and encoding
+    assert [info.key for info in objects] == (
+        ["a b/one two+%", "plain", "<&> %", "", "a/other"]
+        if decoded
+        else ["a%20b/one+two%2B%25", "plain", "<&> %", "", "a%2Fother"]
+    )
+    first, second, third, fourth, _ = objects
+    assert (first.size, first.etag, first.storage_class) == (12, '"abc"', "STANDARD")
+    assert first.checksum_type == "FULL_OBJECT" and first.last_modified is not None
+    assert first.last_modified.isoformat() == "2026-12-07T16:57:37+00:00"
+    assert (second.etag, second.last_modified, second.storage_class) == ('"unquoted"', None, None)
+    assert third.checksum_type is None and fourth.checksum_type is None  # (no type listed)
+    assert fast["NextContinuationToken"] == "t&k+n"  # (a token is not decoded)
+    assert fast["IsTruncated"] is True and fast["KeyCount"] == 5
+    assert fast["CommonPrefixes"] == [{"Prefix": "a b/c/d/" if decoded else "a%20b/c%2Fd/"}]
+
+
+def test_pages_with_no_objects_or_no_body_and_broken_pages(plan: Plan) -> None:
+    general, fast = _both(_page(contents=""), plan, True)
+    assert fast == general and "Contents" not in fast
+    assert Answer({}, b"", plan, None).read("b") == {}
+    broken = _page()[:-40]
+    with pytest.raises(Exception, match="invalid XML") as fast_error:
+        Answer({}, broken, plan, None).read("b")
+    with pytest.raises(Exception, match="invalid XML") as general_error:
+        Answer({}, broken, plan, None).read()
+    assert type(fast_error.value) is type(general_error.value)
+
+
+def test_a_thousand_objects_set_off_no_garbage_collection(plan: Plan) -> None:
+    """The tree and the thousand ObjectInfo are made with the collector paused: a
+    collection amid them would find nothing to free and promote them all. (One may
+    be due the moment the collector is back, never with the tree alive.)"""
+    entry = "<Contents><Key>k</Key><Size>1</Size><ETag>e</ETag></Contents>"
+    body = _page(contents=entry * 1000)
+    with collections_heard() as alive:  # at each collection, the elements alive
+        page = Answer({}, body, plan, None).read("b")
+    assert len(page["Contents"]) == 1000 and gc.isenabled()
+    assert all(n < 100 for n in alive), alive
+
+
+KEYS = ["dir/a b", "dir/plus+sign", "dir/100%", "dir/amp&lt", "dir/ünï", "dir/sub/deep", "top"]
+
+
+@pytest.mark.parametrize("direct", [True, False])
+async def test_list_answers_alike_on_both_paths(
+    server: Server, bucket_name: str, direct: bool
+) -> None:
+    """Keys that url-encode, escape or nest, listed through aios3's connections and
+    through botocore's path: the same objects, the same folders."""
+    config = server.config(default_bucket=bucket_name, direct_requests=direct)
+    async with aios3.connect(config) as s3:
+        await s3.create_bucket(bucket_name)
+        try:
+            for key in KEYS:
+                await s3.upload(key, key.encode())
+            flat = [item async for item in s3.list("dir/")]
+            assert [(i.key, i.size) for i in flat if isinstance(i, aios3.ObjectInfo)] == [
+                (k, len(k.encode())) for k in sorted(KEYS) if k.startswith("dir/")
+            ]
+            assert all(isinstance(i, aios3.ObjectInfo) and i.etag for i in flat)
+            folders = [item async for item in s3.list("dir/", delimiter="/")]
+            assert [i.prefix if isinstance(i, aios3.Prefix) else i.key for i in folders] == [
+                *sorted(k for k in KEYS if k.startswith("dir/") and "/" not in k[4:]),
+                "dir/sub/",
+            ]
+        finally:
+            await s3.delete_bucket(bucket_name, force=True)
