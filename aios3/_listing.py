@@ -8,8 +8,9 @@ and each row becomes an ``ObjectInfo`` directly, with the converters the page's 
 holds (a third less CPU per page: 2.3 ms against 3.1 past the XML parser's own 2.2,
 on a 1,000-key page). The rest of the page (the continuation token, the common
 prefixes, ``IsTruncated``...) is read by the general reader, so the page is the dict
-botocore's parser returns, but for its ``Contents``. A ``<Contents>`` whose fields
-are not found under the root's namespace goes through the general reader too.
+botocore's parser returns, but for its ``Contents``. Elements are known by their local
+names, in whatever namespace (a ``<Contents>`` with an ``xmlns`` of its own, a prefixed
+root with unqualified children), as the general reader knows them.
 """
 
 from __future__ import annotations
@@ -62,21 +63,29 @@ def read_objects(body: bytes, plan: Plan, bucket: str, *, url_keys: bool) -> dic
         root = parse_root(body)
         tag = root.tag
         ns = tag[: tag.index("}") + 1] if tag[:1] == "{" else ""
-        # tag -> place in a row, for the fields the plan reads (as the general reader)
-        index = {ns + name: i for i, name in enumerate(_FIELDS) if item_plan.member(name)}
+        # tag -> place in a row, for the fields the plan reads. By local name, in any
+        # namespace, as the general reader reads them; the root's own tags (those of
+        # nearly every page) are found at once.
+        index: dict[str, int] = {}
+        for i, name in enumerate(_FIELDS):
+            if item_plan.member(name) is not None:
+                index[name] = index[ns + name] = i
         contents_tag = ns + "Contents"
         rows: list[list[Any] | dict[str, Any]] = []
         rest = []
         for child in root:
-            if child.tag != contents_tag:
+            if child.tag != contents_tag and plan.member(child.tag) is not contents:
                 rest.append(child)
                 continue
             row: list[Any] = [None] * len(_FIELDS)
             for field in child:
-                i = index.get(field.tag)
-                if i is not None:
-                    row[i] = field.text or ""
-            # no <Key> under the root's namespace: the general way
+                tag = field.tag
+                place = index.get(tag)
+                if place is None and tag[:1] == "{":
+                    place = index.get(tag.rpartition("}")[2])
+                if place is not None:
+                    row[place] = field.text or ""
+            # no <Key>: the general way (which says so)
             rows.append(row if row[0] is not None else structure(child, item_plan))
         out = structure(rest, plan)
         del root, rest

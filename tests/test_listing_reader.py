@@ -104,6 +104,34 @@ def test_a_page_reads_as_the_general_reader_reads_it(
     assert fast["CommonPrefixes"] == [{"Prefix": "a b/c/d/" if decoded else "a%20b/c%2Fd/"}]
 
 
+S3 = "http://s3.amazonaws.com/doc/2006-03-01/"
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        # a <Contents> with an xmlns of its own, under a root with none
+        '<ListBucketResult><EncodingType>url</EncodingType><Contents xmlns="{s3}">'
+        "<Key>a%20b</Key><Size>1</Size></Contents></ListBucketResult>",
+        # a prefixed root, its children unqualified, EncodingType after the objects
+        '<s:ListBucketResult xmlns:s="{s3}"><Contents><Key>a+b</Key><Size>1</Size>'
+        "</Contents><EncodingType>url</EncodingType></s:ListBucketResult>",
+        # one <Contents> in the root's namespace, one in another
+        "<ListBucketResult><EncodingType>url</EncodingType><Contents><Key>x</Key></Contents>"
+        '<Contents xmlns="urn:o"><Key>a%20b</Key><Size>1</Size></Contents></ListBucketResult>',
+        # a field out of the root's namespace; a duplicate key in another one
+        '<ListBucketResult xmlns="{s3}"><Contents><Key>k</Key><Size xmlns="">5</Size>'
+        '<Key xmlns="urn:o">last</Key></Contents></ListBucketResult>',
+    ],
+)
+def test_namespaces_anywhere_read_as_the_general_reader_reads_them(plan: Plan, page: str) -> None:
+    """Elements are known by their local names, as the general reader knows them: no
+    object is dropped, left a dict, or left with its key undecoded."""
+    general, fast = _both(page.replace("{s3}", S3).encode(), plan, True)
+    assert fast == general
+    assert fast["Contents"] and all(isinstance(i, aios3.ObjectInfo) for i in fast["Contents"])
+
+
 def test_pages_with_no_objects_or_no_body_and_broken_pages(plan: Plan) -> None:
     general, fast = _both(_page(contents=""), plan, True)
     assert fast == general and "Contents" not in fast
