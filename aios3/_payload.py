@@ -38,10 +38,13 @@ class _BodyPayload(_payload.BytesPayload):
 
     async def write_with_length(self, writer: Any, content_length: int | None) -> None:
         view = memoryview(self._value)
-        if content_length is not None:
-            view = view[:content_length]
-        for start in range(0, view.nbytes, _SLICE):
-            await writer.write(view[start : start + _SLICE])
+        await _write_slices(writer, view if content_length is None else view[:content_length])
+
+
+async def _write_slices(writer: Any, view: memoryview) -> None:
+    """``view`` written :data:`_SLICE` bytes at a time, from where it is."""
+    for start in range(0, view.nbytes, _SLICE):
+        await writer.write(view[start : start + _SLICE])
 
 
 class _Sized(_payload.Payload):
@@ -70,11 +73,9 @@ class _PiecesPayload(_Sized):
         for part in self._value.parts:
             if left <= 0:
                 return
-            view = memoryview(part)
-            n = min(view.nbytes, left)
-            for start in range(0, n, _SLICE):
-                await writer.write(view[start : min(start + _SLICE, n)])
-            left -= n
+            view = memoryview(part)[:left]
+            await _write_slices(writer, view)
+            left -= view.nbytes
 
 
 class _SpanPayload(_Sized):
