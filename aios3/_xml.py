@@ -197,6 +197,20 @@ def parse_root(body: bytes) -> Element:
     return root
 
 
+def parse_tree(body: bytes) -> Element | None:
+    """``body`` built into a tree, its root returned; ``None`` for a body that is not
+    XML (which :func:`parse_root` then describes)."""
+    from xml.etree.ElementTree import ParseError, XMLParser
+
+    parser = XMLParser()
+    try:
+        parser.feed(body)
+        root: Element = parser.close()
+    except ParseError:
+        return None
+    return root
+
+
 def well_formed(body: bytes) -> bool:
     """Whether ``body`` parses as XML (a body cut short does not)."""
     from xml.etree.ElementTree import ParseError, XMLParser

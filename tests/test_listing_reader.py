@@ -183,3 +183,132 @@ async def test_list_answers_alike_on_both_paths(
             ]
         finally:
             await s3.delete_bucket(bucket_name, force=True)
+
+
+# --- plain pages: their <Contents> read by one pattern (aios3._listing._scan) ---
+
+SEAWEED = (
+    "<Contents><Key>{key}</Key><ETag>&#34;20439f79&#34;</ETag><Size>4096</Size>"
+    "<StorageClass>STANDARD</StorageClass><LastModified>2026-12-07T16:57:37Z</LastModified>"
+    "</Contents>"
+)
+AWS = (
+    "<Contents><Key>{key}</Key><LastModified>2026-12-07T16:57:37.000Z</LastModified>"
+    "<ETag>&quot;9b2cf535f27731c974343645a3985328&quot;</ETag>"
+    "<ChecksumAlgorithm>CRC64NVME</ChecksumAlgorithm><ChecksumType>FULL_OBJECT</ChecksumType>"
+    "<Size>7</Size><StorageClass>STANDARD</StorageClass></Contents>"
+)
+PLAIN_KEYS = [
+    "lst/k0000000",
+    "a%20b/one+two%2B%25",  # url-encoded (decoded where the page says so)
+    "&lt;&amp;&gt; &apos;&quot;",  # escaped
+    "&#x1F600;&#233;&#0065; ünï > x",  # character references, raw UTF-8, a bare ">"
+    "line&#13;&#10;feed",  # an escaped carriage return stays one
+    "&amp;#34; &amp;quot;",  # escaped references stay text
+    "",  # an empty key
+]
+
+
+def _plain(entry: str, keys: list[str] = PLAIN_KEYS) -> str:
+    return "".join(entry.format(key=key) for key in keys)
+
+
+def _doc(contents: str, *, before: str = "", after: str = TAIL, decl: str | None = None) -> bytes:
+    head = HEAD.format(encoding="<EncodingType>url</EncodingType>")
+    decl = '<?xml version="1.0" encoding="UTF-8"?>\n' if decl is None else decl
+    page = f"{decl}<ListBucketResult{NS}>{head}{before}{contents}{after}</ListBucketResult>"
+    return page.encode()
+
+
+@pytest.mark.parametrize("url_keys", [True, False])
+@pytest.mark.parametrize(
+    "body",
+    [
+        _doc(_plain(SEAWEED)),
+        _doc(_plain(AWS)),
+        _doc(_plain(SEAWEED) * 150),  # a thousand-odd objects
+        _doc(_plain(AWS), before=TAIL, after=""),  # the folders first
+        _doc(_plain(SEAWEED), decl="<?xml version='1.0' encoding='utf-8'?>"),
+        _doc(_plain(SEAWEED), decl=""),
+        _doc("<Contents><Key>k</Key><Foo>x</Foo><Size>1</Size></Contents>"),  # an unknown field
+    ],
+)
+def test_plain_pages_are_scanned_and_read_as_the_general_reader_reads_them(
+    plan: Plan, body: bytes, url_keys: bool
+) -> None:
+    from aios3._listing import _scan
+
+    assert _scan(body) is not None  # (the pattern read them: else this test tests nothing)
+    general, fast = _both(body, plan, url_keys)
+    assert fast == general
+    assert fast["Contents"] and all(isinstance(i, aios3.ObjectInfo) for i in fast["Contents"])
+    assert fast["CommonPrefixes"] and fast["NextContinuationToken"] == "t&k+n"
+
+
+ODD = [
+    # not plain: the XML parser reads the page, and it reads as it did
+    _doc(_plain(SEAWEED).replace("</Contents><Contents>", "</Contents>\n  <Contents>")),
+    _doc(_plain(SEAWEED, ["a"]) + _plain(AWS, ["b"])),  # two shapes
+    _doc(_plain(SEAWEED, ["a"]) + TAIL + _plain(SEAWEED, ["b"])),  # folders between
+    _doc(_plain(SEAWEED, ["a"]) + "<!-- c --><Contents><Key>b</Key><Size>1</Size></Contents>"),
+    _doc(_plain(SEAWEED, ["<![CDATA[x<y]]>", "b"])),
+    _doc(_plain(SEAWEED, ["raw\rreturn", "b"])),  # the parser makes it a line feed
+    _doc(_plain(AWS, ["a"]).replace("<Size>", "<Owner><ID>i</ID></Owner><Size>")),
+    _doc("<Contents><Key>a</Key><Key>b</Key><Size>1</Size></Contents>"),  # a field twice
+    _doc("<Contents><Key>only</Key></Contents>"),  # one field
+    _doc("<Contents><Key>a</Key><ETag/></Contents><Contents><Key>b</Key><ETag/></Contents>"),
+    _doc("<Contents><Size>1</Size><ETag>e</ETag></Contents>"),  # no key
+    _doc(
+        _plain(SEAWEED, ["a"]), before='<s:Contents xmlns:s="urn:o"><s:Key>z</s:Key></s:Contents>'
+    ),
+    _doc(_plain(SEAWEED, ["caf\xe9"]), decl='<?xml version="1.0" encoding="ISO-8859-1"?>'),
+]
+ODD[-1] = ODD[-1].decode().encode("latin-1")
+BROKEN = [
+    # the parser refuses them, on either path: the same error
+    _doc(_plain(SEAWEED, ["&nope;"])),
+    _doc(_plain(SEAWEED, ["&#0;"])),
+    _doc(_plain(SEAWEED, ["&#X41;"])),
+    _doc(_plain(SEAWEED, ["&#xD800;"])),
+    _doc(_plain(SEAWEED, ["a & b"])),
+    _doc(_plain(SEAWEED, ["ctl\x01"])),
+    _doc(_plain(SEAWEED, ["end]]>"])),
+    _doc(_plain(SEAWEED, ["\uffff"])),
+    _doc(_plain(SEAWEED, ["a"])).replace(b"<Key>a", b"<Key>\xff"),  # not UTF-8
+    _doc(_plain(SEAWEED))[:-30],  # cut short after the objects
+    _doc(_plain(SEAWEED), after="<CommonPrefixes><Prefix>x</CommonPrefixes>"),
+]
+
+
+@pytest.mark.parametrize("body", ODD)
+def test_pages_not_plain_are_left_to_the_parser(plan: Plan, body: bytes) -> None:
+    from aios3._listing import _scan
+
+    assert _scan(body) is None or b"<s:Contents" in body  # (that one: the rest has one)
+    if b"<Contents><Size>" in body:  # no key: an error on either path
+        with pytest.raises(KeyError):
+            Answer({}, body, plan, None).read("b")
+        return
+    general, fast = _both(body, plan, True)
+    assert fast == general
+
+
+@pytest.mark.parametrize("body", BROKEN)
+def test_pages_the_parser_refuses_fail_alike(plan: Plan, body: bytes) -> None:
+    with pytest.raises(Exception, match="invalid XML") as fast_error:
+        Answer({}, body, plan, None).read("b")
+    with pytest.raises(Exception, match="invalid XML") as general_error:
+        Answer({}, body, plan, None).read()
+    assert type(fast_error.value) is type(general_error.value)
+
+
+def test_the_shapes_remembered_are_bounded(plan: Plan) -> None:
+    """A store answering a new shape each page (fields in ever new orders, unknown
+    fields) never grows what is remembered past its bound; its pages still read."""
+    from aios3._listing import _SHAPES
+
+    for i in range(100):
+        body = _doc(f"<Contents><Key>k</Key><F{i}>x</F{i}><Size>1</Size></Contents>")
+        general, fast = _both(body, plan, True)
+        assert fast == general and fast["Contents"][0].key == "k"
+    assert len(_SHAPES) <= 64
