@@ -139,6 +139,7 @@ _ENCODING = re.compile(rb"<\?xml[^>]*?encoding\s*=\s*[\"']([A-Za-z0-9._-]+)")
 _ENTITY = re.compile(r"&(?:#([0-9]+)|#x([0-9A-Fa-f]+)|(lt|gt|amp|quot|apos));")
 _NAMED = {"lt": "<", "gt": ">", "amp": "&", "quot": '"', "apos": "'"}
 _SHAPES: dict[tuple[str, ...], tuple[re.Pattern[str], int] | None] = {}
+_MARK = b"<Contents/>"  # where the span was, in the rest of the page
 
 
 def _scan(body: bytes) -> _Scan | None:
@@ -150,13 +151,19 @@ def _scan(body: bytes) -> _Scan | None:
 
     The elements must tile the span from the first ``<Contents>`` to the last
     ``</Contents>`` exactly (the matches' lengths add up to the span's), so nothing
-    between them is skipped; the rest of the page goes to the XML parser, which checks
-    it as it checks a whole page."""
+    between them is skipped. The rest of the page, with an empty ``<Contents/>`` where
+    the span was, goes to the XML parser, which checks it as it checks a whole page;
+    :func:`_from_scan` then takes the span only if that mark is an element of the root
+    and the root's only ``Contents`` (not text, a comment, an attribute, in another
+    element, or repeated by an entity)."""
     first = body.find(b"<Contents>")
     if first < 0:
         return None
     end = body.rfind(b"</Contents>") + len(b"</Contents>")
-    declared = _ENCODING.search(body, 0, first)
+    prolog = body[:first]
+    if b"<!" in prolog or b"\x00" in prolog or prolog[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return None  # a DTD, a comment or CDATA open; UTF-16 or UTF-32
+    declared = _ENCODING.search(prolog)
     if declared is not None and declared[1].lower() not in (b"utf-8", b"utf8"):
         return None
     raw = body[first:end]
@@ -172,9 +179,12 @@ def _scan(body: bytes) -> _Scan | None:
     # change where an element starts or ends)
     span = span.replace("&#34;", '"').replace("&quot;", '"')
     tags = tuple(_FIELD.findall(span, 10, span.find("</Contents>")))
-    if tags not in _SHAPES and len(_SHAPES) < 64:  # bounded: a few per store
-        _SHAPES[tags] = _shape(tags)
-    shape = _SHAPES.get(tags)
+    if tags in _SHAPES:
+        shape = _SHAPES[tags]
+    else:  # (a few per store; a store of ever new shapes starts it over)
+        if len(_SHAPES) >= 64:
+            _SHAPES.clear()
+        shape = _SHAPES[tags] = _shape(tags)
     if shape is None:
         return None
     pattern, skeleton = shape
@@ -186,13 +196,14 @@ def _scan(body: bytes) -> _Scan | None:
             rows = [tuple(_unescape(v) if "&" in v else v for v in row) for row in rows]
         except _NotPlain:
             return None
-    return _Scan(body[:first] + body[end:], tags, rows)
+    return _Scan(prolog + _MARK + body[end:], tags, rows)
 
 
 def _shape(tags: tuple[str, ...]) -> tuple[re.Pattern[str], int] | None:
     """The pattern of a ``<Contents>`` with these fields in this order, and the length
-    of its markup; ``None`` if it has no ``<Key>``, one field, or a field twice."""
-    if "Key" not in tags or len(tags) < 2 or len(set(tags)) != len(tags):
+    of its markup; ``None`` if it has no ``<Key>``, one field or more than 16, or a field
+    twice."""
+    if "Key" not in tags or not 2 <= len(tags) <= 16 or len(set(tags)) != len(tags):
         return None
     markup = "".join(f"<{tag}></{tag}>" for tag in tags)
     fields = "".join(f"<{tag}>([^<]*)</{tag}>" for tag in tags)
@@ -210,7 +221,10 @@ def _unescape(text: str) -> str:
         decimal, hexadecimal, name = match.groups()
         if name is not None:
             return _NAMED[name]
-        code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+        try:  # (thousands of digits: too many for int(), not for the parser)
+            code = int(decimal) if decimal is not None else int(hexadecimal, 16)
+        except ValueError:
+            raise _NotPlain from None
         if not (
             code in (0x9, 0xA, 0xD)
             or 0x20 <= code <= 0xD7FF
@@ -235,8 +249,13 @@ def _from_scan(scan: _Scan, plan: Plan, bucket: str, *, url_keys: bool) -> dict[
         root = parse_tree(scan.rest)
         if root is None:  # not XML: the parser says so, of the whole page
             return None
-        out = structure(root, plan)
-        del root
+        tag = root.tag
+        mark = tag[: tag.index("}") + 1] + "Contents" if tag[:1] == "{" else "Contents"
+        marks = [child for child in root if child.tag == mark]
+        if len(marks) != 1 or marks[0].attrib or len(marks[0]) or marks[0].text is not None:
+            return None  # the span was not where the objects are
+        out = structure((child for child in root if child is not marks[0]), plan)
+        del root, marks
     if "Contents" in out:  # a <Contents> the scan did not see (with a prefix...)
         return None
     place = {tag: i for i, tag in enumerate(scan.tags) if item_plan.member(tag) is not None}
