@@ -49,7 +49,7 @@ from urllib.parse import quote, urlsplit
 
 from ._body import Body, FileSpan, Pieces
 from ._checksum import LARGE_BODY, body_digests, crc32, crc32_b64
-from ._exceptions import InvalidRequest
+from ._exceptions import ErrorAnswer, InvalidRequest
 from ._first import FIRST_OPERATIONS, FirstRequests, keep
 from ._info import ObjectInfo
 from ._listing import listed, read_objects
@@ -67,6 +67,7 @@ from ._xml import (
     RequestPlan,
     compile_plan,
     compile_request,
+    parse_tree,
     parse_xml,
     well_formed,
     write_xml,
@@ -117,6 +118,7 @@ OPERATIONS: dict[str, tuple[str, frozenset[str]]] = {
         frozenset({"UploadId", "MaxParts", "PartNumberMarker", *_SSE_C, *_OWNER}),
     ),
     "head_object": ("HeadObject", frozenset({*_READ, *_SSE_C, *_OWNER})),
+    "head_bucket": ("HeadBucket", frozenset({"ExpectedBucketOwner"})),
     "get_object": ("GetObject", frozenset({*_READ, *_SSE_C, *_OWNER})),
     "delete_object": ("DeleteObject", frozenset({"VersionId", *_OWNER})),
     "upload_part": (
@@ -565,6 +567,43 @@ def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
     if root.group(1) == b"Error":
         return True
     return op.name in _PARSED_WHOLE and not well_formed(content)
+
+
+def _not_found(
+    op: _Operation, status: int, headers: dict[str, str], content: bytes
+) -> ErrorAnswer | None:
+    """A 404 read as botocore's parser reads it: ``exists()`` of a missing key, the first
+    request of many a process, is told so without building the client (~0.25 CPU-s) to
+    be told the same. botocore neither retries nor redirects a 404. ``None`` for any
+    other answer, or a body other than S3's plain ``<Error>`` (the client reads those)."""
+    if status != 404:
+        return None
+    metadata: dict[str, Any]
+    if not content:  # a HEAD's: the status says it all
+        error: dict[str, Any] = {"Code": "404", "Message": "Not Found"}
+        metadata = {
+            "RequestId": headers.get("x-amz-request-id", ""),
+            "HostId": headers.get("x-amz-id-2", ""),
+        }
+    else:
+        root = parse_tree(content, encoding="utf-8")  # (botocore reads it as UTF-8)
+        if root is None or root.tag != "Error":
+            return None
+        error = {}
+        for child in root:
+            if len(child) or child.tag in error or child.tag[:1] == "{":
+                return None  # nested, repeated or in a namespace: botocore's to read
+            error[child.tag] = child.text
+        error.pop("RequestId", None)  # (in the metadata, from the headers alone)
+        error.pop("HostId", None)
+        metadata = {}
+        if "x-amzn-requestid" in headers:
+            metadata["RequestId"] = headers["x-amzn-requestid"]
+        elif "x-amz-request-id" in headers:
+            metadata["RequestId"] = headers["x-amz-request-id"]
+            metadata["HostId"] = headers.get("x-amz-id-2", "")
+    metadata.update(HTTPStatusCode=status, HTTPHeaders=headers, RetryAttempts=0)
+    return ErrorAnswer({"Error": error, "ResponseMetadata": metadata}, op.name)
 
 
 def _region_redirect(status: int, headers: dict[str, str]) -> bool:
@@ -1194,6 +1233,9 @@ class DirectPath:
         if sent is None:
             raise NeedsClient
         if not 200 <= sent[0].status < 300 or _error_in_200(op, sent[0].status, sent[2]):
+            missing = _not_found(op, sent[0].status, sent[1], sent[2])
+            if missing is not None:
+                raise missing
             raise NeedsClient(Tried(request, sent))
         answered, headers, content = sent
         out = self._parse(op, answered.status, headers, 1)

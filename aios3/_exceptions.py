@@ -25,6 +25,7 @@ Server-side errors keep the S3 error ``code``, the HTTP ``status`` and the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 __all__ = [
@@ -206,6 +207,55 @@ def closed_error(bucket: str, key: str, upload_id: str | None = None) -> Transfe
     )
 
 
+class ErrorAnswer(Exception):
+    """An error answer read without botocore (a 404 to one of the first requests, see
+    :mod:`._first`): ``response`` is the dict botocore's parser makes of it, as a
+    ``ClientError`` carries it, and :func:`translate` reads it the same way."""
+
+    def __init__(self, response: dict[str, Any], operation_name: str) -> None:
+        error = response.get("Error") or {}
+        super().__init__(
+            f"An error occurred ({error.get('Code')}) when calling the {operation_name} "
+            f"operation: {error.get('Message') or 'Unknown'}"
+        )
+        self.response = response
+        self.operation_name = operation_name
+
+
+def _answered(
+    response: Mapping[str, Any], *, action: str, bucket: str | None, key: str | None
+) -> S3Error:
+    """The :class:`S3Error` of an error answer (botocore's parsed dict of it)."""
+    where = f"s3://{bucket}/{key}" if bucket and key else (f"s3://{bucket}" if bucket else "")
+    target = f" {where}" if where else ""
+    err = response.get("Error", {}) or {}
+    meta = response.get("ResponseMetadata", {}) or {}
+    code = str(err.get("Code") or "")
+    status = meta.get("HTTPStatusCode")
+    cls = _BY_CODE.get(code) or _BY_STATUS.get(status or 0) or ServiceError
+    if cls is NotFound and code in ("404", "NotFound") and key is None and bucket:
+        cls = NoSuchBucket
+    text = err.get("Message") or code or "error"
+    hint = _HINTS.get(cls)
+    if status is not None and 300 <= status < 400:
+        location = (meta.get("HTTPHeaders") or {}).get("location")
+        hint = (
+            f"the endpoint redirected{f' to {location}' if location else ''}; a signed "
+            "request is never sent on to another host: check the endpoint and region"
+        )
+    msg = f"{action}{target} failed: {code or status}: {text}"
+    if hint:
+        msg += f" ({hint})"
+    return cls(
+        msg,
+        code=code or None,
+        status=status,
+        request_id=meta.get("RequestId"),
+        bucket=bucket,
+        key=key,
+    )
+
+
 def translate(
     exc: BaseException,
     *,
@@ -220,37 +270,14 @@ def translate(
     """
     if isinstance(exc, S3Error):
         return exc
+    if isinstance(exc, ErrorAnswer):
+        return _answered(exc.response, action=action, bucket=bucket, key=key)
     from botocore import exceptions as bex
 
     where = f"s3://{bucket}/{key}" if bucket and key else (f"s3://{bucket}" if bucket else "")
     target = f" {where}" if where else ""
     if isinstance(exc, bex.ClientError):
-        err = exc.response.get("Error", {}) or {}
-        meta = exc.response.get("ResponseMetadata", {}) or {}
-        code = str(err.get("Code") or "")
-        status = meta.get("HTTPStatusCode")
-        cls = _BY_CODE.get(code) or _BY_STATUS.get(status or 0) or ServiceError
-        if cls is NotFound and code in ("404", "NotFound") and key is None and bucket:
-            cls = NoSuchBucket
-        text = err.get("Message") or code or "error"
-        hint = _HINTS.get(cls)
-        if status is not None and 300 <= status < 400:
-            location = (meta.get("HTTPHeaders") or {}).get("location")
-            hint = (
-                f"the endpoint redirected{f' to {location}' if location else ''}; a signed "
-                "request is never sent on to another host: check the endpoint and region"
-            )
-        msg = f"{action}{target} failed: {code or status}: {text}"
-        if hint:
-            msg += f" ({hint})"
-        return cls(
-            msg,
-            code=code or None,
-            status=status,
-            request_id=meta.get("RequestId"),
-            bucket=bucket,
-            key=key,
-        )
+        return _answered(exc.response, action=action, bucket=bucket, key=key)
     if isinstance(exc, bex.ParamValidationError):  # botocore refused it; nothing was sent
         return InvalidRequest(f"{action}{target}: {exc}", bucket=bucket, key=key)
     if isinstance(exc, bex.NoCredentialsError | bex.PartialCredentialsError):

@@ -197,12 +197,13 @@ def parse_root(body: bytes) -> Element:
     return root
 
 
-def parse_tree(body: bytes) -> Element | None:
+def parse_tree(body: bytes, encoding: str | None = None) -> Element | None:
     """``body`` built into a tree, its root returned; ``None`` for a body that is not
-    XML (which :func:`parse_root` then describes)."""
+    XML (which :func:`parse_root` then describes). ``encoding``: read as that, whatever
+    the body declares."""
     from xml.etree.ElementTree import ParseError, XMLParser
 
-    parser = XMLParser()
+    parser = XMLParser(encoding=encoding)
     try:
         parser.feed(body)
         root: Element = parser.close()

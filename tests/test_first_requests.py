@@ -1,6 +1,6 @@
 """A client's first GETs, HEADs, small PUTs and DELETEs go before aiobotocore's client
 is built (``aios3._first``), where nothing about the client needs botocore to decide:
-they answer what the regular path answers, anything but a 2xx at the first try is
+they answer what the regular path answers (a 404 too), anything else at the first try is
 asked again on the regular path (errors typed as before), and the client is built by
 the first call that needs it, or by reading ``S3.client``."""
 
@@ -134,24 +134,61 @@ async def test_first_listings_read_what_a_built_client_reads(
             assert _unbuilt(first)
 
 
-async def test_an_answer_other_than_2xx_is_the_regular_paths_first_attempt(
+async def test_a_404_is_read_as_botocore_reads_it_and_builds_no_client(
     server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
 ) -> None:
-    """A 404 is no error of the first try: the client is built and reads it as its own
-    first attempt (not asked again), so the result and its type are the regular path's;
-    later requests go the regular way."""
+    """A missing key or bucket, the first thing many a process asks about: the 404 is
+    read as botocore's parser reads it (a HEAD's bare status, a GET's or a DELETE's
+    <Error>), each request asked once, and the error is the regular path's (its type,
+    code, status and message); the client is never built for it."""
     config = server.config(default_bucket=objects, endpoint=proxy.url)
+    regular = dataclasses.replace(config, direct_requests=False)
+
+    async def outcomes(c: aios3.S3) -> list[Any]:
+        got: list[Any] = [await c.exists("missing"), await c.stat("missing")]
+        got.append(await c.bucket_exists("no-such-bucket-aios3"))
+        for call in (
+            lambda: c.get_bytes("missing"),
+            lambda: c.head("missing"),
+            lambda: c.head("k", bucket="no-such-bucket-aios3"),
+            lambda: c.get_bytes("k", bucket="no-such-bucket-aios3"),
+        ):
+            with pytest.raises(aios3.NotFound) as error:
+                await call()
+            e = error.value
+            got.append((type(e), e.code, e.status, str(e), e.bucket, e.key))
+        return got
+
     async with aios3.connect(config) as client:
-        assert not await client.exists("missing")
+        first = await outcomes(client)
+        assert _unbuilt(client)
+    asked = list(proxy.log)
+    async with aios3.connect(regular) as client:
+        assert first == await outcomes(client)
+    assert first[:3] == [False, None, False]
+    assert [t[0] for t in first[3:]] == [
+        aios3.NoSuchKey,
+        aios3.NoSuchKey,
+        aios3.NoSuchBucket,
+        aios3.NoSuchBucket,
+    ]
+    assert asked == proxy.log[len(asked) :]  # the same requests, each once
+
+
+async def test_an_error_answer_other_than_404_is_the_regular_paths_first_attempt(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
+) -> None:
+    """A 403 (and any error but a 404) is no error of the first try: the client is
+    built and reads it as its own first attempt (not asked again), so the result and
+    its type are the regular path's; later requests go the regular way."""
+    config = server.config(default_bucket=objects, endpoint=proxy.url)
+    proxy.add(Fault("status", method="HEAD", path_contains="/denied", status=403, code="x"))
+    async with aios3.connect(config) as client:
+        with pytest.raises(aios3.AccessDenied):
+            await client.exists("denied")
         assert not _unbuilt(client)
         heads = [target for method, target in proxy.log if method == "HEAD"]
-        assert heads.count(f"/{objects}/missing") == 1
-    async with aios3.connect(config) as client:
-        with pytest.raises(aios3.NotFound):
-            await client.get_bytes("missing")
-        assert not _unbuilt(client)
-        gets = [target for method, target in proxy.log if method == "GET"]
-        assert gets.count(f"/{objects}/missing") == 1
+        assert heads.count(f"/{objects}/denied") == 1
     if server.name == "moto":
         return  # moto takes any signature
     async with aios3.connect(dataclasses.replace(config, secret_access_key="wrong")) as client:
@@ -352,11 +389,12 @@ async def test_reading_client_builds_it_there_and_then(
 
 
 async def test_concurrent_first_requests_that_fail_build_one_client(
-    server: Server, clean_env: Path, tables: None, objects: str
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
 ) -> None:
-    """Eight first HEADs answered 404 at once: one client is built for them all, even
+    """Eight first HEADs answered 403 at once: one client is built for them all, even
     where building it waits (as it may on another aiobotocore: here a pause first)."""
-    async with aios3.connect(server.config(default_bucket=objects)) as client:
+    proxy.add(Fault("status", method="HEAD", path_contains="/denied-", status=403, times=-1))
+    async with aios3.connect(server.config(default_bucket=objects, endpoint=proxy.url)) as client:
         built: list[Any] = []
         build = client._build
 
@@ -366,8 +404,10 @@ async def test_concurrent_first_requests_that_fail_build_one_client(
             return await build()
 
         client._build = counted  # type: ignore[method-assign]
-        found = await asyncio.gather(*(client.exists(f"missing-{i}") for i in range(8)))
-        assert found == [False] * 8
+        found = await asyncio.gather(
+            *(client.exists(f"denied-{i}") for i in range(8)), return_exceptions=True
+        )
+        assert all(isinstance(error, aios3.AccessDenied) for error in found), found
         assert built == [1]
 
 
