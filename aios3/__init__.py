@@ -10,6 +10,8 @@ private. ``aios3.testing`` runs real S3 servers on loopback for tests and exampl
 FastAPI and aiohttp apps.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._client import S3, connect
 from ._config import Config, GiB, KiB, MiB, TransferConfig
 from ._exceptions import (
@@ -47,9 +49,31 @@ from ._presign import PresignedPart, PresignedPost, PresignedUpload
 from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
-from ._tree import TreeItem, TreeResult
+
+if TYPE_CHECKING:
+    from ._tree import TreeItem, TreeResult
 
 __version__ = "0.1.0"
+
+# names whose module loads at their first use: the folder calls' (~3 ms of import that
+# a process that moves no folder never needs)
+_LATER = {"TreeItem": "._tree", "TreeResult": "._tree"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LATER.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LATER})
+
 
 __all__ = [
     # the client

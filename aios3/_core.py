@@ -10,7 +10,6 @@ import weakref
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Protocol
 
@@ -62,13 +61,38 @@ def parse_timestamp(value: Any) -> datetime:
     return parsed
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1
+    )
+}
+
+
 @functools.lru_cache(maxsize=1024)
 def _parse_text(value: str) -> datetime:
     if value.endswith("GMT"):
-        return parsedate_to_datetime(value)
+        return _http_date(value)
     if value.endswith("Z"):
         return datetime.fromisoformat(value[:-1]).replace(tzinfo=UTC)
     raise ValueError(value)
+
+
+def _http_date(value: str) -> datetime:
+    """An HTTP date as ``email.utils.parsedate_to_datetime`` reads it; its usual form
+    ("Sat, 21 Nov 2026 14:24:41 GMT") read here, without importing the email package
+    (~2 ms of every process's first HEAD)."""
+    month = _MONTHS.get(value[8:11])
+    if len(value) == 29 and value[3:5] == ", " and month is not None:
+        fields = value[5:7], value[12:16], value[17:19], value[20:22], value[23:25]
+        separators = value[7] + value[11] + value[16] + value[19] + value[22] + value[25:]
+        if separators == "   :: GMT" and all(f.isdigit() and f.isascii() for f in fields):
+            day, year, hour, minute, second = map(int, fields)
+            if year >= 100:  # (email reads 0000-0099 as 1969-2068)
+                return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    from email.utils import parsedate_to_datetime
+
+    return parsedate_to_datetime(value)
 
 
 class LiveTransfer(Protocol):

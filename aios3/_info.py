@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import mimetypes
 import re
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -246,6 +245,8 @@ def guess_type(name: str) -> str | None:
 
 @lru_cache(maxsize=512)
 def _guess_suffix(suffix: str) -> str | None:
+    import mimetypes
+
     return mimetypes.guess_type("f" + suffix, strict=False)[0]
 
 

@@ -31,7 +31,6 @@ import logging
 import marshal
 import os
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -187,6 +186,8 @@ def write_entry(directory: Path, entry: Path, key: bytes, data: Any) -> None:
     try:
         body = marshal.dumps(data)
         directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        import tempfile  # (here: a process that only reads the cache never loads it)
+
         fd, temp = tempfile.mkstemp(dir=directory, suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as f:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -191,6 +190,8 @@ def object_params(
     if sse_kms_key_id is not None:
         out["SSEKMSKeyId"] = sse_kms_key_id
     if sse_kms_context is not None:
+        import json  # (here: ~2 ms of every process's import otherwise)
+
         context = json.dumps(dict(sse_kms_context), separators=(",", ":"))
         out["SSEKMSEncryptionContext"] = _b64(context.encode())
     if bucket_key is not None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -78,6 +77,8 @@ async def with_retries(
                 note = f"aios3: {what} failed after {total} tr{'y' if total == 1 else 'ies'}"
                 err.add_note(note)
                 raise
+            import random  # (here, at the first retry, not at every import)
+
             delay = transfer.retry_backoff * (2 ** (n - 1)) * (0.5 + random.random())
             log.info("retrying %s in %.2f s: %s", what, delay, err)
             await asyncio.sleep(delay)

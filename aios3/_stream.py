@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import random
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -233,6 +232,8 @@ class ObjectStream:
                         bucket=self.bucket,
                         key=self.key,
                     ) from exc
+                import random  # (here, at the first retry, not at every import)
+
                 await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
                 try:
                     await self._request()

@@ -27,9 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 HEAVY = ("aiohttp", "aiobotocore", "botocore", "urllib3", "httpx", "httpx2", "anyio", "yarl")
 
 
-def _modules_after(code: str) -> set[str]:
-    """The top-level packages in ``sys.modules`` after ``code`` in a fresh interpreter."""
-    probe = f"{code}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))"
+def _modules_after(code: str, *, whole: bool = False) -> set[str]:
+    """The top-level packages in ``sys.modules`` after ``code`` in a fresh interpreter
+    (``whole``: the modules' whole names)."""
+    probe = (
+        f"{code}\nimport sys\nloaded = sorted(sys.modules)\nimport json\nprint(json.dumps(loaded))"
+    )
     out = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=REPO,
@@ -38,13 +41,24 @@ def _modules_after(code: str) -> set[str]:
         text=True,
         check=True,
     ).stdout
-    return {name.split(".")[0] for name in json.loads(out)}
+    return {name if whole else name.split(".")[0] for name in json.loads(out)}
 
 
 def test_import_loads_no_http_stack_or_botocore() -> None:
     loaded = _modules_after("import aios3")
     assert "aios3" in loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+def test_import_leaves_what_only_some_calls_need_unloaded() -> None:
+    """The folder calls' module, and the standard library's modules that a few calls
+    need (json for an SSE-KMS context, random for a retry's jitter, email for an HTTP
+    date in an odd form, mimetypes for a content type, tempfile to write the model
+    cache, xml for a listing): each loads at its first use, not at import (~10 ms)."""
+    later = {"aios3._tree", "json", "random", "email", "mimetypes", "tempfile", "xml"}
+    loaded = _modules_after("import aios3", whole=True)
+    assert not loaded & later, sorted(loaded & later)
+    assert "aios3._tree" in _modules_after("from aios3 import TreeResult", whole=True)
 
 
 def test_a_built_client_loads_them() -> None:  # the probe above can see them
@@ -328,3 +342,30 @@ def test_the_startup_benchmark_runs() -> None:
     assert proc.returncode == 0, proc.stderr[-4000:]
     rows = {line.split("|")[1].strip(): line for line in proc.stdout.splitlines() if "|" in line}
     assert rows["aios3"].count(" s / ") == 5, proc.stdout  # import, connect, get, put, list
+
+
+def test_http_dates_read_as_the_email_package_reads_them() -> None:
+    """The HTTP dates of answers (Last-Modified...) are read without the email package,
+    as ``email.utils.parsedate_to_datetime`` reads them; any other form goes to it."""
+    import random
+    from email.utils import formatdate, parsedate_to_datetime
+
+    from aios3._core import _http_date
+
+    odd = [
+        "Mon, 01 Jan 0001 00:00:00 GMT",  # read as 2001 by email
+        "Mon, 01 Jan 0099 00:00:00 GMT",
+        "Sat, 21 Nov 2026 14:24:41 +0000",
+        "Sat, 21 Nov 2026 1:24:41 GMT",
+        "21 Nov 2026 14:24:41 GMT",
+        "Sat, 21 Nov 26 14:24:41 GMT",
+    ]
+    rng = random.Random(7)
+    usual = [formatdate(rng.randrange(2**35), usegmt=True) for _ in range(2000)]
+    for text in odd + usual:
+        assert _http_date(text) == parsedate_to_datetime(text), text
+    for wrong in ["Tue, 30 Feb 2028 23:59:59 GMT", "Sat, 2x Nov 2026 14:24:41 GMT"]:
+        with pytest.raises(ValueError):
+            parsedate_to_datetime(wrong)
+        with pytest.raises(ValueError):
+            _http_date(wrong)
