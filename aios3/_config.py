@@ -205,7 +205,8 @@ class Config:
       while checksums are on (``checksum`` is not "when_required"), as botocore means
       to when a checksum header is present.
     - ``direct_requests`` (True): send PutObject, UploadPart, GetObject, HeadObject,
-      DeleteObject and DeleteObjects of plain S3 buckets signed by aios3 straight
+      DeleteObject and DeleteObjects of plain S3 buckets (and the listings, a multipart
+      upload's requests, and HeadBucket before the client is built) signed by aios3 straight
       through the client's HTTP session, with botocore's endpoint, credentials,
       retries, errors and checksum checks but without its generic per-request
       machinery (~0.9 ms of CPU each).

@@ -22,7 +22,9 @@ decoded as botocore decodes them.
 Anything else goes through botocore unchanged: a parameter outside the table, a body
 other than aios3's own, a PutObject without a checksum where botocore would add one, a
 bucket whose endpoint needs another signer (S3 Express, SigV4a, access points) or that
-redirects to another region.
+redirects to another region. HeadBucket goes direct only among the first requests
+(:mod:`._first`), where ``bucket_exists()`` and a HEAD's 404 need no client built; once
+it is built, botocore's redirector finds a bucket's region in one request fewer.
 
 Redirects are never followed, on either path: a signed request re-sent to wherever a
 ``Location`` points would hand that host the session token and the whole body. A 3xx is
@@ -583,13 +585,18 @@ def _error_in_200(op: _Operation, status: int, content: bytes | None) -> bool:
     return op.name in _PARSED_WHOLE and not well_formed(content)
 
 
+# the codes of a 404 that botocore's client neither retries (its retry handler goes by
+# the code, whatever the status: a 404 SlowDown is tried again) nor redirects
+_MISSING = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NoSuchUpload", "NoSuchVersion"})
+
+
 def _not_found(
     op: _Operation, status: int, headers: dict[str, str], content: bytes
 ) -> ErrorAnswer | None:
-    """A 404 read as botocore's parser reads it: ``exists()`` of a missing key, the first
-    request of many a process, is told so without building the client (~0.25 CPU-s) to
-    be told the same. botocore neither retries nor redirects a 404. ``None`` for any
-    other answer, or a body other than S3's plain ``<Error>`` (the client reads those)."""
+    """A 404 that says what is missing, read as botocore's parser reads it: ``exists()``
+    of a missing key, the first request of many a process, is told so without building
+    the client (~0.25 CPU-s) to be told the same. ``None`` for any other answer, a body
+    other than S3's plain ``<Error>``, or another code (the client reads those)."""
     if status != 404:
         return None
     metadata: dict[str, Any]
@@ -608,6 +615,8 @@ def _not_found(
             if len(child) or child.tag in error or child.tag[:1] == "{":
                 return None  # nested, repeated or in a namespace: botocore's to read
             error[child.tag] = child.text
+        if error.get("Code") not in _MISSING:
+            return None
         error.pop("RequestId", None)  # (in the metadata, from the headers alone)
         error.pop("HostId", None)
         metadata = {}
@@ -956,6 +965,8 @@ class DirectPath:
         allowed = self._allowed.get(method)
         if allowed is None or not allowed.issuperset(params):
             return False
+        if method == "head_bucket" and self._client is not None:
+            return False  # first requests alone: botocore's region redirector asks less
         op = self._ops[method]
         if op.bucket_level == key:
             return False

@@ -221,6 +221,9 @@ class ErrorAnswer(Exception):
         self.response = response
         self.operation_name = operation_name
 
+    def __reduce__(self) -> tuple[type[ErrorAnswer], tuple[dict[str, Any], str]]:
+        return type(self), (self.response, self.operation_name)
+
 
 def _answered(
     response: Mapping[str, Any], *, action: str, bucket: str | None, key: str | None

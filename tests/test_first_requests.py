@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import pickle
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -173,6 +174,31 @@ async def test_a_404_is_read_as_botocore_reads_it_and_builds_no_client(
         aios3.NoSuchBucket,
     ]
     assert asked == proxy.log[len(asked) :]  # the same requests, each once
+
+
+async def test_a_404_that_botocore_would_retry_or_a_later_head_bucket_go_its_way(
+    server: Server, clean_env: Path, tables: None, objects: str, proxy: FaultProxy
+) -> None:
+    """botocore's retry handler goes by the code, whatever the status: a 404 SlowDown
+    is tried again by the built client (and the object read). A HeadBucket goes direct
+    only before the client is built. What a 404 leaves as the error's cause pickles."""
+    config = server.config(default_bucket=objects, endpoint=proxy.url)
+    rule = proxy.add(Fault("status", method="GET", path_contains="/k", status=404))
+    async with aios3.connect(config) as client:
+        assert client._direct is not None
+        assert client._direct.accepts("head_bucket", {}, key=False)
+        assert await client.get_bytes("k") == b"hello"
+        assert rule.fired == 1 and not _unbuilt(client)
+        assert not client._direct.accepts("head_bucket", {}, key=False)
+        assert await client.bucket_exists(objects)
+    async with aios3.connect(config) as client:
+        with pytest.raises(aios3.NoSuchKey) as missing:
+            await client.get_bytes("missing")
+        assert _unbuilt(client)
+    cause = missing.value.__cause__
+    assert cause is not None and type(cause).__name__ == "ErrorAnswer"
+    again = pickle.loads(pickle.dumps(cause))
+    assert (str(again), again.response) == (str(cause), cause.response)  # type: ignore[attr-defined]
 
 
 async def test_an_error_answer_other_than_404_is_the_regular_paths_first_attempt(
