@@ -196,7 +196,8 @@ async def test_https_trusts_only_the_servers_ca(server_kind: str, server: Server
         # one for an Outposts access point) fails its handshake, here against a server
         # whose CA that very bundle holds; it never goes unverified or trusts other CAs.
         async with aios3.connect(server.config(ca_bundle=tls_server.ca_bundle)) as plain:
-            assert not await plain.bucket_exists(new_bucket_name())  # the pool is made
+            assert plain.client is not None  # built, so that its HEAD makes the pool:
+            assert not await plain.bucket_exists(new_bucket_name())
             pool = next(iter(plain._client._endpoint.http_session._sessions.values()))
             with pytest.raises(aiohttp.ClientSSLError, match="CERTIFICATE_VERIFY_FAILED"):
                 async with pool.get(tls_server.endpoint + "/"):
