@@ -10,7 +10,7 @@ private. ``aios3.testing`` runs real S3 servers on loopback for tests and exampl
 FastAPI and aiohttp apps.
 """
 
-from typing import TYPE_CHECKING, Any
+import typing as _typing
 
 from ._client import S3, connect
 from ._config import Config, GiB, KiB, MiB, TransferConfig
@@ -50,7 +50,7 @@ from ._progress import Progress, ProgressCallback
 from ._redact import log_redaction
 from ._stream import ObjectStream
 
-if TYPE_CHECKING:
+if _typing.TYPE_CHECKING:
     from ._tree import TreeItem, TreeResult
 
 __version__ = "0.1.0"
@@ -60,15 +60,17 @@ __version__ = "0.1.0"
 _LATER = {"TreeItem": "._tree", "TreeResult": "._tree"}
 
 
-def __getattr__(name: str) -> Any:
-    module = _LATER.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from importlib import import_module
+if not _typing.TYPE_CHECKING:  # (a checker that saw it would take any name for one)
 
-    value = getattr(import_module(module, __name__), name)
-    globals()[name] = value
-    return value
+    def __getattr__(name: str) -> object:
+        module = _LATER.get(name)
+        if module is None:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}", name=name)
+        from importlib import import_module
+
+        value = getattr(import_module(module, __name__), name)
+        globals()[name] = value
+        return value
 
 
 def __dir__() -> list[str]:

@@ -83,7 +83,16 @@ def _http_date(value: str) -> datetime:
     ("Sat, 21 Nov 2026 14:24:41 GMT") read here, without importing the email package
     (~2 ms of every process's first HEAD)."""
     month = _MONTHS.get(value[8:11])
-    if len(value) == 29 and value[3:5] == ", " and month is not None:
+    day_name = value[:3]
+    if (
+        len(value) == 29
+        and value[3:5] == ", "
+        and month is not None
+        and day_name.split()
+        == [
+            day_name  # (one word, as email splits it)
+        ]
+    ):
         fields = value[5:7], value[12:16], value[17:19], value[20:22], value[23:25]
         separators = value[7] + value[11] + value[16] + value[19] + value[22] + value[25:]
         if separators == "   :: GMT" and all(f.isdigit() and f.isascii() for f in fields):

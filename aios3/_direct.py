@@ -522,7 +522,9 @@ def _response_headers(raw: Any) -> dict[str, str]:
     return {k.decode("utf-8").lower(): v.decode("utf-8") for k, v in raw.raw_headers}
 
 
-_PLAIN_HOST = re.compile(r"([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?")
+# a name or IPv4 address of dot-separated labels (a trailing dot, which yarl drops, and
+# anything else go to yarl) and a port
+_PLAIN_HOST = re.compile(r"([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)(?::([0-9]{1,5}))?")
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -20,6 +21,13 @@ __all__ = ["bound_connect_retries", "retryable", "with_retries"]
 
 log = logging.getLogger("aios3")
 T = TypeVar("T")
+
+
+def jitter() -> float:
+    """A random fraction in [0, 1) for a retry's delay: from the kernel's generator, which
+    needs no file descriptor (a retry after too many open files still waits and tries
+    again) and no ``random`` module loaded at import."""
+    return int.from_bytes(os.urandom(4), "big") / 2**32
 
 
 def could_not_connect(err: BaseException) -> bool:
@@ -77,9 +85,7 @@ async def with_retries(
                 note = f"aios3: {what} failed after {total} tr{'y' if total == 1 else 'ies'}"
                 err.add_note(note)
                 raise
-            import random  # (here, at the first retry, not at every import)
-
-            delay = transfer.retry_backoff * (2 ** (n - 1)) * (0.5 + random.random())
+            delay = transfer.retry_backoff * (2 ** (n - 1)) * (0.5 + jitter())
             log.info("retrying %s in %.2f s: %s", what, delay, err)
             await asyncio.sleep(delay)
 

@@ -17,6 +17,7 @@ from ._exceptions import (
 from ._info import ObjectInfo
 from ._options import NO_OPTIONS, RequestOptions
 from ._progress import Meter, ProgressCallback
+from ._retry import jitter
 
 if TYPE_CHECKING:
     from ._client import S3
@@ -232,9 +233,7 @@ class ObjectStream:
                         bucket=self.bucket,
                         key=self.key,
                     ) from exc
-                import random  # (here, at the first retry, not at every import)
-
-                await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + random.random()))
+                await asyncio.sleep(self._backoff * (2**attempt) * (0.5 + jitter()))
                 try:
                     await self._request()
                 except Exception as again:

@@ -34,17 +34,29 @@ def test_the_examples_users_ask_for_are_there() -> None:
     } <= names
 
 
-def test_examples_pass_mypy_strict() -> None:
+def test_examples_pass_mypy_strict(tmp_path: Path) -> None:
     """User code written like the examples type-checks strictly: write results carry a
-    size and an etag (StoredObject), and every public call is typed (py.typed)."""
+    size and an etag (StoredObject), and every public call is typed (py.typed). A name
+    aios3 loads at its first use (TreeResult) is typed too, and a misspelt one is still
+    an error (the module's ``__getattr__`` is hidden from checkers)."""
+    probe = tmp_path / "probe.py"
+    probe.write_text(
+        "import aios3\n"
+        "from aios3 import TreeItem, TreeResult\n"
+        "items: list[TreeItem] = []\n"
+        "result: TreeResult | None = None\n"
+        "aios3.conect\n"
+    )
     done = subprocess.run(
-        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(EXAMPLES)],
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", str(EXAMPLES), str(probe)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=EXAMPLES.parent,
     )
-    assert done.returncode == 0, done.stdout[-3000:]
+    errors = [line for line in done.stdout.splitlines() if ": error:" in line]
+    assert len(errors) == 1, done.stdout[-3000:]
+    assert "probe.py:5: error" in errors[0] and "conect" in errors[0], errors
 
 
 async def test_write_results_have_size_and_etag(s3: aios3.S3) -> None:
