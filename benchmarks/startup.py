@@ -10,7 +10,8 @@ Each figure is one whole fresh interpreter (``python -c``): user + system CPU fr
 (the ``python`` row). The steps build on each other: ``import``; ``connect`` (import +
 a client ready to send, as a program writes it); ``get`` / ``put`` (connect + one 1 KiB
 GetObject / PutObject, the object made beforehand; ``list``: connect + one
-ListObjectsV2 page of the bucket). Every step runs once unmeasured
+ListObjectsV2 page of the bucket; ``missing``: connect + one HEAD of a key that is not
+there, what an ``exists()`` check pays). Every step runs once unmeasured
 (bytecode written, files cached), then the runs interleave across clients; medians.
 aiobotocore's ``import`` is ``import aiobotocore.session``: the floor of any client built
 on it. ``aios3-own-pieces`` (asked for with ``--clients``) signs and sends the same
@@ -39,7 +40,7 @@ REPO = Path(__file__).resolve().parent.parent
 # The children's working directory: ``python -c`` puts it first on sys.path, where a
 # checkout's aios3 would shadow the one a row names with PYTHONPATH.
 CWD = tempfile.gettempdir()
-STEPS = ["import", "connect", "get", "put", "list"]
+STEPS = ["import", "connect", "get", "put", "list", "missing"]
 BUCKET, KEY, SIZE = "startup", "small.bin", 1024
 
 # Each client's program, by step. {ep}, {ak}, {sk}, {region}: the server's.
@@ -56,6 +57,7 @@ AIOS3 = {
     "get": f"assert len(await s3.get_bytes('s3://{BUCKET}/{KEY}')) == {SIZE}",
     "put": f"await s3.upload('s3://{BUCKET}/put.bin', bytes({SIZE}))",
     "list": f"assert [o async for o in s3.list('s3://{BUCKET}/')]",
+    "missing": f"assert not await s3.exists('s3://{BUCKET}/missing.bin')",
 }
 AIOBOTOCORE = {
     "import": "import aiobotocore.session",
@@ -73,6 +75,8 @@ AIOBOTOCORE = {
     f"assert len(await r['Body'].read()) == {SIZE}",
     "put": f"await s3.put_object(Bucket={BUCKET!r}, Key='put.bin', Body=bytes({SIZE}))",
     "list": f"assert (await s3.list_objects_v2(Bucket={BUCKET!r}))['Contents']",
+    "missing": f"r = await asyncio.gather(s3.head_object(Bucket={BUCKET!r}, Key='missing.bin'), "
+    "return_exceptions=True); assert r[0].response['Error']['Code'] == '404'",
 }
 BOTO3 = {
     "import": "import boto3",
@@ -85,6 +89,8 @@ BOTO3 = {
     "get": f"assert len(s3.get_object(Bucket={BUCKET!r}, Key={KEY!r})['Body'].read()) == {SIZE}",
     "put": f"s3.put_object(Bucket={BUCKET!r}, Key='put.bin', Body=bytes({SIZE}))",
     "list": f"assert s3.list_objects_v2(Bucket={BUCKET!r})['Contents']",
+    "missing": f"exec(\"try:\\n s3.head_object(Bucket='{BUCKET}', Key='missing.bin')\\n"
+    'except s3.exceptions.ClientError: pass\\nelse: raise SystemExit(1)")',
 }
 OBSTORE = {
     "import": "import obstore",
@@ -98,6 +104,8 @@ OBSTORE = {
     "get": f"assert len(obstore.get(s3, {KEY!r}).bytes()) == {SIZE}",
     "put": f"obstore.put(s3, 'put.bin', bytes({SIZE}))",
     "list": "assert obstore.list(s3).collect()",
+    "missing": "exec(\"try:\\n obstore.head(s3, 'missing.bin')\\n"
+    'except FileNotFoundError: pass\\nelse: raise SystemExit(1)")',
 }
 
 # What a first request costs with aios3's own pieces alone (its SigV4 signer and its
@@ -138,6 +146,7 @@ OWN_PIECES = {
     "put": f"s, _, _ = await send('PUT', '/{BUCKET}/put.bin', bytes({SIZE})); assert s == 200",
     "list": f"s, _, b = await send('GET', '/{BUCKET}', query='list-type=2'); "
     "assert s == 200 and b'<Key>' in b",
+    "missing": f"s, _, _ = await send('HEAD', '/{BUCKET}/missing.bin'); assert s == 404",
 }
 
 
@@ -154,6 +163,7 @@ def _fsspec(module: str) -> dict[str, str]:
         "get": f"assert len(fs.cat_file('{BUCKET}/{KEY}')) == {SIZE}",
         "put": f"fs.pipe_file('{BUCKET}/put.bin', bytes({SIZE}))",
         "list": f"assert fs.ls('{BUCKET}')",
+        "missing": f"assert not fs.exists('{BUCKET}/missing.bin')",
     }
 
 
