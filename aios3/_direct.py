@@ -536,11 +536,13 @@ def _host_header(url: str) -> str:
     parts = urlsplit(url)
     plain = _PLAIN_HOST.fullmatch(parts.netloc)
     if plain is not None and parts.scheme in _DEFAULT_PORTS:
-        name, port = plain.groups()
-        if port is None or int(port) == _DEFAULT_PORTS[parts.scheme]:
+        name, digits = plain.groups()
+        default = _DEFAULT_PORTS[parts.scheme]
+        port = default if digits is None else int(digits)
+        if port == default:
             return str(name)
-        if int(port) <= 65535:
-            return f"{name}:{int(port)}"
+        if port <= 65535:
+            return f"{name}:{port}"
     from yarl import URL
 
     host: str | None = URL(url, encoded=True).host_port_subcomponent

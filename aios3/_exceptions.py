@@ -225,12 +225,17 @@ class ErrorAnswer(Exception):
         return type(self), (self.response, self.operation_name)
 
 
+def _target(bucket: str | None, key: str | None) -> str:
+    """What an error names: " s3://bucket/key", " s3://bucket", or nothing."""
+    where = f"s3://{bucket}/{key}" if bucket and key else (f"s3://{bucket}" if bucket else "")
+    return f" {where}" if where else ""
+
+
 def _answered(
     response: Mapping[str, Any], *, action: str, bucket: str | None, key: str | None
 ) -> S3Error:
     """The :class:`S3Error` of an error answer (botocore's parsed dict of it)."""
-    where = f"s3://{bucket}/{key}" if bucket and key else (f"s3://{bucket}" if bucket else "")
-    target = f" {where}" if where else ""
+    target = _target(bucket, key)
     err = response.get("Error", {}) or {}
     meta = response.get("ResponseMetadata", {}) or {}
     code = str(err.get("Code") or "")
@@ -277,8 +282,7 @@ def translate(
         return _answered(exc.response, action=action, bucket=bucket, key=key)
     from botocore import exceptions as bex
 
-    where = f"s3://{bucket}/{key}" if bucket and key else (f"s3://{bucket}" if bucket else "")
-    target = f" {where}" if where else ""
+    target = _target(bucket, key)
     if isinstance(exc, bex.ClientError):
         return _answered(exc.response, action=action, bucket=bucket, key=key)
     if isinstance(exc, bex.ParamValidationError):  # botocore refused it; nothing was sent

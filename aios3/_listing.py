@@ -66,19 +66,17 @@ def read_objects(body: bytes, plan: Plan, bucket: str, *, url_keys: bool) -> dic
     page says ``EncodingType`` url (aios3 asked for it, as botocore does)."""
     if not body:
         return {}
-    scan = _scan(body)
-    if scan is not None:
-        page = _from_scan(scan, plan, bucket, url_keys=url_keys)
-        if page is not None:
-            return page
     contents = plan.member("Contents")
     assert contents is not None and contents.plan is not None
     item_plan = contents.plan
-    size, when = _convert(item_plan, "Size"), _convert(item_plan, "LastModified")
+    scan = _scan(body)
+    if scan is not None:
+        page = _from_scan(scan, plan, item_plan, bucket, url_keys=url_keys)
+        if page is not None:
+            return page
     with collector_paused():
         root = parse_root(body)
-        tag = root.tag
-        ns = tag[: tag.index("}") + 1] if tag[:1] == "{" else ""
+        ns = _namespace(root.tag)
         # tag -> place in a row, for the fields the plan reads. By local name, in any
         # namespace, as the general reader reads them; the root's own tags (those of
         # nearly every page) are found at once.
@@ -105,12 +103,8 @@ def read_objects(body: bytes, plan: Plan, bucket: str, *, url_keys: bool) -> dic
             rows.append(row if row[0] is not None else structure(child, item_plan))
         out = structure(rest, plan)
         del root, rest
-        decode: Callable[[str], str] | None = None
-        if url_keys and out.get("EncodingType") == "url":
-            from urllib.parse import unquote_plus
-
-            decode = unquote_plus
-        objects = _objects(rows, tuple(range(len(_FIELDS))), bucket, size, when, decode)
+        in_order = tuple(range(len(_FIELDS)))
+        objects = _objects(rows, in_order, bucket, item_plan, _key_decoder(out, url_keys))
         if rows:
             out["Contents"] = objects
     return out
@@ -241,17 +235,16 @@ def _unescape(text: str) -> str:
     return out
 
 
-def _from_scan(scan: _Scan, plan: Plan, bucket: str, *, url_keys: bool) -> dict[str, Any] | None:
-    """The page of a :class:`_Scan`, or ``None`` when the parser must read it whole."""
-    contents = plan.member("Contents")
-    assert contents is not None and contents.plan is not None
-    item_plan = contents.plan
+def _from_scan(
+    scan: _Scan, plan: Plan, item_plan: Plan, bucket: str, *, url_keys: bool
+) -> dict[str, Any] | None:
+    """The page of a :class:`_Scan` (``item_plan``: the plan of its ``Contents``), or
+    ``None`` when the parser must read it whole."""
     with collector_paused():
         root = parse_tree(scan.rest)
         if root is None:  # not XML: the parser says so, of the whole page
             return None
-        tag = root.tag
-        mark = tag[: tag.index("}") + 1] + "Contents" if tag[:1] == "{" else "Contents"
+        mark = _namespace(root.tag) + "Contents"
         marks = [child for child in root if child.tag == mark]
         if len(marks) != 1 or marks[0].attrib or len(marks[0]) or marks[0].text is not None:
             return None  # the span was not where the objects are
@@ -260,28 +253,39 @@ def _from_scan(scan: _Scan, plan: Plan, bucket: str, *, url_keys: bool) -> dict[
     if "Contents" in out:  # a <Contents> the scan did not see (with a prefix...)
         return None
     place = {tag: i for i, tag in enumerate(scan.tags) if item_plan.member(tag) is not None}
-    size, when = _convert(item_plan, "Size"), _convert(item_plan, "LastModified")
-    decode: Callable[[str], str] | None = None
-    if url_keys and out.get("EncodingType") == "url":
-        from urllib.parse import unquote_plus
-
-        decode = unquote_plus
     at = tuple(place.get(name, -1) for name in _FIELDS)
-    out["Contents"] = _objects(scan.rows, at, bucket, size, when, decode)
+    out["Contents"] = _objects(scan.rows, at, bucket, item_plan, _key_decoder(out, url_keys))
     return out
+
+
+def _namespace(tag: str) -> str:
+    """The ``{namespace}`` part of an element's tag ("" for none)."""
+    return tag[: tag.index("}") + 1] if tag[:1] == "{" else ""
+
+
+def _key_decoder(page: dict[str, Any], url_keys: bool) -> Callable[[str], str] | None:
+    """What decodes the page's keys: url-decoding where it says ``EncodingType`` url and
+    aios3 asked for that (``url_keys``); else nothing."""
+    if not url_keys or page.get("EncodingType") != "url":
+        return None
+    from urllib.parse import unquote_plus
+
+    return unquote_plus
 
 
 def _objects(
     rows: Iterable[Sequence[str | None] | dict[str, Any]],
     at: tuple[int, ...],
     bucket: str,
-    size: Callable[[str], int],
-    when: Callable[[str], datetime],
+    item_plan: Plan,
     decode: Callable[[str], str] | None,
 ) -> list[ObjectInfo]:
     """The listed objects of a page's rows, each a sequence of texts (or ``None``) with
     the field ``_FIELDS[i]`` at ``at[i]`` (``-1``: never there), or a dict the general
-    reader made of an odd element."""
+    reader made of an odd element; sizes and times converted as ``item_plan`` (the plan
+    of a ``Contents``) converts them."""
+    size: Callable[[str], int] = _convert(item_plan, "Size")
+    when: Callable[[str], datetime] = _convert(item_plan, "LastModified")
     k, z, e, m, c, a, t = at
     objects = []
     make = ObjectInfo.listed

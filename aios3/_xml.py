@@ -214,15 +214,7 @@ def parse_tree(body: bytes, encoding: str | None = None) -> Element | None:
 
 def well_formed(body: bytes) -> bool:
     """Whether ``body`` parses as XML (a body cut short does not)."""
-    from xml.etree.ElementTree import ParseError, XMLParser
-
-    parser = XMLParser()
-    try:
-        parser.feed(body)
-        parser.close()
-    except ParseError:
-        return False
-    return True
+    return parse_tree(body) is not None
 
 
 _pause_lock = threading.Lock()
