@@ -106,13 +106,14 @@ class ObjectInfo:
         ``ObjectInfo(...)`` (a listing builds a thousand a page): only these fields are
         set; the others read as their defaults (``__getattr__``)."""
         info = _new(cls)
-        _set(info, "bucket", bucket)
-        _set(info, "key", key)
-        _set(info, "size", size)
-        _set(info, "etag", etag)
-        _set(info, "last_modified", last_modified)
-        _set(info, "storage_class", storage_class)
-        _set(info, "checksum_type", checksum_type)
+        set_bucket, set_key, set_size, set_etag, set_modified, set_class, set_type = _LISTED
+        set_bucket(info, bucket)
+        set_key(info, key)
+        set_size(info, size)
+        set_etag(info, etag)
+        set_modified(info, last_modified)
+        set_class(info, storage_class)
+        set_type(info, checksum_type)
         return info
 
     if not TYPE_CHECKING:  # hidden from type checkers: a misspelt field stays an error
@@ -155,6 +156,20 @@ class ObjectInfo:
 
 _new = object.__new__
 _set = object.__setattr__
+# the slots' own setters of the fields listed() sets (past the frozen __setattr__, as
+# object.__setattr__ is, at two thirds of its cost)
+_LISTED = tuple(
+    ObjectInfo.__dict__[name].__set__
+    for name in (
+        "bucket",
+        "key",
+        "size",
+        "etag",
+        "last_modified",
+        "storage_class",
+        "checksum_type",
+    )
+)
 # what ObjectInfo.listed() leaves unset reads as: each field's default
 _UNSET_DEFAULTS: dict[str, Any] = {
     **{f.name: f.default for f in fields(ObjectInfo) if f.default is not MISSING},

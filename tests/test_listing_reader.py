@@ -206,6 +206,7 @@ PLAIN_KEYS = [
     "line&#13;&#10;feed",  # an escaped carriage return stays one
     "&amp;#34; &amp;quot;",  # escaped references stay text
     "",  # an empty key
+    "x]]y] ]",  # brackets, never "]]>"
 ]
 
 
@@ -231,6 +232,13 @@ def _doc(contents: str, *, before: str = "", after: str = TAIL, decl: str | None
         _doc(_plain(SEAWEED), decl="<?xml version='1.0' encoding='utf-8'?>"),
         _doc(_plain(SEAWEED), decl=""),
         _doc("<Contents><Key>k</Key><Foo>x</Foo><Size>1</Size></Contents>"),  # an unknown field
+        _doc(_plain(SEAWEED.replace("&#34;", ""))),  # ETags unquoted: quoted as read
+        _doc(_plain(AWS.replace("&quot;9b", "W/&quot;9b"))),  # weak ETags
+        _doc(  # each object its own time
+            "".join(
+                SEAWEED.format(key=f"k{n}").replace(":37Z", f":{n:02d}.{n}Z") for n in range(40)
+            )
+        ),
     ],
 )
 def test_plain_pages_are_scanned_and_read_as_the_general_reader_reads_them(
