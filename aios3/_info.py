@@ -155,9 +155,8 @@ class ObjectInfo:
 
 
 _new = object.__new__
-_set = object.__setattr__
-# the slots' own setters of the fields listed() sets (past the frozen __setattr__, as
-# object.__setattr__ is, at two thirds of its cost)
+# the slots' own setters of the fields listed() sets: past the frozen __setattr__, as
+# object.__setattr__ is, at two thirds of its cost
 _LISTED = tuple(
     ObjectInfo.__dict__[name].__set__
     for name in (

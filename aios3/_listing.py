@@ -305,9 +305,6 @@ def _objects(
         if decode is not None and ("%" in key or "+" in key):
             key = decode(key)
         length = row[z] if z >= 0 else None
-        etag = row[e] if e >= 0 else None
-        if etag and etag[0] != '"':
-            etag = quote_etag(etag)
         text = row[m] if m >= 0 else None
         modified = None if text is None else times.get(text)
         if modified is None and text is not None:
@@ -317,7 +314,7 @@ def _objects(
                 bucket,
                 key,
                 None if length is None else size(length),
-                etag,
+                quote_etag(row[e] if e >= 0 else None),
                 modified,
                 row[c] if c >= 0 else None,
                 row[t] if t >= 0 and a >= 0 and row[a] is not None else None,
