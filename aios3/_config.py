@@ -57,7 +57,11 @@ class TransferConfig:
     - ``chunk_size`` (256 KiB): the largest chunk :meth:`S3.stream` yields.
     - ``checksum_algorithm`` ("CRC32"): the integrity checksum each request body
       carries and the server verifies. "MD5" sends Content-MD5 instead (for stores that
-      refuse flexible checksums); ``None`` sends none.
+      refuse flexible checksums); ``None`` declares none and reports none: each body
+      carries only what botocore puts on it unasked, a CRC32 of its bytes that aios3
+      computes as it hashes them (which a store may keep with a single PUT's object),
+      or nothing where checksums go only when required (``Config(checksum=
+      "when_required")``, ``AWS_REQUEST_CHECKSUM_CALCULATION``, botocore before 1.36).
     - ``full_object_checksum`` (True): with CRC32, multipart objects also record a
       CRC32 of the whole object (ChecksumType FULL_OBJECT), which downloads verify.
     - ``copy_threshold`` (512 MiB): copies larger than this (and every copy above 5 GiB,

@@ -7,7 +7,7 @@ import asyncio
 import functools
 import logging
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from datetime import UTC, datetime
 from types import TracebackType
@@ -420,6 +420,19 @@ class ClientCore:
             return Answer(await getattr(client, operation)(Bucket=bucket, **params))
         except Exception as exc:
             raise translate(exc, action=action, bucket=bucket, key=key) from exc
+
+    def _body_checksum(self, algorithm: str | None, params: Mapping[str, Any]) -> str | None:
+        """The checksum an upload's body carries: ``algorithm``, or where that is
+        ``None``, the one botocore would put on it unasked (CRC32, unless checksums go
+        only where required), which aios3 then computes in the pass that hashes the
+        body rather than leaving the request to botocore (which reads it twice more).
+        The upload still declares no algorithm. None where the caller's own ``params``
+        (``extra``) name a checksum or an algorithm: botocore then adds none of its own."""
+        if algorithm is not None or self._direct is None:
+            return algorithm
+        if any(name.startswith("Checksum") for name in params):
+            return None
+        return self._direct.unasked_checksum
 
     async def _signs_body(
         self,

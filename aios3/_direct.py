@@ -331,6 +331,21 @@ def _operation(client: Any, name: str, allowed: frozenset[str], validate: bool) 
     )
 
 
+@functools.cache
+def _botocore_adds_crc32() -> bool:
+    """Whether this botocore puts a CRC32 on upload bodies unasked (1.36 and later),
+    from its version: importing its checksum module would cost the first requests
+    a seventh of a second."""
+    from botocore import __version__
+
+    try:
+        return tuple(int(n) for n in __version__.split(".")[:2]) >= (1, 36)
+    except ValueError:  # a version of another form: as botocore's own module says
+        from botocore import httpchecksum
+
+        return getattr(httpchecksum, "DEFAULT_CHECKSUM_ALGORITHM", None) == "CRC32"
+
+
 def _adds_crc32(client: Any, model: Any) -> bool:
     """Whether botocore adds a CRC32 header to a body of ``model``'s, unasked, as the
     direct path does (botocore 1.36 and later; earlier ones add Content-MD5)."""
@@ -1126,6 +1141,18 @@ class DirectPath:
             return known
         _, digest = await body_digests(None, body, sha256=True)
         return digest
+
+    @property
+    def unasked_checksum(self) -> str | None:
+        """The checksum botocore puts on an upload's body when the call names none:
+        CRC32 (botocore 1.36 and later), unless checksums go only where required. An
+        upload that names none carries this one, computed by aios3 in the pass that
+        hashes the body, so that it goes this way (as a header, as aios3 sends a CRC32
+        asked for: botocore would add ``x-amz-sdk-checksum-algorithm``, and over https
+        send it in a trailer)."""
+        if self._checksum_required_only or not _botocore_adds_crc32():
+            return None
+        return "CRC32"
 
     async def hashes_body(self, method: str, bucket: str, params: dict[str, Any]) -> bool:
         """Whether :meth:`fetch` would sign this upload's body by its SHA-256: a caller

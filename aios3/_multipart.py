@@ -381,12 +381,12 @@ class MultipartUpload:
         span without reading it)."""
         if not reader.can_span or self._size is None:
             return False
-        if self._algorithm is None and not await self._signs(FileSpan(-1, 0, 0, "")):
+        if self._carried is None and not await self._signs(FileSpan(-1, 0, 0, "")):
             # Nothing to digest: the file would be read first by sendfile, on the event
             # loop (a slow or network disk would hold it); the digest's read, in a
             # worker thread, leaves the bytes in the page cache for sendfile.
             return False
-        param = checksum_param(self._algorithm)
+        param = checksum_param(self._carried)
         params: dict[str, Any] = {param: ""} if param is not None else {}
         return await self._s3._sends_span(
             "upload_part",
@@ -398,13 +398,19 @@ class MultipartUpload:
             **params,
         )
 
+    @property
+    def _carried(self) -> str | None:
+        """The checksum each part's body carries: the upload's algorithm, or where it
+        has none, the one botocore would put on it unasked (see ``S3._body_checksum``)."""
+        return self._s3._body_checksum(self._algorithm, self._params)
+
     async def _signs(self, part: Body | Pieces | FileSpan) -> bool:
         """Whether part bodies are signed by a SHA-256 that aios3 computes: asked once
         per upload (the answer is the same for every part)."""
         if self._signs_parts is None:
             self._signs_parts = await self._s3._signs_body(
                 "upload_part",
-                self._algorithm,
+                self._carried,
                 part,
                 bucket=self.bucket,
                 options=self._options,
@@ -418,9 +424,9 @@ class MultipartUpload:
         """What to digest a part by as a reader fills ``buffer`` with it: its checksum
         and, where part bodies are signed by their SHA-256, that too."""
         sign = await self._signs(buffer)
-        if self._algorithm is None and not sign:
+        if self._carried is None and not sign:
             return None
-        return Digests(self._algorithm, sha256=sign)
+        return Digests(self._carried, sha256=sign)
 
     async def _adopt_buffers(self, buffers: list[Body], filled: int) -> None:
         """Take a stream's read-ahead as the first parts: ``buffers`` each of the first
@@ -688,7 +694,7 @@ class MultipartUpload:
     ) -> None:
         sign = await self._signs(data)
         try:
-            async with checksummed(self._algorithm, data, sign=sign, digests=digests) as checksum:
+            async with checksummed(self._carried, data, sign=sign, digests=digests) as checksum:
                 extra = checksum.as_params() if checksum else {}
                 resp = await self._part_request(
                     "upload_part", number, Body=data, ContentLength=len(data), **extra
@@ -699,7 +705,9 @@ class MultipartUpload:
             raise
         if isinstance(data, FileSpan):
             data.check()  # the bytes that went are the ones digested
-        self._parts[number] = _Part(number, resp["ETag"], len(data), checksum)
+        # A checksum botocore's default put on the part, not the upload's: not in Complete
+        declared = checksum if self._algorithm is not None else None
+        self._parts[number] = _Part(number, resp["ETag"], len(data), declared)
         await self._meter.add(len(data))  # acknowledged: a retried part counts once
         if (
             reuse

@@ -209,10 +209,9 @@ async def put_object(
         await meter.start(len(data))
     algorithm = transfer.checksum_algorithm
     sent: dict[str, Any] = {**params, **conditions}
-    sign = await s3._signs_body(
-        "put_object", algorithm, data, bucket=bucket, options=options, **sent
-    )
-    async with checksummed(algorithm, data, sign=sign) as checksum:
+    carried = s3._body_checksum(algorithm, sent)
+    sign = await s3._signs_body("put_object", carried, data, bucket=bucket, options=options, **sent)
+    async with checksummed(carried, data, sign=sign) as checksum:
         extra = checksum.as_params() if checksum else {}
 
         async def attempt() -> Any:
